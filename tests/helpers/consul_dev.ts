@@ -1,0 +1,112 @@
+/** Starts a real `consul agent -dev` on free loopback ports for integration tests. */
+
+/** A running dev agent. */
+export interface ConsulDev {
+  /** Base URL of its HTTP API, e.g. `http://127.0.0.1:41234`. */
+  readonly url: string;
+  /** Ports it listens on. */
+  readonly ports: ConsulPorts;
+  /** Stops the agent (SIGTERM, then SIGKILL) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same ports, with a fresh in-memory state. */
+  restart(): Promise<void>;
+}
+
+/** The ports a dev agent uses. */
+export interface ConsulPorts {
+  http: number;
+  serfLan: number;
+  serfWan: number;
+  server: number;
+  grpc: number;
+}
+
+/** Returns a TCP port that was free a moment ago on 127.0.0.1. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+function spawnAgent(ports: ConsulPorts): Deno.ChildProcess {
+  const args = [
+    "agent",
+    "-dev",
+    "-bind=127.0.0.1",
+    "-client=127.0.0.1",
+    "-log-level=warn",
+    `-http-port=${ports.http}`,
+    "-dns-port=-1",
+    `-serf-lan-port=${ports.serfLan}`,
+    `-serf-wan-port=${ports.serfWan}`,
+    `-server-port=${ports.server}`,
+    `-grpc-port=${ports.grpc}`,
+  ];
+  return new Deno.Command("consul", { args, stdout: "null", stderr: "null", stdin: "null" })
+    .spawn();
+}
+
+/** Waits until the agent at `url` has a leader and answers its catalog API. */
+export async function waitForConsul(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = "no answer";
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${url}/v1/status/leader`);
+      const leader = await response.text();
+      if (response.ok && leader.length > 4) {
+        const services = await fetch(`${url}/v1/catalog/services`);
+        await services.body?.cancel();
+        if (services.ok) return;
+      }
+      lastError = `leader ${leader}`;
+    } catch (error) {
+      lastError = String(error);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`Consul at "${url}" did not become ready: ${lastError}`);
+}
+
+/** Starts a dev agent and waits until it is ready. */
+export async function startConsulDev(): Promise<ConsulDev> {
+  const ports: ConsulPorts = {
+    http: freePort(),
+    serfLan: freePort(),
+    serfWan: freePort(),
+    server: freePort(),
+    grpc: freePort(),
+  };
+  const url = `http://127.0.0.1:${ports.http}`;
+  let child = spawnAgent(ports);
+  await waitForConsul(url);
+
+  async function stop(): Promise<void> {
+    try {
+      child.kill("SIGTERM");
+    } catch {
+      // Already gone.
+    }
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }, 5_000);
+    await child.status;
+    clearTimeout(timer);
+  }
+
+  return {
+    url,
+    ports,
+    stop,
+    async restart() {
+      await stop();
+      child = spawnAgent(ports);
+      await waitForConsul(url);
+    },
+  };
+}
