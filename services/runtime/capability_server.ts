@@ -1,0 +1,248 @@
+/**
+ * Serves a {@linkcode ServiceDefinition} as `platform.v1.Capability` plus the standard
+ * `grpc.health.v1.Health`, logs one JSON line per RPC and counts in-flight calls for draining.
+ */
+import * as grpc from "@grpc/grpc-js";
+import { HealthImplementation } from "grpc-health-check";
+import {
+  CAPABILITY_SERVICE,
+  type DescribeResponse,
+  type InvokeEvent,
+  type InvokeRequest,
+  type InvokeResponse,
+} from "../../proto/mod.ts";
+import type { Logger } from "./logger.ts";
+import { compileValidator, type Validator } from "./schema_validator.ts";
+import type { ServiceDefinition, ToolContext, ToolDefinition, ToolProgress } from "./tool.ts";
+import { ToolError } from "./tool_error.ts";
+
+/** Options of {@linkcode createCapabilityServer}. */
+export interface CapabilityServerOptions {
+  instanceId: string;
+  logger: Logger;
+  /** The clock, for durations in logs. */
+  now?: () => number;
+}
+
+/** A gRPC server for one service, not yet bound. */
+export interface CapabilityServer {
+  readonly server: grpc.Server;
+  /** Calls being served right now. */
+  readonly inFlight: number;
+  /** Sets the health of the whole server and of `platform.v1.Capability`. */
+  setServing(serving: boolean): void;
+  /** Resolves once no call is in flight, or after `timeoutMs`; true when idle. */
+  idle(timeoutMs: number): Promise<boolean>;
+}
+
+/** Name of the Capability service in gRPC health checks. */
+export const CAPABILITY_HEALTH_NAME = "platform.v1.Capability";
+
+interface CompiledTool {
+  definition: ToolDefinition;
+  validate: Validator;
+}
+
+/** Builds the server; bind it with `bindAsync`. */
+export function createCapabilityServer(
+  service: ServiceDefinition,
+  options: CapabilityServerOptions,
+): CapabilityServer {
+  const now = options.now ?? Date.now;
+  const logger = options.logger;
+  const tools = new Map<string, CompiledTool>(
+    service.tools.map((tool) => [tool.name, { definition: tool, validate: compileValidator(tool.inputSchema) }]),
+  );
+  const toolNames = [...tools.keys()].map((name) => `"${name}"`).join(", ");
+  const health = new HealthImplementation({ "": "SERVING", [CAPABILITY_HEALTH_NAME]: "SERVING" });
+  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  let inFlight = 0;
+  const idleWaiters = new Set<() => void>();
+
+  function finished(): void {
+    inFlight--;
+    if (inFlight === 0) for (const wake of idleWaiters) wake();
+  }
+
+  const describeResponse: DescribeResponse = {
+    service: service.name,
+    version: service.version,
+    instanceId: options.instanceId,
+    tools: service.tools.map((tool) => ({
+      name: tool.name,
+      title: tool.title,
+      description: tool.description,
+      inputSchemaJson: JSON.stringify(tool.inputSchema),
+      outputSchemaJson: JSON.stringify(tool.outputSchema),
+      annotationsJson: JSON.stringify(tool.annotations ?? {}),
+    })),
+  };
+
+  /** Runs one call; `emit` receives progress and log events of streaming calls. */
+  async function execute(
+    request: InvokeRequest,
+    signal: AbortSignal,
+    emit: ((event: InvokeEvent) => void) | undefined,
+  ): Promise<InvokeResponse> {
+    const tool = tools.get(request.tool);
+    if (!tool) {
+      throw new ToolError(
+        "NOT_FOUND",
+        `Unknown tool "${request.tool}": ${service.name} offers ${toolNames}`,
+      );
+    }
+    let raw: unknown;
+    try {
+      raw = request.argumentsJson.trim() === "" ? {} : JSON.parse(request.argumentsJson);
+    } catch (error) {
+      throw new ToolError(
+        "INVALID_ARGUMENT",
+        `Invalid argument "arguments_json": not valid JSON (${(error as Error).message})`,
+      );
+    }
+    tool.validate(raw);
+    const args = tool.definition.parse(raw);
+    const context: ToolContext = {
+      instanceId: options.instanceId,
+      requestId: request.requestId,
+      signal,
+      progress: (update: ToolProgress) =>
+        emit?.({
+          progress: {
+            progress: update.progress,
+            total: update.total ?? 0,
+            message: update.message ?? "",
+          },
+        }),
+      log: (message: string) => emit?.({ log: message }),
+    };
+    const result = await tool.definition.run(args, context);
+    if (signal.aborted) throw new ToolError("CANCELLED", "The call was cancelled by the caller");
+    return { resultJson: JSON.stringify(result), instanceId: options.instanceId };
+  }
+
+  function logCall(rpc: string, request: InvokeRequest, started: number, error?: unknown): void {
+    const fields = {
+      rpc,
+      tool: request.tool,
+      requestId: request.requestId,
+      durationMs: Math.round((now() - started) * 100) / 100,
+      outcome: error === undefined ? "OK" : error instanceof ToolError ? error.code : "INTERNAL",
+      ...(error === undefined ? {} : { error: (error as Error).message }),
+    };
+    if (error === undefined || error instanceof ToolError) logger.info("rpc", fields);
+    else logger.error("rpc", fields);
+  }
+
+  function toStatus(error: unknown): grpc.ServiceError {
+    const code = error instanceof ToolError ? error.grpcStatus : grpc.status.INTERNAL;
+    const message = error instanceof Error ? error.message : String(error);
+    return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+  }
+
+  /** An abort signal for the call: the caller cancelled, or its deadline passed. */
+  function abortOnCancel(
+    call: Pick<grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>, "getDeadline"> & {
+      on(event: "cancelled", listener: () => void): unknown;
+    },
+  ): AbortController {
+    const controller = new AbortController();
+    call.on("cancelled", () => controller.abort());
+    const deadline = call.getDeadline();
+    const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
+    if (Number.isFinite(at) && at > 0) {
+      const timer = setTimeout(() => controller.abort(), Math.max(0, at - Date.now()));
+      controller.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+    }
+    return controller;
+  }
+
+  const handlers: grpc.UntypedServiceImplementation = {
+    Describe(
+      _call: grpc.ServerUnaryCall<unknown, DescribeResponse>,
+      callback: grpc.sendUnaryData<DescribeResponse>,
+    ) {
+      callback(null, describeResponse);
+    },
+    Invoke(
+      call: grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>,
+      callback: grpc.sendUnaryData<InvokeResponse>,
+    ) {
+      inFlight++;
+      const started = now();
+      const controller = abortOnCancel(call);
+      execute(call.request, controller.signal, undefined).then(
+        (response) => {
+          logCall("Invoke", call.request, started);
+          callback(null, response);
+        },
+        (error) => {
+          logCall("Invoke", call.request, started, error);
+          callback(toStatus(error));
+        },
+      ).finally(() => {
+        controller.abort();
+        finished();
+      });
+    },
+    InvokeStream(call: grpc.ServerWritableStream<InvokeRequest, InvokeEvent>) {
+      inFlight++;
+      const started = now();
+      const controller = abortOnCancel(call);
+      const emit = (event: InvokeEvent) => {
+        if (!controller.signal.aborted) call.write(event);
+      };
+      execute(call.request, controller.signal, emit).then(
+        (response) => {
+          logCall("InvokeStream", call.request, started);
+          call.write({ result: response });
+          call.end();
+        },
+        (error) => {
+          logCall("InvokeStream", call.request, started, error);
+          call.emit("error", toStatus(error));
+        },
+      ).finally(() => {
+        controller.abort();
+        finished();
+      });
+    },
+  };
+
+  server.addService(CAPABILITY_SERVICE, handlers);
+  health.addToServer(server);
+
+  return {
+    server,
+    get inFlight() {
+      return inFlight;
+    },
+    setServing(serving: boolean) {
+      const status = serving ? "SERVING" : "NOT_SERVING";
+      health.setStatus("", status);
+      health.setStatus(CAPABILITY_HEALTH_NAME, status);
+    },
+    idle(timeoutMs: number): Promise<boolean> {
+      if (inFlight === 0) return Promise.resolve(true);
+      return new Promise((resolve) => {
+        const wake = () => {
+          clearTimeout(timer);
+          idleWaiters.delete(wake);
+          resolve(inFlight === 0);
+        };
+        const timer = setTimeout(wake, timeoutMs);
+        idleWaiters.add(wake);
+      });
+    },
+  };
+}
+
+/** Binds `server` on all interfaces; resolves with the bound port. */
+export function bindServer(server: grpc.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
+      if (error) reject(new Error(`Cannot listen on port ${port}: ${error.message}`, { cause: error }));
+      else resolve(bound);
+    });
+  });
+}

@@ -1,0 +1,132 @@
+/** The environment every platform service reads, parsed once into a frozen, typed object. */
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** A service's configuration. */
+export interface ServiceConfig {
+  /** Base URL of the Consul HTTP API. */
+  readonly consulUrl: string;
+  /** Port to listen on (0: any free port, for tests). */
+  readonly port: number;
+  /** Address registered in Consul. */
+  readonly advertiseAddr: string;
+  /** Unique instance ID, registered in Consul. */
+  readonly serviceId: string;
+  /** Interval of Consul's health check, in seconds. */
+  readonly checkIntervalSeconds: number;
+  /** After deregistering, how long to keep serving so balancers stop sending, in seconds. */
+  readonly drainSeconds: number;
+  /** After draining, how long in-flight calls may take to finish, in seconds. */
+  readonly graceSeconds: number;
+  readonly logLevel: LogLevel;
+}
+
+/** What {@linkcode parseServiceConfig} needs besides the environment. */
+export interface ConfigDefaults {
+  /** Program name (`echo-agent`), the default prefix of instance IDs. */
+  program: string;
+  defaultPort: number;
+  /** The machine's host name (a container ID in Swarm). */
+  hostname: string;
+  /** The instance's own non-loopback addresses, best first. */
+  addresses?: readonly string[];
+}
+
+/** Invalid configuration: every problem is listed; exits with code 2. */
+export class ConfigError extends Error {
+  readonly code = "INVALID_CONFIG";
+  readonly exitCode = 2;
+  readonly problems: readonly string[];
+
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration: ${problems.join("; ")}`);
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+/** Environment variables, as `Deno.env.toObject()` gives them. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+const UNIT_SECONDS: Record<string, number> = { ms: 0.001, s: 1, m: 60 };
+
+/** Parses `2s`, `500ms`, `1m` or a plain number of seconds; undefined when malformed. */
+export function parseDurationSeconds(text: string): number | undefined {
+  const match = DURATION.exec(text.trim());
+  if (!match) return undefined;
+  return Number(match[1]) * UNIT_SECONDS[match[2] ?? "s"];
+}
+
+/** Parses a service's environment, throwing a {@linkcode ConfigError} listing every problem. */
+export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceConfig {
+  const problems: string[] = [];
+
+  function text(name: string, fallback: string): string {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? fallback : value;
+  }
+
+  function duration(name: string, fallback: number, min: number, max: number): number {
+    const raw = env[name]?.trim();
+    if (raw === undefined || raw === "") return fallback;
+    const seconds = parseDurationSeconds(raw);
+    if (seconds === undefined || seconds < min || seconds > max) {
+      problems.push(`${name} must be a duration from ${min}s to ${max}s (like "2s"), got "${raw}"`);
+      return fallback;
+    }
+    return seconds;
+  }
+
+  const consulUrl = text("CONSUL_HTTP_ADDR", "http://consul:8500").replace(/\/+$/, "");
+  const withScheme = /^[a-z]+:\/\//i.test(consulUrl) ? consulUrl : `http://${consulUrl}`;
+  try {
+    const url = new URL(withScheme);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
+  } catch {
+    problems.push(`CONSUL_HTTP_ADDR must be an http(s) URL or host:port, got "${consulUrl}"`);
+  }
+
+  const portText = text("PORT", String(defaults.defaultPort));
+  const port = Number(portText);
+  if (!/^\d+$/.test(portText) || port > 65535) {
+    problems.push(`PORT must be an integer from 0 to 65535, got "${portText}"`);
+  }
+
+  const logLevel = text("LOG_LEVEL", "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
+  }
+
+  const advertiseAddr = text("ADVERTISE_ADDR", defaults.addresses?.[0] ?? "127.0.0.1");
+  if (/\s|\//.test(advertiseAddr)) {
+    problems.push(`ADVERTISE_ADDR must be a host name or IP address, got "${advertiseAddr}"`);
+  }
+
+  const prefix = text("SWARM_SERVICE_NAME", defaults.program);
+  const serviceId = text("SERVICE_ID", `${prefix}-${defaults.hostname}`);
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(serviceId)) {
+    problems.push(`SERVICE_ID may hold letters, digits, ".", "_" and "-" only, got "${serviceId}"`);
+  }
+
+  const config: ServiceConfig = {
+    consulUrl: withScheme,
+    port,
+    advertiseAddr,
+    serviceId,
+    checkIntervalSeconds: duration("CHECK_INTERVAL", 2, 0.1, 300),
+    drainSeconds: duration("DRAIN_SECONDS", 2, 0, 300),
+    graceSeconds: duration("GRACE_SECONDS", 10, 0, 600),
+    logLevel: logLevel as LogLevel,
+  };
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(config);
+}
+
+/** The non-loopback IPv4 addresses of this machine, from `Deno.networkInterfaces()` output. */
+export function pickAddresses(
+  interfaces: readonly { family: string; address: string; name: string }[],
+): string[] {
+  return interfaces
+    .filter((entry) => entry.family === "IPv4" && !entry.address.startsWith("127."))
+    .map((entry) => entry.address);
+}

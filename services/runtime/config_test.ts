@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { ConfigError, parseDurationSeconds, parseServiceConfig, pickAddresses } from "./config.ts";
+
+const DEFAULTS = { program: "echo-agent", defaultPort: 50052, hostname: "3f2a9c1b" };
+
+Deno.test("parseServiceConfig() fills every default", () => {
+  const config = parseServiceConfig({}, { ...DEFAULTS, addresses: ["10.0.1.5"] });
+  assert.deepEqual(config, {
+    consulUrl: "http://consul:8500",
+    port: 50052,
+    advertiseAddr: "10.0.1.5",
+    serviceId: "echo-agent-3f2a9c1b",
+    checkIntervalSeconds: 2,
+    drainSeconds: 2,
+    graceSeconds: 10,
+    logLevel: "info",
+  });
+  assert.ok(Object.isFrozen(config));
+});
+
+Deno.test("parseServiceConfig() reads the environment", () => {
+  const config = parseServiceConfig({
+    CONSUL_HTTP_ADDR: "127.0.0.1:8500/",
+    PORT: "0",
+    ADVERTISE_ADDR: "127.0.0.1",
+    SWARM_SERVICE_NAME: "agent-platform_echo-agent",
+    CHECK_INTERVAL: "500ms",
+    DRAIN_SECONDS: "0",
+    GRACE_SECONDS: "1m",
+    LOG_LEVEL: "DEBUG",
+  }, DEFAULTS);
+  assert.equal(config.consulUrl, "http://127.0.0.1:8500");
+  assert.equal(config.port, 0);
+  assert.equal(config.serviceId, "agent-platform_echo-agent-3f2a9c1b");
+  assert.equal(config.checkIntervalSeconds, 0.5);
+  assert.equal(config.drainSeconds, 0);
+  assert.equal(config.graceSeconds, 60);
+  assert.equal(config.logLevel, "debug");
+});
+
+Deno.test("parseServiceConfig() lists every problem at once", () => {
+  try {
+    parseServiceConfig({ PORT: "70000", CHECK_INTERVAL: "soon", LOG_LEVEL: "loud" }, DEFAULTS);
+    assert.fail("expected a ConfigError");
+  } catch (caught) {
+    assert.ok(caught instanceof ConfigError);
+    assert.equal(caught.exitCode, 2);
+    assert.equal(caught.problems.length, 3);
+    assert.match(caught.message, /PORT must be an integer from 0 to 65535, got "70000"/);
+    assert.match(caught.message, /CHECK_INTERVAL must be a duration/);
+    assert.match(caught.message, /LOG_LEVEL must be one of debug, info, warn, error, got "loud"/);
+  }
+});
+
+Deno.test("parseDurationSeconds() reads units", async (t) => {
+  const cases: [string, number | undefined][] = [
+    ["2s", 2],
+    ["2", 2],
+    ["250ms", 0.25],
+    ["1.5m", 90],
+    ["-1s", undefined],
+    ["2h", undefined],
+    ["", undefined],
+  ];
+  for (const [text, expected] of cases) {
+    await t.step(`"${text}"`, () => assert.equal(parseDurationSeconds(text), expected));
+  }
+});
+
+Deno.test("pickAddresses() keeps non-loopback IPv4 in order", () => {
+  assert.deepEqual(
+    pickAddresses([
+      { family: "IPv4", address: "127.0.0.1", name: "lo" },
+      { family: "IPv6", address: "fe80::1", name: "eth0" },
+      { family: "IPv4", address: "10.0.1.5", name: "eth0" },
+      { family: "IPv4", address: "172.18.0.3", name: "eth1" },
+    ]),
+    ["10.0.1.5", "172.18.0.3"],
+  );
+});

@@ -1,0 +1,137 @@
+/**
+ * The life of a platform service process: parse the environment, serve gRPC, register in Consul,
+ * and on SIGTERM/SIGINT go NOT_SERVING, deregister, drain, finish in-flight calls, exit 0.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { bindServer, createCapabilityServer } from "./capability_server.ts";
+import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from "./config.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { ConsulRegistrar } from "./registration.ts";
+import type { ServiceDefinition } from "./tool.ts";
+
+/** What a service's builder gets. */
+export interface ServiceContext {
+  readonly config: ServiceConfig;
+  readonly logger: Logger;
+  /** Runs `cleanup` after the server has stopped, during shutdown. */
+  onShutdown(cleanup: () => Promise<void> | void): void;
+}
+
+/** The process facts that `main.ts` reads and passes in. */
+export interface ProcessFacts {
+  env: Env;
+  hostname: string;
+  addresses: readonly string[];
+}
+
+/** The static facts of a service, known before its tools are built. */
+export interface ServiceIdentity {
+  program: string;
+  defaultPort: number;
+}
+
+/** Builds the service's definition once the configuration is known. */
+export type ServiceBuilder = (context: ServiceContext) => ServiceDefinition | Promise<ServiceDefinition>;
+
+/** Runs a service until a signal stops it; never returns normally. */
+export async function runService(
+  identity: ServiceIdentity,
+  build: ServiceBuilder,
+  facts: ProcessFacts,
+): Promise<never> {
+  let config: ServiceConfig;
+  try {
+    config = parseServiceConfig(facts.env, { ...identity, ...facts });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`error: ${identity.program}: ${error.message}`);
+      Deno.exit(error.exitCode);
+    }
+    throw error;
+  }
+
+  const logger = createLogger({
+    level: config.logLevel,
+    fields: { service: identity.program, instance: config.serviceId },
+  });
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const definition = await build({ config, logger, onShutdown: (fn) => cleanups.push(fn) });
+  const capability = createCapabilityServer(definition, { instanceId: config.serviceId, logger });
+  let port: number;
+  try {
+    port = await bindServer(capability.server, config.port);
+  } catch (error) {
+    logger.error("cannot start", { error: (error as Error).message });
+    Deno.exit(1);
+  }
+
+  const registrar = new ConsulRegistrar(config.consulUrl, {
+    name: definition.name,
+    id: config.serviceId,
+    address: config.advertiseAddr,
+    port,
+    tags: ["platform", definition.kind],
+    meta: {
+      version: definition.version,
+      kind: definition.kind,
+      tools: definition.tools.map((tool) => tool.name).join(","),
+      program: identity.program,
+    },
+    check: {
+      GRPC: `${config.advertiseAddr}:${port}`,
+      GRPCUseTLS: false,
+      Interval: `${config.checkIntervalSeconds}s`,
+      Timeout: `${Math.max(1, config.checkIntervalSeconds)}s`,
+      DeregisterCriticalServiceAfter: "1m",
+    },
+  }, { logger });
+  registrar.start();
+  logger.info("serving", { port, consul: config.consulUrl, tools: definition.tools.length });
+
+  let stopping = false;
+  const stop = (signal: Deno.Signal) => {
+    if (stopping) {
+      logger.warn("second signal, exiting at once", { signal });
+      Deno.exit(1);
+    }
+    stopping = true;
+    shutdown(signal).then(
+      () => Deno.exit(0),
+      (error) => {
+        logger.error("shutdown failed", { error: (error as Error).message });
+        Deno.exit(1);
+      },
+    );
+  };
+  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+
+  async function shutdown(signal: Deno.Signal): Promise<void> {
+    logger.info("stopping", { signal, inFlight: capability.inFlight });
+    capability.setServing(false);
+    await registrar.deregister();
+    // Balancers learn of the deregistration through Consul; keep serving what they still send.
+    await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
+    const idle = await capability.idle(config.graceSeconds * 1000);
+    if (!idle) logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });
+    await closeServer(capability.server, idle ? 1000 : 0);
+    for (const cleanup of cleanups) await cleanup();
+    logger.info("stopped", { signal });
+  }
+
+  // Serve until a signal ends the process.
+  return await new Promise<never>(() => {});
+}
+
+function closeServer(server: grpc.Server, graceMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      server.forceShutdown();
+      resolve();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
