@@ -1,0 +1,151 @@
+/**
+ * The router's tool catalog: the union of the tools every platform service describes, as MCP tools.
+ * Pure: the follower feeds it Describe answers, the MCP servers read it.
+ */
+import type { ToolMessage } from "../../proto/mod.ts";
+
+/** A JSON Schema object. */
+export type JsonSchema = Record<string, unknown>;
+
+/** What one backend service offers, from its Describe answer. */
+export interface ServiceTools {
+  /** Consul service name, e.g. `agent-echo`. */
+  readonly service: string;
+  readonly version: string;
+  readonly tools: readonly ToolMessage[];
+}
+
+/** One tool as the router serves it. */
+export interface CatalogTool {
+  /** The MCP name: the backend's name, or `<service>.<tool>` when several services offer it. */
+  readonly name: string;
+  /** The Consul service that serves it. */
+  readonly service: string;
+  /** The name the backend knows it by. */
+  readonly backendName: string;
+  readonly title: string;
+  readonly description: string;
+  readonly inputSchema: JsonSchema;
+  readonly outputSchema?: JsonSchema;
+  readonly annotations?: Record<string, unknown>;
+}
+
+/** The merged catalog. */
+export interface Catalog {
+  /** Sorted by name. */
+  readonly tools: readonly CatalogTool[];
+  readonly byName: ReadonlyMap<string, CatalogTool>;
+  /** Tool names offered by several services, each served under prefixed names. */
+  readonly conflicts: readonly string[];
+  /** Tools left out, and why. */
+  readonly problems: readonly string[];
+  /** Equal for equal catalogs: compare it to detect a change. */
+  readonly fingerprint: string;
+}
+
+/** The empty catalog. */
+export const EMPTY_CATALOG: Catalog = mergeCatalog([]);
+
+/** Merges what each service offers into one catalog, prefixing names several services share. */
+export function mergeCatalog(services: readonly ServiceTools[]): Catalog {
+  const problems: string[] = [];
+  const offers = new Map<string, { service: string; tool: ToolMessage }[]>();
+  const sorted = [...services].sort((a, b) => compare(a.service, b.service));
+  for (const { service, tools } of sorted) {
+    const seen = new Set<string>();
+    for (const tool of tools) {
+      if (seen.has(tool.name)) {
+        problems.push(`Service "${service}" describes tool "${tool.name}" twice`);
+        continue;
+      }
+      seen.add(tool.name);
+      const list = offers.get(tool.name) ?? [];
+      list.push({ service, tool });
+      offers.set(tool.name, list);
+    }
+  }
+  const tools: CatalogTool[] = [];
+  const conflicts: string[] = [];
+  for (const [name, list] of offers) {
+    if (list.length > 1) conflicts.push(name);
+    for (const { service, tool } of list) {
+      const publicName = list.length > 1 ? `${service}.${name}` : name;
+      const built = buildTool(publicName, service, tool, problems);
+      if (built !== undefined) tools.push(built);
+    }
+  }
+  tools.sort((a, b) => compare(a.name, b.name));
+  conflicts.sort(compare);
+  const byName = new Map(tools.map((tool) => [tool.name, tool]));
+  return Object.freeze({
+    tools: Object.freeze(tools),
+    byName,
+    conflicts: Object.freeze(conflicts),
+    problems: Object.freeze(problems),
+    fingerprint: JSON.stringify(tools),
+  });
+}
+
+/** The catalog as an MCP `tools/list` result. */
+export function listTools(catalog: Catalog): { tools: Record<string, unknown>[] } {
+  return {
+    tools: catalog.tools.map((tool) => {
+      const entry: Record<string, unknown> = {
+        name: tool.name,
+        description: tool.description,
+        inputSchema: tool.inputSchema,
+      };
+      if (tool.title) entry.title = tool.title;
+      if (tool.outputSchema) entry.outputSchema = tool.outputSchema;
+      if (tool.annotations) entry.annotations = tool.annotations;
+      return entry;
+    }),
+  };
+}
+
+function buildTool(
+  name: string,
+  service: string,
+  tool: ToolMessage,
+  problems: string[],
+): CatalogTool | undefined {
+  const where = `tool "${tool.name}" of service "${service}"`;
+  const inputSchema = parseObject(tool.inputSchemaJson, `input schema of ${where}`, problems);
+  if (inputSchema === undefined) return undefined;
+  if (inputSchema.type !== "object") {
+    problems.push(`Invalid input schema of ${where}: type must be "object"`);
+    return undefined;
+  }
+  const outputSchema = tool.outputSchemaJson
+    ? parseObject(tool.outputSchemaJson, `output schema of ${where}`, problems)
+    : undefined;
+  const annotations = tool.annotationsJson
+    ? parseObject(tool.annotationsJson, `annotations of ${where}`, problems)
+    : undefined;
+  const built: CatalogTool = {
+    name,
+    service,
+    backendName: tool.name,
+    title: tool.title,
+    description: tool.description,
+    inputSchema,
+    ...(outputSchema?.type === "object" ? { outputSchema } : {}),
+    ...(annotations ? { annotations } : {}),
+  };
+  return built;
+}
+
+function parseObject(text: string, what: string, problems: string[]): JsonSchema | undefined {
+  try {
+    const value = JSON.parse(text);
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value;
+    problems.push(`Invalid ${what}: not a JSON object`);
+  } catch (error) {
+    problems.push(`Invalid ${what}: ${(error as Error).message}`);
+  }
+  return undefined;
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
