@@ -107,7 +107,14 @@ export function createItineraryTool(
         weather_instances: { type: "array", items: { type: "string" } },
         instance_id: { type: "string" },
       },
-      required: ["start_date", "end_date", "total_days", "days", "weather_instances", "instance_id"],
+      required: [
+        "start_date",
+        "end_date",
+        "total_days",
+        "days",
+        "weather_instances",
+        "instance_id",
+      ],
     },
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
     parse(raw) {

@@ -51,7 +51,9 @@ export function createCapabilityServer(
   const now = options.now ?? Date.now;
   const logger = options.logger;
   const tools = new Map<string, CompiledTool>(
-    service.tools.map((tool) => [tool.name, { definition: tool, validate: compileValidator(tool.inputSchema) }]),
+    service.tools.map((
+      tool,
+    ) => [tool.name, { definition: tool, validate: compileValidator(tool.inputSchema) }]),
   );
   const toolNames = [...tools.keys()].map((name) => `"${name}"`).join(", ");
   const health = new HealthImplementation({ "": "SERVING", [CAPABILITY_HEALTH_NAME]: "SERVING" });
@@ -61,7 +63,7 @@ export function createCapabilityServer(
 
   function finished(): void {
     inFlight--;
-    if (inFlight === 0) for (const wake of idleWaiters) wake();
+    if (inFlight === 0) { for (const wake of idleWaiters) wake(); }
   }
 
   const describeResponse: DescribeResponse = {
@@ -137,7 +139,11 @@ export function createCapabilityServer(
   function toStatus(error: unknown): grpc.ServiceError {
     const code = error instanceof ToolError ? error.grpcStatus : grpc.status.INTERNAL;
     const message = error instanceof Error ? error.message : String(error);
-    return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+    return Object.assign(new Error(message), {
+      code,
+      details: message,
+      metadata: new grpc.Metadata(),
+    });
   }
 
   /** An abort signal for the call: the caller cancelled, or its deadline passed. */
@@ -241,8 +247,9 @@ export function createCapabilityServer(
 export function bindServer(server: grpc.Server, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
-      if (error) reject(new Error(`Cannot listen on port ${port}: ${error.message}`, { cause: error }));
-      else resolve(bound);
+      if (error) {
+        reject(new Error(`Cannot listen on port ${port}: ${error.message}`, { cause: error }));
+      } else resolve(bound);
     });
   });
 }

@@ -52,7 +52,9 @@ export function registrationBody(registration: ServiceRegistration): Record<stri
     Meta: { ...registration.meta },
     Check: registration.check,
     ...(registration.weights
-      ? { Weights: { Passing: registration.weights.passing, Warning: registration.weights.warning } }
+      ? {
+        Weights: { Passing: registration.weights.passing, Warning: registration.weights.warning },
+      }
       : {}),
   };
 }
@@ -160,7 +162,9 @@ export class ConsulRegistrar {
       body: JSON.stringify(registrationBody(this.#registration)),
     });
     const text = await response.text();
-    if (!response.ok) throw new Error(`Consul refused the registration: ${response.status} ${text}`);
+    if (!response.ok) {
+      throw new Error(`Consul refused the registration: ${response.status} ${text}`);
+    }
     this.#registered = true;
     this.#registrations++;
     this.#logger.info(this.#registrations === 1 ? "registered in Consul" : "registered again", {

@@ -31,7 +31,9 @@ export interface ServiceIdentity {
 }
 
 /** Builds the service's definition once the configuration is known. */
-export type ServiceBuilder = (context: ServiceContext) => ServiceDefinition | Promise<ServiceDefinition>;
+export type ServiceBuilder = (
+  context: ServiceContext,
+) => ServiceDefinition | Promise<ServiceDefinition>;
 
 /** Runs a service until a signal stops it; never returns normally. */
 export async function runService(
@@ -113,7 +115,9 @@ export async function runService(
     // Balancers learn of the deregistration through Consul; keep serving what they still send.
     await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
     const idle = await capability.idle(config.graceSeconds * 1000);
-    if (!idle) logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });
+    if (!idle) {
+      logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });
+    }
     await closeServer(capability.server, idle ? 1000 : 0);
     for (const cleanup of cleanups) await cleanup();
     logger.info("stopped", { signal });

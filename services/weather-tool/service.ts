@@ -41,7 +41,13 @@ export const GET_WEATHER_TOOL: ToolDefinition<WeatherArgs, WeatherResult> = {
   inputSchema: {
     type: "object",
     properties: {
-      city: { type: "string", minLength: 1, maxLength: 200, pattern: "\\S", description: "City name" },
+      city: {
+        type: "string",
+        minLength: 1,
+        maxLength: 200,
+        pattern: "\\S",
+        description: "City name",
+      },
       date: { type: "string", pattern: DATE_PATTERN, description: "Day, as YYYY-MM-DD" },
     },
     required: ["city", "date"],
@@ -55,7 +61,9 @@ export const GET_WEATHER_TOOL: ToolDefinition<WeatherArgs, WeatherResult> = {
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   parse(raw) {
     const args = raw as WeatherArgs;
-    if (!parseIsoDate(args.date)) throw invalidArgument("date", `"${args.date}" is not a calendar date`);
+    if (!parseIsoDate(args.date)) {
+      throw invalidArgument("date", `"${args.date}" is not a calendar date`);
+    }
     return args;
   },
   run: (args, context) => ({ ...forecast(args.city, args.date), instance_id: context.instanceId }),

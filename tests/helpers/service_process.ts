@@ -1,0 +1,133 @@
+/** Runs real platform service processes (`services/<program>/main.ts`) for integration tests. */
+import { fileURLToPath } from "node:url";
+import { freePort } from "./consul_dev.ts";
+
+/** A running service process. */
+export interface ServiceProcess {
+  readonly program: string;
+  readonly id: string;
+  readonly port: number;
+  readonly address: string;
+  /** Sends a signal. */
+  kill(signal: Deno.Signal): void;
+  /** Resolves when the process has exited and its output is read. */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** Everything it wrote to stderr and stdout so far. */
+  output(): string;
+  /** Sends `signal` (default SIGTERM) unless it has exited, and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@linkcode startService}. */
+export interface StartServiceOptions {
+  consulUrl: string;
+  id: string;
+  port?: number;
+  env?: Record<string, string>;
+}
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+
+/** Starts `services/<program>/main.ts` on loopback, registered under `id`. */
+export function startService(program: string, options: StartServiceOptions): ServiceProcess {
+  const port = options.port ?? freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}services/${program}/main.ts`],
+    cwd: ROOT,
+    env: {
+      CONSUL_HTTP_ADDR: options.consulUrl,
+      PORT: String(port),
+      ADVERTISE_ADDR: "127.0.0.1",
+      SERVICE_ID: options.id,
+      CHECK_INTERVAL: "500ms",
+      DRAIN_SECONDS: "0.3",
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  }
+  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
+    child.status
+  );
+  let done = false;
+  exited.then(() => done = true);
+  return {
+    program,
+    id: options.id,
+    port,
+    address: `127.0.0.1:${port}`,
+    kill(signal) {
+      if (!done) child.kill(signal);
+    },
+    exited,
+    output: () => text,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!done) {
+        try {
+          child.kill(signal);
+        } catch {
+          // It exited in the meantime.
+        }
+      }
+      return await exited;
+    },
+  };
+}
+
+/** One entry of `/v1/health/service/<name>`. */
+export interface HealthEntry {
+  Service: {
+    ID: string;
+    Address: string;
+    Port: number;
+    Tags: string[];
+    Meta: Record<string, string>;
+  };
+  Checks: { Status: string; ServiceID: string }[];
+}
+
+/** The IDs of passing instances of `service`. */
+export async function passingIds(consulUrl: string, service: string): Promise<string[]> {
+  const response = await fetch(`${consulUrl}/v1/health/service/${service}?passing`);
+  const entries = await response.json() as HealthEntry[];
+  return entries.map((entry) => entry.Service.ID).sort();
+}
+
+/** Every registered instance of `service` with its health entry. */
+export async function healthEntries(consulUrl: string, service: string): Promise<HealthEntry[]> {
+  const response = await fetch(`${consulUrl}/v1/health/service/${service}`);
+  return await response.json() as HealthEntry[];
+}
+
+/** Polls until `predicate` holds, every 100 ms, failing with `what` after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  probe: () => Promise<T>,
+  predicate: (value: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await probe();
+      if (predicate(last)) return last;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(
+    `Timed out waiting for ${what}; last value ${JSON.stringify(last)}${
+      lastError ? `, last error ${lastError}` : ""
+    }`,
+  );
+}
