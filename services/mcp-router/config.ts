@@ -1,0 +1,194 @@
+/** The router's own settings, on top of the service environment every platform service reads. */
+import { ConfigError, type Env, parseDurationSeconds } from "../runtime/config.ts";
+import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
+import { parseSessionKey } from "./session_token.ts";
+
+/** The router's configuration. */
+export interface RouterConfig {
+  /** Hostnames an `Origin` header may name; `["*"]` allows any. */
+  readonly allowedOriginHostnames: readonly string[];
+  /** Largest request body, in bytes. */
+  readonly maxBodyBytes: number;
+  /** SHA-256 hex digests of the accepted bearer tokens; empty when auth is off. */
+  readonly authTokenDigests: ReadonlySet<string>;
+  /** Whether a bearer token is required. */
+  readonly authRequired: boolean;
+  /** The session key, or `undefined` when the router must make one. */
+  readonly sessionKey: Uint8Array | undefined;
+  /** Keys still accepted for tokens sealed before a rotation. */
+  readonly previousSessionKeys: readonly Uint8Array[];
+  /** Sessions older than this are refused, in seconds. */
+  readonly sessionMaxAgeSeconds: number;
+  /** Deadline of one tool call, in milliseconds. */
+  readonly callDeadlineMs: number;
+  /** Strategy per backend service from `LB_STRATEGY_<SERVICE>`, keyed by Consul service name form. */
+  readonly strategies: ReadonlyMap<string, StrategyName>;
+}
+
+/** What {@linkcode parseRouterConfig} needs besides the environment. */
+export interface RouterConfigSources {
+  /** Reads a file named by the environment (a Docker secret); throws when it cannot. */
+  readTextFile(path: string): string;
+}
+
+/** Hostnames allowed by default: the localhost family. */
+export const LOCALHOST_ORIGINS: readonly string[] = ["localhost", "127.0.0.1", "[::1]"];
+
+const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+const DEFAULT_DEADLINE_SECONDS = 60;
+const DEFAULT_SESSION_MAX_AGE_SECONDS = 24 * 60 * 60;
+const STRATEGY_PREFIX = "LB_STRATEGY_";
+
+/** Parses the router's environment, throwing a {@linkcode ConfigError} listing every problem. */
+export async function parseRouterConfig(
+  env: Env,
+  sources: RouterConfigSources,
+): Promise<RouterConfig> {
+  const problems: string[] = [];
+
+  const allowedOriginHostnames = env.ROUTER_ALLOWED_ORIGINS?.trim()
+    ? parseOrigins(env.ROUTER_ALLOWED_ORIGINS, problems)
+    : [...LOCALHOST_ORIGINS];
+
+  let maxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+  if (env.ROUTER_MAX_BODY_BYTES?.trim()) {
+    const value = Number(env.ROUTER_MAX_BODY_BYTES.trim());
+    if (Number.isInteger(value) && value > 0) maxBodyBytes = value;
+    else {
+      problems.push(
+        `Invalid ROUTER_MAX_BODY_BYTES "${env.ROUTER_MAX_BODY_BYTES}": expected a positive integer`,
+      );
+    }
+  }
+
+  const callDeadlineMs = 1000 *
+    duration(env, "ROUTER_CALL_DEADLINE", DEFAULT_DEADLINE_SECONDS, problems);
+  const sessionMaxAgeSeconds = duration(
+    env,
+    "ROUTER_SESSION_MAX_AGE",
+    DEFAULT_SESSION_MAX_AGE_SECONDS,
+    problems,
+  );
+
+  const authTokens: string[] = [];
+  const tokensFile = env.ROUTER_AUTH_TOKENS_FILE?.trim();
+  if (tokensFile) {
+    const text = readFile(sources, tokensFile, "ROUTER_AUTH_TOKENS_FILE", problems);
+    if (text !== undefined) {
+      for (const line of text.split("\n")) {
+        const token = line.trim();
+        if (token && !token.startsWith("#")) authTokens.push(token);
+      }
+      if (authTokens.length === 0) {
+        problems.push(`Invalid ROUTER_AUTH_TOKENS_FILE "${tokensFile}": no token in it`);
+      }
+    }
+  }
+
+  let sessionKey: Uint8Array | undefined;
+  const keyFile = env.ROUTER_SESSION_KEY_FILE?.trim();
+  if (env.ROUTER_SESSION_KEY?.trim() && keyFile) {
+    problems.push("Set ROUTER_SESSION_KEY or ROUTER_SESSION_KEY_FILE, not both");
+  } else if (env.ROUTER_SESSION_KEY?.trim()) {
+    sessionKey = key(env.ROUTER_SESSION_KEY, "ROUTER_SESSION_KEY", problems);
+  } else if (keyFile) {
+    const text = readFile(sources, keyFile, "ROUTER_SESSION_KEY_FILE", problems);
+    if (text !== undefined) sessionKey = key(text, "ROUTER_SESSION_KEY_FILE", problems);
+  }
+  const previousSessionKeys: Uint8Array[] = [];
+  for (const part of (env.ROUTER_SESSION_KEY_OLD ?? "").split(",")) {
+    if (!part.trim()) continue;
+    const old = key(part, "ROUTER_SESSION_KEY_OLD", problems);
+    if (old) previousSessionKeys.push(old);
+  }
+
+  const strategies = new Map<string, StrategyName>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(STRATEGY_PREFIX) || value === undefined) continue;
+    try {
+      strategies.set(strategyKey(name.slice(STRATEGY_PREFIX.length)), parseStrategy(value));
+    } catch (error) {
+      problems.push(`Invalid ${name}: ${(error as Error).message}`);
+    }
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  const digests = new Set(await Promise.all(authTokens.map(digestToken)));
+  return Object.freeze({
+    allowedOriginHostnames: Object.freeze(allowedOriginHostnames),
+    maxBodyBytes,
+    authTokenDigests: digests,
+    authRequired: digests.size > 0,
+    sessionKey,
+    previousSessionKeys: Object.freeze(previousSessionKeys),
+    sessionMaxAgeSeconds,
+    callDeadlineMs,
+    strategies,
+  });
+}
+
+/** The `LB_STRATEGY_<SERVICE>` key of a Consul service name: `agent-echo` -> `AGENT_ECHO`. */
+export function strategyKey(service: string): string {
+  return service.toUpperCase().replaceAll(/[^A-Z0-9]/g, "_");
+}
+
+/** SHA-256 hex digest of a bearer token: what the router compares, never the token itself. */
+export async function digestToken(token: string): Promise<string> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
+  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+function parseOrigins(text: string, problems: string[]): string[] {
+  const hostnames: string[] = [];
+  for (const part of text.split(",")) {
+    const entry = part.trim();
+    if (!entry) continue;
+    if (entry === "*") {
+      hostnames.push("*");
+      continue;
+    }
+    try {
+      // Entries may be full origins (`https://app.example.com`) or bare hostnames.
+      hostnames.push(
+        entry.includes("://") ? new URL(entry).hostname : new URL(`http://${entry}`).hostname,
+      );
+    } catch {
+      problems.push(`Invalid ROUTER_ALLOWED_ORIGINS entry "${entry}": not an origin or hostname`);
+    }
+  }
+  return hostnames;
+}
+
+function duration(env: Env, name: string, fallback: number, problems: string[]): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback;
+  const seconds = parseDurationSeconds(text);
+  if (seconds === undefined || seconds <= 0) {
+    problems.push(`Invalid ${name} "${text}": expected a duration like "30s" or "500ms"`);
+    return fallback;
+  }
+  return seconds;
+}
+
+function key(text: string, name: string, problems: string[]): Uint8Array | undefined {
+  try {
+    return parseSessionKey(text, name);
+  } catch (error) {
+    problems.push((error as Error).message);
+    return undefined;
+  }
+}
+
+function readFile(
+  sources: RouterConfigSources,
+  path: string,
+  name: string,
+  problems: string[],
+): string | undefined {
+  try {
+    return sources.readTextFile(path);
+  } catch (error) {
+    problems.push(`Cannot read ${name} "${path}": ${(error as Error).message}`);
+    return undefined;
+  }
+}

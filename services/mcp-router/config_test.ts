@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { ConfigError } from "../runtime/config.ts";
+import { digestToken, parseRouterConfig, strategyKey } from "./config.ts";
+import { randomSessionKey } from "./session_token.ts";
+
+function files(entries: Record<string, string>) {
+  return {
+    readTextFile(path: string): string {
+      if (path in entries) return entries[path];
+      throw new Error("No such file or directory");
+    },
+  };
+}
+
+function base64(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes));
+}
+
+Deno.test("parseRouterConfig() has safe defaults", async () => {
+  const config = await parseRouterConfig({}, files({}));
+  assert.deepEqual(config.allowedOriginHostnames, ["localhost", "127.0.0.1", "[::1]"]);
+  assert.equal(config.maxBodyBytes, 4 * 1024 * 1024);
+  assert.equal(config.authRequired, false);
+  assert.equal(config.sessionKey, undefined);
+  assert.equal(config.callDeadlineMs, 60_000);
+  assert.equal(config.strategies.size, 0);
+  assert.ok(Object.isFrozen(config));
+});
+
+Deno.test("parseRouterConfig() reads keys, token files, origins and strategies", async () => {
+  const key = randomSessionKey();
+  const old = randomSessionKey();
+  const config = await parseRouterConfig({
+    ROUTER_ALLOWED_ORIGINS: "https://app.example.test, tools.example.test:8443",
+    ROUTER_MAX_BODY_BYTES: "1024",
+    ROUTER_CALL_DEADLINE: "500ms",
+    ROUTER_SESSION_KEY_FILE: "/run/secrets/key",
+    ROUTER_SESSION_KEY_OLD: base64(old),
+    ROUTER_AUTH_TOKENS_FILE: "/run/secrets/tokens",
+    LB_STRATEGY_AGENT_ECHO: "least-outstanding",
+  }, files({ "/run/secrets/key": base64(key) + "\n", "/run/secrets/tokens": "# ops\nt0k\n" }));
+  assert.deepEqual(config.allowedOriginHostnames, ["app.example.test", "tools.example.test"]);
+  assert.equal(config.maxBodyBytes, 1024);
+  assert.equal(config.callDeadlineMs, 500);
+  assert.deepEqual(config.sessionKey, key);
+  assert.deepEqual(config.previousSessionKeys, [old]);
+  assert.equal(config.authRequired, true);
+  assert.ok(config.authTokenDigests.has(await digestToken("t0k")));
+  assert.equal(config.strategies.get(strategyKey("agent-echo")), "least-outstanding");
+});
+
+Deno.test("parseRouterConfig() lists every problem at once", async () => {
+  const error = await parseRouterConfig({
+    ROUTER_MAX_BODY_BYTES: "-1",
+    ROUTER_CALL_DEADLINE: "soon",
+    ROUTER_SESSION_KEY: "c2hvcnQ=",
+    ROUTER_AUTH_TOKENS_FILE: "/missing",
+    LB_STRATEGY_AGENT_ECHO: "fastest",
+  }, files({})).catch((error) => error);
+  assert.ok(error instanceof ConfigError);
+  const problems = error.problems;
+  assert.equal(problems.length, 5);
+  assert.match(problems.join("\n"), /ROUTER_MAX_BODY_BYTES "-1"/);
+  assert.match(problems.join("\n"), /ROUTER_CALL_DEADLINE "soon"/);
+  assert.match(problems.join("\n"), /Invalid ROUTER_SESSION_KEY: expected 32 bytes, got 5/);
+  assert.match(problems.join("\n"), /Cannot read ROUTER_AUTH_TOKENS_FILE "\/missing"/);
+  assert.match(problems.join("\n"), /Invalid LB_STRATEGY_AGENT_ECHO: Invalid strategy "fastest"/);
+  assert.equal(error.exitCode, 2);
+});
