@@ -1,0 +1,277 @@
+/**
+ * The `/mcp` endpoint: one per-request MCP server factory serving both protocol eras.
+ *
+ * - 2026-07-28 requests (per-request `_meta` envelope) go to the SDK's `createMcpHandler`, which
+ *   owns `server/discover`, the `Mcp-Method`/`Mcp-Name` header checks and `subscriptions/listen`.
+ * - 2025-era requests (`isLegacyRequest`) are sessionful: `initialize` mints a sealed session token
+ *   as `Mcp-Session-Id`; every later request opens the token and is served by a fresh server over
+ *   the SDK's stateless transport, so any router replica can serve any session.
+ */
+import {
+  createMcpHandler,
+  isLegacyRequest,
+  LATEST_PROTOCOL_VERSION,
+  type ListToolsResult,
+  type McpHttpHandler,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import type { Logger } from "../runtime/logger.ts";
+import { type Catalog, listTools } from "./catalog.ts";
+import { jsonRpcError } from "./http_guard.ts";
+import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
+import type { CallProgress, ToolGateway } from "./tool_gateway.ts";
+
+/** Sessions ended with DELETE: refused afterwards by every replica that knows. */
+export interface EndedSessions {
+  has(sid: string): boolean;
+  add(sid: string, issuedAt: number): void;
+}
+
+/** Options of {@linkcode McpEndpoint}. */
+export interface McpEndpointOptions {
+  /** The current catalog. */
+  catalog: () => Catalog;
+  gateway: ToolGateway;
+  sessions: SessionCodec;
+  ended: EndedSessions;
+  logger: Logger;
+  maxBodyBytes: number;
+  serverInfo: { name: string; version: string };
+  /** The clock, for session issue times; default `Date.now`. */
+  now?: () => number;
+}
+
+/** What a server instance serves: a 2025 session, or none (2026-07-28). */
+interface ServeContext {
+  session?: SessionClaims;
+}
+
+/** Serves MCP on one endpoint for both protocol eras. */
+export class McpEndpoint {
+  readonly #options: McpEndpointOptions;
+  readonly #modern: McpHttpHandler;
+  readonly #listeners = new Set<Server>();
+  /** Calls in flight on this replica by session and JSON-RPC id, for `notifications/cancelled`. */
+  readonly #inFlight = new Map<string, AbortController>();
+  readonly #now: () => number;
+
+  constructor(options: McpEndpointOptions) {
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#modern = createMcpHandler(() => this.#createServer({}), {
+      legacy: "reject",
+      maxRequestBodySize: options.maxBodyBytes,
+      onerror: (error) => options.logger.debug("MCP request refused", { error: error.message }),
+    });
+  }
+
+  /** Open 2025 GET streams on this replica. */
+  get listenerCount(): number {
+    return this.#listeners.size;
+  }
+
+  /** Serves one HTTP request to `/mcp`. */
+  async fetch(request: Request): Promise<Response> {
+    if (
+      await isLegacyRequest(request, undefined, { maxRequestBodySize: this.#options.maxBodyBytes })
+    ) {
+      return this.#legacy(request);
+    }
+    return this.#modern.fetch(request);
+  }
+
+  /** Tells every listening client, in both eras, that the tool list changed. */
+  toolsChanged(): void {
+    this.#modern.notify.toolsChanged();
+    for (const server of this.#listeners) {
+      server.sendToolListChanged().catch(() => this.#listeners.delete(server));
+    }
+  }
+
+  /** Ends the 2025 GET streams, so their clients reconnect to another replica. */
+  async closeListeners(): Promise<void> {
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    await Promise.allSettled(listeners.map((server) => server.close()));
+  }
+
+  /** Aborts open exchanges and closes listening streams. */
+  async close(): Promise<void> {
+    for (const controller of this.#inFlight.values()) controller.abort();
+    await this.closeListeners();
+    await this.#modern.close();
+  }
+
+  #createServer(context: ServeContext): Server {
+    const { catalog, gateway, serverInfo } = this.#options;
+    const server = new Server(serverInfo, { capabilities: { tools: { listChanged: true } } });
+    server.setRequestHandler("tools/list", () => listTools(catalog()) as ListToolsResult);
+    server.setRequestHandler("tools/call", async (request, ctx) => {
+      const name = request.params.name;
+      const tool = catalog().byName.get(name);
+      if (tool === undefined) {
+        throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool "${name}"`);
+      }
+      const progressToken = request.params._meta?.progressToken;
+      const onProgress = progressToken === undefined ? undefined : (progress: CallProgress) => {
+        ctx.mcpReq.notify({
+          method: "notifications/progress",
+          params: { progressToken, ...progress },
+        }).catch(() => {});
+      };
+      const sid = context.session?.sid;
+      const key = sid === undefined ? undefined : `${sid}:${String(ctx.mcpReq.id)}`;
+      const cancel = new AbortController();
+      if (key !== undefined) this.#inFlight.set(key, cancel);
+      try {
+        const result = await gateway.call(tool, request.params.arguments, {
+          requestId: `${sid ?? "req"}:${String(ctx.mcpReq.id)}`,
+          signal: AbortSignal.any([ctx.mcpReq.signal, cancel.signal]),
+          onProgress,
+        });
+        return server.projectCallToolResult(result, tool.outputSchema);
+      } finally {
+        if (key !== undefined && this.#inFlight.get(key) === cancel) this.#inFlight.delete(key);
+      }
+    });
+    return server;
+  }
+
+  async #legacy(request: Request): Promise<Response> {
+    const header = request.headers.get("mcp-session-id");
+    if (header === null) {
+      if (request.method !== "POST") {
+        return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+      }
+      return this.#initialize(request);
+    }
+    const session = await this.#options.sessions.open(header);
+    if (session === undefined || this.#options.ended.has(session.sid)) {
+      return jsonRpcError(404, -32001, "Session not found");
+    }
+    switch (request.method) {
+      case "POST":
+        return this.#post(request, session);
+      case "GET":
+        return this.#listen(request, session);
+      case "DELETE":
+        this.#options.ended.add(session.sid, session.issuedAt);
+        this.#options.logger.info("Session ended", { sid: session.sid });
+        return new Response(null, { status: 200 });
+      default:
+        return jsonRpcError(405, -32000, "Method not allowed.");
+    }
+  }
+
+  async #initialize(request: Request): Promise<Response> {
+    const { text, body } = await readJson(request);
+    const message = body as { method?: unknown; params?: Record<string, unknown> } | undefined;
+    if (message?.method !== "initialize") {
+      if (body === undefined) return this.#serveStateless(request, text, body, {});
+      return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
+    }
+    const params = message.params ?? {};
+    const requested = typeof params.protocolVersion === "string" ? params.protocolVersion : "";
+    const clientInfo = (params.clientInfo ?? {}) as { name?: unknown; version?: unknown };
+    const session: SessionClaims = {
+      sid: randomSessionId(),
+      // The SDK answers initialize with the client's version when it supports it, else its latest.
+      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+        ? requested
+        : LATEST_PROTOCOL_VERSION,
+      client: {
+        name: typeof clientInfo.name === "string" ? clientInfo.name : "",
+        version: typeof clientInfo.version === "string" ? clientInfo.version : "",
+      },
+      issuedAt: Math.floor(this.#now() / 1000),
+    };
+    const token = await this.#options.sessions.seal(session);
+    const server = this.#createServer({ session });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: () => token,
+      enableJsonResponse: true,
+    });
+    await server.connect(transport);
+    const response = await transport.handleRequest(rebuild(request, text), { parsedBody: body });
+    // The exchange is over: the session lives on in its token, not in this instance.
+    await server.close();
+    this.#options.logger.info("Session started", {
+      sid: session.sid,
+      protocolVersion: session.protocolVersion,
+      client: session.client,
+    });
+    return response;
+  }
+
+  async #post(request: Request, session: SessionClaims): Promise<Response> {
+    const { text, body } = await readJson(request);
+    for (const message of Array.isArray(body) ? body : [body]) {
+      const cancelled = message as { method?: unknown; params?: { requestId?: unknown } };
+      if (cancelled?.method === "notifications/cancelled") {
+        this.#inFlight.get(`${session.sid}:${String(cancelled.params?.requestId)}`)?.abort();
+      }
+    }
+    return this.#serveStateless(request, text, body, { session });
+  }
+
+  async #serveStateless(
+    request: Request,
+    text: string,
+    body: unknown,
+    context: ServeContext,
+  ): Promise<Response> {
+    const server = this.#createServer(context);
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+    });
+    await server.connect(transport);
+    return transport.handleRequest(
+      rebuild(request, text),
+      body === undefined ? undefined : { parsedBody: body },
+    );
+  }
+
+  async #listen(request: Request, session: SessionClaims): Promise<Response> {
+    const server = this.#createServer({ session });
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+    });
+    await server.connect(transport);
+    const response = await transport.handleRequest(request);
+    if (response.status !== 200) {
+      await server.close();
+      return response;
+    }
+    this.#listeners.add(server);
+    const stop = () => {
+      this.#listeners.delete(server);
+      void server.close();
+    };
+    if (request.signal.aborted) stop();
+    else request.signal.addEventListener("abort", stop, { once: true });
+    return response;
+  }
+}
+
+async function readJson(request: Request): Promise<{ text: string; body: unknown }> {
+  const text = await request.text();
+  try {
+    return { text, body: JSON.parse(text) };
+  } catch {
+    // The SDK transport answers the parse error from the text.
+    return { text, body: undefined };
+  }
+}
+
+function rebuild(request: Request, text: string): Request {
+  return new Request(request.url, {
+    method: request.method,
+    headers: request.headers,
+    body: text,
+    signal: request.signal,
+  });
+}

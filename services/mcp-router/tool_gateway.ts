@@ -1,0 +1,206 @@
+/**
+ * Runs one MCP tools/call against the backends: validates the arguments against the tool's JSON
+ * Schema, picks an instance through the service's discovery client, and turns the answer or the
+ * failure into an MCP tool result.
+ */
+import type * as grpc from "@grpc/grpc-js";
+import type { InvokeEvent, InvokeRequest, InvokeResponse } from "../../proto/mod.ts";
+import type { Logger } from "../runtime/logger.ts";
+import { compileValidator, type Validator } from "../runtime/schema_validator.ts";
+import { ToolError } from "../runtime/tool_error.ts";
+import type { CatalogTool } from "./catalog.ts";
+import type { MetricsRegistry } from "./metrics.ts";
+
+/** Progress of a call, as MCP `notifications/progress` carries it. */
+export interface CallProgress {
+  progress: number;
+  total?: number;
+  message?: string;
+}
+
+/** An MCP `CallToolResult`. */
+export interface ToolResult {
+  [key: string]: unknown;
+  content: { type: "text"; text: string }[];
+  structuredContent?: Record<string, unknown>;
+  isError?: boolean;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /** The MCP request id, forwarded to the backend for its logs. */
+  requestId: string;
+  /** Aborted when the client cancels or goes away. */
+  signal?: AbortSignal;
+  /** Set when the client asked for progress: the call then streams. */
+  onProgress?: (progress: CallProgress) => void;
+}
+
+/** Options of a backend call, as the discovery client takes them. */
+export interface BackendCallOptions {
+  signal?: AbortSignal;
+  deadlineMs?: number;
+  idempotent?: boolean;
+}
+
+/** What the gateway needs of a service's discovery client (`ServiceDiscovery` fits). */
+export interface ServiceCaller {
+  invoke(
+    request: InvokeRequest,
+    options: BackendCallOptions,
+  ): Promise<{ response: InvokeResponse; endpoint: { id: string } }>;
+  invokeStream(
+    request: InvokeRequest,
+    options: BackendCallOptions & { onEvent(event: InvokeEvent): void },
+  ): Promise<{ response: InvokeResponse; endpoint: { id: string } }>;
+}
+
+/** Options of {@linkcode ToolGateway}. */
+export interface ToolGatewayOptions {
+  /** The discovery client of a service, while it exists. */
+  discovery: (service: string) => ServiceCaller | undefined;
+  /** Deadline of a call, in milliseconds. */
+  deadlineMs: number;
+  logger: Logger;
+  metrics: MetricsRegistry;
+}
+
+/** Calls tools on the backends. */
+export class ToolGateway {
+  readonly #options: ToolGatewayOptions;
+  readonly #validators = new WeakMap<CatalogTool, Validator>();
+  readonly #calls;
+  readonly #latency;
+  readonly #backendLatency;
+  readonly #inFlight;
+
+  constructor(options: ToolGatewayOptions) {
+    this.#options = options;
+    const metrics = options.metrics;
+    this.#calls = metrics.counter("mcp_router_tool_calls_total", "Tool calls by tool and outcome.");
+    this.#latency = metrics.histogram(
+      "mcp_router_tool_call_duration_seconds",
+      "Tool call latency seen by the router, by tool.",
+    );
+    this.#backendLatency = metrics.histogram(
+      "mcp_router_backend_call_duration_seconds",
+      "Backend call latency by service and instance.",
+    );
+    this.#inFlight = metrics.gauge(
+      "mcp_router_backend_in_flight",
+      "Calls in flight by backend service.",
+    );
+  }
+
+  /** Validates and runs one call; every failure becomes a tool result with `isError`. */
+  async call(tool: CatalogTool, args: unknown, options: CallOptions): Promise<ToolResult> {
+    const started = performance.now();
+    let outcome = "ok";
+    let instance = "";
+    const fields: Record<string, unknown> = { tool: tool.name, requestId: options.requestId };
+    try {
+      this.#validator(tool)(args ?? {});
+      const discovery = this.#options.discovery(tool.service);
+      if (discovery === undefined) {
+        throw new ToolError("UNAVAILABLE", `No healthy instance of "${tool.service}" in Consul`);
+      }
+      const request = {
+        tool: tool.backendName,
+        argumentsJson: JSON.stringify(args ?? {}),
+        requestId: options.requestId,
+      };
+      const callOptions = {
+        signal: options.signal,
+        deadlineMs: this.#options.deadlineMs,
+        idempotent: tool.annotations?.idempotentHint === true,
+      };
+      this.#inFlight.add({ service: tool.service }, 1);
+      try {
+        const onProgress = options.onProgress;
+        const { response, endpoint } = onProgress
+          ? await discovery.invokeStream(request, {
+            ...callOptions,
+            onEvent: (event: InvokeEvent) => {
+              if (event.progress) {
+                const { progress, total, message } = event.progress;
+                onProgress({
+                  progress,
+                  ...(total ? { total } : {}),
+                  ...(message ? { message } : {}),
+                });
+              }
+            },
+          })
+          : await discovery.invoke(request, callOptions);
+        instance = endpoint.id;
+        return toResult(response.resultJson, tool);
+      } finally {
+        this.#inFlight.add({ service: tool.service }, -1);
+        if (instance) {
+          this.#backendLatency.observe(
+            { service: tool.service, instance },
+            (performance.now() - started) / 1000,
+          );
+        }
+      }
+    } catch (error) {
+      const { code, message } = describeFailure(error);
+      outcome = code;
+      fields.error = message;
+      return { content: [{ type: "text", text: message }], isError: true };
+    } finally {
+      const seconds = (performance.now() - started) / 1000;
+      this.#calls.inc({ tool: tool.name, outcome });
+      this.#latency.observe({ tool: tool.name }, seconds);
+      const line = { ...fields, service: tool.service, instance, outcome, ms: seconds * 1000 };
+      if (outcome === "ok") this.#options.logger.debug("Tool call", line);
+      else this.#options.logger.warn("Tool call failed", line);
+    }
+  }
+
+  #validator(tool: CatalogTool): Validator {
+    let validator = this.#validators.get(tool);
+    if (validator === undefined) {
+      validator = compileValidator(tool.inputSchema);
+      this.#validators.set(tool, validator);
+    }
+    return validator;
+  }
+}
+
+function toResult(resultJson: string, tool: CatalogTool): ToolResult {
+  let value: unknown;
+  try {
+    value = JSON.parse(resultJson);
+  } catch {
+    return { content: [{ type: "text", text: resultJson }] };
+  }
+  const result: ToolResult = { content: [{ type: "text", text: resultJson }] };
+  if (
+    tool.outputSchema && typeof value === "object" && value !== null && !Array.isArray(value)
+  ) {
+    result.structuredContent = value as Record<string, unknown>;
+  }
+  return result;
+}
+
+/** The status name and the message a client should see for a failed call. */
+export function describeFailure(error: unknown): { code: string; message: string } {
+  if (error instanceof ToolError) return { code: error.code, message: error.message };
+  const grpcError = error as Partial<grpc.ServiceError>;
+  if (typeof grpcError.code === "number" && typeof grpcError.details === "string") {
+    return { code: STATUS_NAMES[grpcError.code] ?? "UNKNOWN", message: grpcError.details };
+  }
+  return { code: "INTERNAL", message: error instanceof Error ? error.message : String(error) };
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  1: "CANCELLED",
+  2: "UNKNOWN",
+  3: "INVALID_ARGUMENT",
+  4: "DEADLINE_EXCEEDED",
+  5: "NOT_FOUND",
+  9: "FAILED_PRECONDITION",
+  13: "INTERNAL",
+  14: "UNAVAILABLE",
+};
