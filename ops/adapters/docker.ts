@@ -1,0 +1,317 @@
+/**
+ * Thin adapter over the Docker engine.
+ *
+ * It drives the `docker` CLI rather than dockerode: `docker stack deploy` (compose-file parsing,
+ * Swarm templates, networks, volumes) exists only in the CLI, so the CLI is needed anyway, and using
+ * it for every call keeps one path to the engine. `inspect` output is the Engine API's own JSON, and
+ * the CLI negotiates the API version with whatever engine answers (the client here is newer than
+ * Debian's engine).
+ */
+import { OpsError } from "../errors.ts";
+import { parseSwarmServices, type SwarmService } from "../plan/state.ts";
+import { type CommandResult, lastLines, runCommand, type RunCommandOptions } from "./command.ts";
+
+/** The engine's answer to `docker info`, reduced. */
+export interface EngineInfo {
+  serverVersion: string;
+  /** inactive, pending, active, error, locked */
+  swarmState: string;
+  isManager: boolean;
+}
+
+/** Options of {@linkcode DockerCli.build}. */
+export interface BuildOptions {
+  context: string;
+  dockerfile: string;
+  tag: string;
+  buildArgs?: Record<string, string>;
+  onLine?: (line: string) => void;
+}
+
+/** Options of {@linkcode DockerCli.run}. */
+export interface RunContainerOptions {
+  image: string;
+  network?: string;
+  env?: Record<string, string>;
+  args: readonly string[];
+  name?: string;
+  labels?: Record<string, string>;
+}
+
+/** Options of {@linkcode DockerCli.serviceLogs}. */
+export interface LogsOptions {
+  follow?: boolean;
+  since?: string;
+  onLine(line: string): void;
+  signal?: AbortSignal;
+}
+
+/** The Docker engine through the `docker` CLI. */
+export class DockerCli {
+  readonly #program: string;
+
+  constructor(program = "docker") {
+    this.#program = program;
+  }
+
+  #run(args: readonly string[], options: RunCommandOptions = {}): Promise<CommandResult> {
+    return runCommand(this.#program, args, options);
+  }
+
+  /** The engine's version and Swarm state; a clear error when no engine answers. */
+  async info(): Promise<EngineInfo> {
+    let result: CommandResult;
+    try {
+      result = await this.#run(["info", "--format", "{{json .}}"], { check: false });
+    } catch (error) {
+      throw new OpsError(
+        'Cannot find the "docker" command: install the Docker engine (./platform deploy does it)',
+        { code: "DOCKER_MISSING", cause: error },
+      );
+    }
+    const info = parseJsonLine(result.stdout) as {
+      ServerVersion?: string;
+      ServerErrors?: string[];
+      Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean };
+    } | undefined;
+    if (result.code !== 0 || !info?.ServerVersion) {
+      const why = info?.ServerErrors?.join("; ") || lastLines(result.stderr, 2) || "no answer";
+      throw new OpsError(
+        `Cannot reach the Docker engine: ${why} (start it, or run "./platform deploy" to install and start it)`,
+        { code: "DOCKER_UNREACHABLE" },
+      );
+    }
+    return {
+      serverVersion: info.ServerVersion,
+      swarmState: info.Swarm?.LocalNodeState ?? "inactive",
+      isManager: info.Swarm?.ControlAvailable ?? false,
+    };
+  }
+
+  /** Makes this engine a single-node Swarm manager. */
+  async swarmInit(): Promise<void> {
+    const first = await this.#run(["swarm", "init"], { check: false });
+    if (first.code === 0) return;
+    // Several interfaces and no default route to pick from: a one-node Swarm can use loopback.
+    if (/advertise address/i.test(first.stderr)) {
+      await this.#run(["swarm", "init", "--advertise-addr", "127.0.0.1"]);
+      return;
+    }
+    throw new OpsError(`Cannot initialise a Swarm: ${lastLines(first.stderr, 3)}`, {
+      code: "SWARM_INIT_FAILED",
+    });
+  }
+
+  /** The ID of a local image, or undefined when there is none. */
+  async imageId(ref: string): Promise<string | undefined> {
+    const result = await this.#run(["image", "inspect", "--format", "{{.Id}}", ref], {
+      check: false,
+    });
+    return result.code === 0 ? result.stdout.trim() : undefined;
+  }
+
+  /** Local image references (`repo:tag`) whose repository starts with `prefix`. */
+  async imageTags(prefix: string): Promise<string[]> {
+    const result = await this.#run(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]);
+    return result.stdout.split("\n").map((line) => line.trim())
+      .filter((line) => line.startsWith(prefix));
+  }
+
+  /** Tries `docker pull`; false when no registry answers within `timeoutMs`. */
+  async tryPull(ref: string, timeoutMs: number): Promise<boolean> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      const result = await this.#run(["pull", "--quiet", ref], { check: false, signal });
+      return result.code === 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Builds an image with the classic builder (no buildx plugin is assumed). */
+  async build(options: BuildOptions): Promise<void> {
+    const args = ["build", "--file", options.dockerfile, "--tag", options.tag];
+    for (const [key, value] of Object.entries(options.buildArgs ?? {})) {
+      args.push("--build-arg", `${key}=${value}`);
+    }
+    args.push(options.context);
+    await this.#run(args, {
+      env: { DOCKER_BUILDKIT: "0" },
+      onStdoutLine: options.onLine,
+      onStderrLine: options.onLine,
+    });
+  }
+
+  /** Adds a tag to an image. */
+  async tag(source: string, target: string): Promise<void> {
+    await this.#run(["tag", source, target]);
+  }
+
+  /** Imports a root file system directory as an image (`tar | docker import`). */
+  async importRootfs(directory: string, ref: string): Promise<void> {
+    const tar = new Deno.Command("tar", {
+      args: ["-C", directory, "--numeric-owner", "-c", "."],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const docker = new Deno.Command(this.#program, {
+      args: ["import", "--change", 'CMD ["/bin/bash"]', "-", ref],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    await tar.stdout.pipeTo(docker.stdin);
+    const [tarStatus, tarErr, dockerOut] = await Promise.all([
+      tar.status,
+      new Response(tar.stderr).text(),
+      docker.output(),
+    ]);
+    if (!tarStatus.success) {
+      throw new OpsError(`Cannot archive "${directory}": ${lastLines(tarErr, 3)}`);
+    }
+    if (!dockerOut.success) {
+      throw new OpsError(
+        `Cannot import "${ref}": ${lastLines(new TextDecoder().decode(dockerOut.stderr), 3)}`,
+      );
+    }
+  }
+
+  /** `docker stack deploy` with local images only. */
+  async stackDeploy(stack: string, composeFile: string): Promise<void> {
+    await this.#run([
+      "stack",
+      "deploy",
+      "--resolve-image",
+      "never",
+      "--prune",
+      "--detach=true",
+      "--compose-file",
+      composeFile,
+      stack,
+    ]);
+  }
+
+  /** `docker stack rm`; returns immediately, Swarm removes in the background. */
+  async stackRemove(stack: string): Promise<void> {
+    await this.#run(["stack", "rm", stack], { check: false });
+  }
+
+  /** The stack's services, each with its tasks. */
+  async services(stack: string): Promise<SwarmService[]> {
+    const ids = await this.#ids([
+      "service",
+      "ls",
+      "--quiet",
+      "--filter",
+      `label=com.docker.stack.namespace=${stack}`,
+    ]);
+    if (ids.length === 0) return [];
+    const rawServices = await this.#inspect(["service", "inspect", ...ids]);
+    const taskIds = await this.#ids(["service", "ps", "--quiet", "--no-trunc", ...ids], true);
+    const rawTasks = taskIds.length === 0 ? [] : await this.#inspect(["inspect", ...taskIds], true);
+    return parseSwarmServices(stack, rawServices, rawTasks);
+  }
+
+  /** Sets replica counts (`docker service scale`) without waiting. */
+  async scale(replicas: Record<string, number>): Promise<void> {
+    const pairs = Object.entries(replicas).map(([name, count]) => `${name}=${count}`);
+    await this.#run(["service", "scale", "--detach", ...pairs]);
+  }
+
+  /** `docker service update --detach <args> <service>`. */
+  async serviceUpdate(service: string, args: readonly string[]): Promise<void> {
+    await this.#run(["service", "update", "--detach", ...args, service]);
+  }
+
+  /** `docker service rollback --detach <service>`. */
+  async serviceRollback(service: string): Promise<void> {
+    await this.#run(["service", "rollback", "--detach", service]);
+  }
+
+  /** Streams the logs of every task of a service, one call of `onLine` per line. */
+  async serviceLogs(service: string, options: LogsOptions): Promise<void> {
+    const args = ["service", "logs", "--no-trunc", "--timestamps"];
+    if (options.follow) args.push("--follow");
+    if (options.since) args.push("--since", options.since);
+    args.push(service);
+    await this.#run(args, {
+      onStdoutLine: options.onLine,
+      onStderrLine: options.onLine,
+      signal: options.signal,
+    });
+  }
+
+  /** Runs a container to completion and returns its output (`docker run --rm`). */
+  async run(options: RunContainerOptions): Promise<CommandResult> {
+    const args = ["run", "--rm"];
+    if (options.network) args.push("--network", options.network);
+    if (options.name) args.push("--name", options.name);
+    for (const [key, value] of Object.entries(options.env ?? {})) {
+      args.push("--env", `${key}=${value}`);
+    }
+    for (const [key, value] of Object.entries(options.labels ?? {})) {
+      args.push("--label", `${key}=${value}`);
+    }
+    args.push(options.image, ...options.args);
+    return await this.#run(args, { check: false });
+  }
+
+  /** Containers (running or not) carrying a label, by ID. */
+  async containers(label: string): Promise<string[]> {
+    return await this.#ids(["container", "ls", "--all", "--quiet", "--filter", `label=${label}`]);
+  }
+
+  /** Networks carrying a label, by name. */
+  async networks(label: string): Promise<string[]> {
+    const result = await this.#run([
+      "network",
+      "ls",
+      "--format",
+      "{{.Name}}",
+      "--filter",
+      `label=${label}`,
+    ]);
+    return splitLines(result.stdout);
+  }
+
+  /** Volumes carrying a label, by name. */
+  async volumes(label: string): Promise<string[]> {
+    const result = await this.#run(["volume", "ls", "--quiet", "--filter", `label=${label}`]);
+    return splitLines(result.stdout);
+  }
+
+  /** Removes volumes by name. */
+  async removeVolumes(names: readonly string[]): Promise<void> {
+    if (names.length > 0) await this.#run(["volume", "rm", ...names]);
+  }
+
+  /** Sends a signal to a container (default SIGKILL). */
+  async kill(container: string, signal = "KILL"): Promise<void> {
+    await this.#run(["kill", "--signal", signal, container]);
+  }
+
+  async #ids(args: readonly string[], tolerant = false): Promise<string[]> {
+    const result = await this.#run(args, { check: !tolerant });
+    return splitLines(result.stdout);
+  }
+
+  // Objects may vanish between listing and inspecting: `tolerant` keeps what could be read.
+  async #inspect(args: readonly string[], tolerant = false): Promise<unknown[]> {
+    const result = await this.#run(args, { check: !tolerant });
+    const text = result.stdout.trim();
+    if (text === "") return [];
+    return JSON.parse(text) as unknown[];
+  }
+}
+
+function splitLines(text: string): string[] {
+  return text.split("\n").map((line) => line.trim()).filter((line) => line !== "");
+}
+
+function parseJsonLine(text: string): unknown {
+  try {
+    return JSON.parse(text.trim());
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,179 @@
+/** Builds the images a deployment needs, reusing every image whose content tag exists. */
+import {
+  debootstrapRootfs,
+  listFiles,
+  moduleFiles,
+  readAptSources,
+  readSourceFiles,
+  serviceEntrypoints,
+  stageServicesContext,
+} from "../adapters/build_context.ts";
+import { OpsError } from "../errors.ts";
+import {
+  type BuildStep,
+  type DesiredImages,
+  filesHash,
+  latestOf,
+  planBuild,
+} from "../plan/build.ts";
+import { findDebianMirror } from "../plan/debian_mirror.ts";
+import type { CommandContext } from "../context.ts";
+
+/** The public base image, used when it is present or can be pulled. */
+export const DEBIAN_IMAGE = "debian:bookworm-slim";
+const PULL_TIMEOUT_MS = 15_000;
+
+/** What {@linkcode ensureImages} made. */
+export interface ImageSet extends DesiredImages {
+  base: string;
+  /** The steps that ran (empty when everything was cached). */
+  steps: BuildStep[];
+}
+
+/** Options of {@linkcode ensureImages}. */
+export interface EnsureImagesOptions {
+  /** Plan only. */
+  dryRun?: boolean;
+}
+
+/** Makes sure the base, Consul and services images exist; builds only what changed. */
+export async function ensureImages(
+  context: CommandContext,
+  options: EnsureImagesOptions = {},
+): Promise<ImageSet> {
+  const { config, docker, progress } = context;
+  const base = await ensureBase(context);
+  const baseId = (await docker.imageId(base)) ?? base;
+  const root = config.root;
+  const denoVersion = Deno.version.deno;
+
+  // Only the catalog's programs go in: a service being written next door does not break builds.
+  const present = await serviceEntrypoints(root);
+  const entrypoints = context.services.flatMap((service) => service.entrypoint ?? []);
+  const probeEntry = "ops/probe/main.ts";
+  const healthProbe = "services/runtime/health_probe.ts";
+  const shared = [
+    "deno.json",
+    "deno.lock",
+    ...await listFiles(root, "proto"),
+    healthProbe,
+  ];
+  const [dockerfile, consulDockerfile] = await readSourceFiles(root, [
+    "services/Dockerfile",
+    "consul/Dockerfile",
+  ]);
+  const extra = { deno: denoVersion, base: baseId };
+
+  const perService: Record<string, string> = {};
+  const appFiles = new Set<string>(shared);
+  for (const service of context.services) {
+    if (!service.entrypoint) continue;
+    if (!present.includes(service.entrypoint)) {
+      throw new OpsError(`Cannot build "${service.name}": "${service.entrypoint}" does not exist`, {
+        code: "MISSING_PROGRAM",
+      });
+    }
+    const closure = await moduleFiles(config.denoPath, root, service.entrypoint);
+    closure.forEach((path) => appFiles.add(path));
+    const files = await readSourceFiles(root, [...new Set([...shared, ...closure])]);
+    files.push(dockerfile);
+    perService[service.name] = `${config.imagePrefix}/${service.name}:${filesHash(files, extra)}`;
+  }
+  for (const entry of [...entrypoints, probeEntry]) {
+    (await moduleFiles(config.denoPath, root, entry)).forEach((path) => appFiles.add(path));
+  }
+  const allFiles = await readSourceFiles(root, [...appFiles]);
+  allFiles.push(dockerfile);
+  const services = `${config.imagePrefix}/services:${filesHash(allFiles, extra)}`;
+
+  const consul = `${config.imagePrefix}/consul:${filesHash([consulDockerfile], extra)}`;
+
+  const desired: DesiredImages = { consul, services, perService };
+  const existing = new Set(await docker.imageTags(`${config.imagePrefix}/`));
+  const steps = planBuild(desired, existing);
+  if (options.dryRun) return { base, ...desired, steps };
+
+  for (const step of steps) {
+    const started = context.now();
+    switch (step.kind) {
+      case "build-consul": {
+        progress.log(`building ${step.tag}`);
+        await docker.build({
+          context: `${root}/consul`,
+          dockerfile: `${root}/consul/Dockerfile`,
+          tag: step.tag,
+          buildArgs: { BASE_IMAGE: base, DEBIAN_MIRROR: await debianMirror() },
+          onLine: (line) => progress.update(`  ${line}`),
+        });
+        break;
+      }
+      case "build-services": {
+        progress.log(`building ${step.tag}`);
+        const contextDir = `${config.buildDir}/services`;
+        const depsKey = filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
+          deno: denoVersion,
+          entrypoints: [...entrypoints, probeEntry, healthProbe].join(","),
+        });
+        await stageServicesContext({
+          root,
+          context: contextDir,
+          denoPath: config.denoPath,
+          appFiles: [...appFiles].sort(),
+          entrypoints: [...entrypoints, probeEntry, healthProbe],
+          depsKey,
+          onLine: (line) => progress.update(`  ${line}`),
+        });
+        await docker.build({
+          context: contextDir,
+          dockerfile: `${root}/services/Dockerfile`,
+          tag: step.tag,
+          buildArgs: { BASE_IMAGE: base },
+          onLine: (line) => progress.update(`  ${line}`),
+        });
+        break;
+      }
+      case "tag":
+        await docker.tag(step.source, step.target);
+        break;
+    }
+    progress.done();
+    if (step.kind !== "tag") {
+      progress.log(`built ${step.tag} in ${((context.now() - started) / 1000).toFixed(1)}s`);
+    }
+  }
+  for (const ref of [consul, services, ...Object.values(perService)]) {
+    await docker.tag(ref, latestOf(ref));
+  }
+  return { base, ...desired, steps };
+}
+
+/** The base image: Debian's when present or pullable, else one made with debootstrap, once. */
+async function ensureBase(context: CommandContext): Promise<string> {
+  const { docker, progress, config } = context;
+  const local = `${config.imagePrefix}/base:bookworm`;
+  if (await docker.imageId(DEBIAN_IMAGE)) return DEBIAN_IMAGE;
+  if (await docker.imageId(local)) return local;
+  progress.log(`trying to pull ${DEBIAN_IMAGE}`);
+  if (await docker.tryPull(DEBIAN_IMAGE, PULL_TIMEOUT_MS)) return DEBIAN_IMAGE;
+  const mirror = await debianMirror();
+  progress.log(`no registry answers: making ${local} with debootstrap from ${mirror}`);
+  const started = context.now();
+  const rootfs = `${config.buildDir}/base/rootfs`;
+  await debootstrapRootfs(rootfs, mirror, (line) => progress.update(`  ${line}`));
+  progress.done();
+  await docker.importRootfs(rootfs, local);
+  progress.log(`made ${local} in ${((context.now() - started) / 1000).toFixed(1)}s`);
+  return local;
+}
+
+async function debianMirror(): Promise<string> {
+  const { sources, sourcesList } = await readAptSources();
+  const mirror = findDebianMirror(sources, sourcesList);
+  if (!mirror) {
+    throw new OpsError(
+      "Cannot find a Debian mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list",
+      { code: "NO_MIRROR" },
+    );
+  }
+  return mirror;
+}

@@ -1,0 +1,95 @@
+/** `deploy`: checks Docker and the Swarm, builds, deploys the stack, waits for agreement. */
+import type { Command } from "commander";
+import { OpsError } from "../errors.ts";
+import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
+import { renderStack } from "../render/stack.ts";
+import { formatStatusTable } from "../render/status_table.ts";
+import type { CommandContext, CommandRunner } from "../context.ts";
+import { ensureImages } from "./_images.ts";
+import { waitForAgreement } from "./_wait.ts";
+import { readTextFile, writeTextFile } from "../adapters/files.ts";
+
+/** Options of `deploy`. */
+export interface DeployFlags {
+  dryRun?: boolean;
+}
+
+/** Makes sure a Docker engine answers and is a Swarm manager; initialises a one-node Swarm. */
+export async function ensureSwarm(context: CommandContext): Promise<void> {
+  const info = await context.docker.info();
+  if (info.swarmState === "inactive") {
+    context.progress.log("Swarm is inactive: initialising a single-node Swarm");
+    await context.docker.swarmInit();
+    return;
+  }
+  if (info.swarmState !== "active") {
+    throw new OpsError(`Swarm is "${info.swarmState}" on this engine: it must be active`, {
+      code: "SWARM_NOT_ACTIVE",
+    });
+  }
+  if (!info.isManager) {
+    throw new OpsError("This engine is a Swarm worker: run the ops tool on a manager", {
+      code: "SWARM_NOT_MANAGER",
+    });
+  }
+}
+
+/** Runs `deploy`. */
+export async function deployCommand(context: CommandContext, flags: DeployFlags): Promise<void> {
+  const { config, docker, progress } = context;
+  const started = context.now();
+  await ensureSwarm(context);
+  const images = await ensureImages(context, { dryRun: flags.dryRun });
+  const imageByService: Record<string, string> = { consul: images.consul, ...images.perService };
+  const actual = await docker.services(config.stack);
+  const actions = planDeploy(context.services, imageByService, actual);
+  for (const action of actions) progress.log(describeDeployAction(action));
+  const consulUi = `http://127.0.0.1:${config.consulPort}/ui/`;
+  if (flags.dryRun) {
+    context.result({ stack: config.stack, dryRun: true, actions }, "dry run: nothing deployed");
+    return;
+  }
+
+  const template = await readTextFile(`${config.root}/stack.yml`);
+  const replicas = Object.fromEntries(
+    actions.filter((action) => action.replicas !== undefined)
+      .map((action) => [action.service, action.replicas!]),
+  );
+  const rendered = renderStack(template, {
+    vars: { CONSUL_PUBLISHED_PORT: String(config.consulPort) },
+    images: imageByService,
+    replicas,
+  });
+  const file = `${config.buildDir}/stack.${config.stack}.yml`;
+  await writeTextFile(file, rendered);
+  progress.log(`deploying stack "${config.stack}"`);
+  await docker.stackDeploy(config.stack, file);
+
+  const snapshot = await waitForAgreement(context, context.services, {
+    what: `stack "${config.stack}" to run and pass in Consul`,
+  });
+  const seconds = Math.round((context.now() - started) / 100) / 10;
+  context.result(
+    {
+      stack: config.stack,
+      actions,
+      services: snapshot.statuses,
+      urls: { consulUi },
+      seconds,
+    },
+    [
+      formatStatusTable(snapshot.statuses),
+      "",
+      `Consul UI: ${consulUi}`,
+      `deployed stack "${config.stack}" in ${seconds.toFixed(1)}s`,
+    ].join("\n"),
+  );
+}
+
+/** Registers `deploy`. */
+export function registerDeploy(program: Command, run: CommandRunner): void {
+  program.command("deploy")
+    .description("build the images, deploy the stack and wait until Swarm and Consul agree")
+    .option("--dry-run", "show the plan and stop")
+    .action((flags: DeployFlags) => run((context) => deployCommand(context, flags)));
+}

@@ -1,0 +1,63 @@
+/** `destroy`: removes the stack and waits until its services, containers and networks are gone. */
+import type { Command } from "commander";
+import { OpsError } from "../errors.ts";
+import type { CommandContext, CommandRunner } from "../context.ts";
+
+/** Options of `destroy`. */
+export interface DestroyFlags {
+  volumes?: boolean;
+}
+
+/** Runs `destroy`. */
+export async function destroyCommand(context: CommandContext, flags: DestroyFlags): Promise<void> {
+  const { docker, config, progress } = context;
+  const started = context.now();
+  await docker.info();
+  const label = `com.docker.stack.namespace=${config.stack}`;
+  const services = (await docker.services(config.stack)).map((service) => service.fullName);
+  await docker.stackRemove(config.stack);
+  const deadline = started + config.timeoutSeconds * 1000;
+  for (;;) {
+    const left = {
+      services: (await docker.services(config.stack)).length,
+      containers: (await docker.containers(label)).length,
+      networks: (await docker.networks(label)).length,
+    };
+    progress.update(
+      `waiting for removal: ${left.services} services, ${left.containers} containers, ${left.networks} networks`,
+    );
+    if (left.services + left.containers + left.networks === 0) break;
+    if (context.now() > deadline) {
+      progress.done();
+      throw new OpsError(
+        `Timed out after ${config.timeoutSeconds}s removing stack "${config.stack}": ` +
+          `${left.services} services, ${left.containers} containers, ${left.networks} networks left`,
+        { code: "TIMEOUT" },
+      );
+    }
+    await context.sleep(1000);
+  }
+  progress.done();
+  let volumes: string[] = [];
+  if (flags.volumes) {
+    volumes = await docker.volumes(label);
+    await docker.removeVolumes(volumes);
+  }
+  const seconds = Math.round((context.now() - started) / 100) / 10;
+  context.result(
+    { stack: config.stack, removedServices: services, removedVolumes: volumes, seconds },
+    services.length === 0 && volumes.length === 0
+      ? `stack "${config.stack}" was not deployed`
+      : `removed stack "${config.stack}" (${services.length} services${
+        flags.volumes ? `, ${volumes.length} volumes` : "; volumes kept"
+      }) in ${seconds.toFixed(1)}s`,
+  );
+}
+
+/** Registers `destroy`. */
+export function registerDestroy(program: Command, run: CommandRunner): void {
+  program.command("destroy")
+    .description("remove the stack; volumes stay unless --volumes")
+    .option("--volumes", "also remove the stack's volumes (Consul's data)")
+    .action((flags: DestroyFlags) => run((context) => destroyCommand(context, flags)));
+}

@@ -1,0 +1,30 @@
+/** Every command of the ops tool. Adding a command is one line here. */
+import type { Command } from "commander";
+import type { CommandRunner } from "../context.ts";
+import { registerBuild } from "./build.ts";
+import { registerDeploy } from "./deploy.ts";
+import { registerDestroy } from "./destroy.ts";
+import { registerLogs } from "./logs.ts";
+import { registerProbe } from "./probe.ts";
+import { registerPrune } from "./prune.ts";
+import { registerRollback } from "./rollback.ts";
+import { registerScale } from "./scale.ts";
+import { registerStatus } from "./status.ts";
+import { registerUpdate } from "./update.ts";
+
+/** Adds one command (or a group) to the program. */
+export type CommandRegistrar = (program: Command, run: CommandRunner) => void;
+
+/** The commands, in the order `--help` lists them. */
+export const COMMANDS: readonly CommandRegistrar[] = [
+  registerDeploy,
+  registerScale,
+  registerStatus,
+  registerLogs,
+  registerProbe,
+  registerUpdate,
+  registerRollback,
+  registerPrune,
+  registerDestroy,
+  registerBuild,
+];

@@ -1,0 +1,108 @@
+/** `probe <service>`: calls a service's tool from a container on the stack's network, checks answers. */
+import type { Command } from "commander";
+import { OpsError, UsageError } from "../errors.ts";
+import { resolveService } from "../plan/services.ts";
+import type { CallSummary } from "../plan/stats.ts";
+import type { CommandContext, CommandRunner } from "../context.ts";
+
+/** Options of `probe`. */
+export interface ProbeFlags {
+  rate: string;
+  duration: string;
+}
+
+/** What the probe container reports. */
+export interface ProbeReport extends CallSummary {
+  service: string;
+  tool: string;
+  rate: number;
+  durationS: number;
+  /** Answers per instance ID. */
+  instances: Record<string, number>;
+  /** Failures per message. */
+  errors: Record<string, number>;
+}
+
+function bounded(name: string, text: string, min: number, max: number): number {
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new UsageError(`Invalid ${name} "${text}": expected a number from ${min} to ${max}`);
+  }
+  return value;
+}
+
+/** Runs `probe`; exits 1 (by throwing after printing the report) when any call failed. */
+export async function probeCommand(
+  context: CommandContext,
+  name: string,
+  flags: ProbeFlags,
+): Promise<ProbeReport> {
+  const service = resolveService(name, context.services);
+  if (!service.entrypoint) throw new UsageError(`Service "${service.name}" has no tool to probe`);
+  const rate = bounded("rate", flags.rate, 1, 500);
+  const duration = bounded("duration", flags.duration, 1, 600);
+  const image = `${context.config.imagePrefix}/services:latest`;
+  if (!(await context.docker.imageId(image))) {
+    throw new OpsError(`Image "${image}" is missing: run "deploy" or "build" first`, {
+      code: "NO_IMAGE",
+    });
+  }
+  context.progress.log(`probing ${service.consulName} at ${rate}/s for ${duration}s`);
+  const run = await context.docker.run({
+    image,
+    network: `${context.config.stack}_platform`,
+    labels: { "agent-platform.probe": context.config.stack },
+    args: [
+      "/app/ops/probe/main.ts",
+      "--service",
+      service.consulName,
+      "--rate",
+      String(rate),
+      "--duration",
+      String(duration),
+    ],
+  });
+  const last = run.stdout.trim().split("\n").pop() ?? "";
+  let report: ProbeReport;
+  try {
+    report = JSON.parse(last) as ProbeReport;
+  } catch {
+    throw new OpsError(
+      `The probe of "${service.name}" gave no report (exit code ${run.code}): ${
+        (run.stderr || run.stdout).trim().split("\n").slice(-3).join("; ")
+      }`,
+      { code: "PROBE_FAILED" },
+    );
+  }
+  const instances = Object.entries(report.instances).map(([id, count]) => `  ${id}: ${count}`);
+  context.result(
+    report,
+    [
+      `${report.calls} calls to ${report.tool} on ${service.consulName}, ${report.failures} failed`,
+      `latency ms: p50 ${report.latencyMs.p50}, p90 ${report.latencyMs.p90}, p99 ${report.latencyMs.p99}, max ${report.latencyMs.max}`,
+      `instances:`,
+      ...instances,
+      ...Object.entries(report.errors).map(([message, count]) => `! ${count} x ${message}`),
+    ].join("\n"),
+  );
+  if (report.failures > 0) {
+    throw new OpsError(`${report.failures} of ${report.calls} probe calls failed`, {
+      code: "PROBE_FAILURES",
+    });
+  }
+  return report;
+}
+
+/** Registers `probe`. */
+export function registerProbe(program: Command, run: CommandRunner): void {
+  program.command("probe")
+    .description("call a service's tool at a fixed rate from the stack's network and check answers")
+    .argument("<service>", "echo, weather, itinerary or a full name")
+    .option("--rate <calls/s>", "calls per second (1..500)", "20")
+    .option("--duration <seconds>", "how long (1..600)", "10")
+    .action((name: string, flags: ProbeFlags) =>
+      run(async (context) => {
+        await probeCommand(context, name, flags);
+      })
+    );
+}

@@ -1,0 +1,97 @@
+/** The ops tool's configuration: one pure function of the environment and the global flags. */
+import { UsageError } from "./errors.ts";
+
+/** Environment variables, as `Deno.env.toObject()` gives them. */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/** Global flags of the command line, as commander parsed them. */
+export interface GlobalFlags {
+  json?: boolean;
+  stack?: string;
+  timeout?: string;
+  consulPort?: string;
+}
+
+/** Facts about where the tool runs, given by `ops/main.ts`. */
+export interface Facts {
+  /** Repository root, absolute. */
+  root: string;
+  /** The Deno executable running the tool. */
+  denoPath: string;
+}
+
+/** The ops tool's configuration. */
+export interface OpsConfig {
+  readonly root: string;
+  readonly denoPath: string;
+  /** Swarm stack name. */
+  readonly stack: string;
+  /** Host port where the stack publishes Consul's HTTP API and UI. */
+  readonly consulPort: number;
+  /** Consul's URL from this machine. */
+  readonly consulUrl: string;
+  /** How long commands wait for Swarm and Consul to agree, in seconds. */
+  readonly timeoutSeconds: number;
+  readonly json: boolean;
+  /** Where build contexts and rendered stacks go. */
+  readonly buildDir: string;
+  /** Prefix of every image the tool builds. */
+  readonly imagePrefix: string;
+}
+
+/** Default stack name. */
+export const DEFAULT_STACK = "agent-platform";
+
+/** Precedence: flags > environment > defaults. Throws a usage error listing every problem. */
+export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConfig {
+  const problems: string[] = [];
+
+  const stack = flags.stack ?? env.PLATFORM_STACK ?? DEFAULT_STACK;
+  if (!/^[a-z0-9][a-z0-9_-]{0,39}$/.test(stack)) {
+    problems.push(`stack name must be lower-case letters, digits, "-" or "_", got "${stack}"`);
+  }
+
+  function integer(
+    name: string,
+    raw: string | undefined,
+    fallback: number,
+    min: number,
+    max: number,
+  ) {
+    if (raw === undefined || raw.trim() === "") return fallback;
+    const value = Number(raw);
+    if (!/^\d+$/.test(raw.trim()) || value < min || value > max) {
+      problems.push(`${name} must be an integer from ${min} to ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  }
+
+  const consulPort = integer(
+    "Consul port",
+    flags.consulPort ?? env.PLATFORM_CONSUL_PORT,
+    8500,
+    1,
+    65535,
+  );
+  const timeoutSeconds = integer(
+    "timeout",
+    flags.timeout ?? env.PLATFORM_TIMEOUT,
+    300,
+    1,
+    3600,
+  );
+  if (problems.length > 0) throw new UsageError(`Invalid configuration: ${problems.join("; ")}`);
+
+  return Object.freeze({
+    root: facts.root,
+    denoPath: facts.denoPath,
+    stack,
+    consulPort,
+    consulUrl: env.PLATFORM_CONSUL_URL ?? `http://127.0.0.1:${consulPort}`,
+    timeoutSeconds,
+    json: flags.json ?? false,
+    buildDir: `${facts.root}/.build`,
+    imagePrefix: "agent-platform",
+  });
+}

@@ -1,0 +1,143 @@
+/** Joins Swarm's and Consul's views of each service and says whether they agree. */
+import type { PlatformService } from "./services.ts";
+import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
+
+/** Something Swarm and Consul disagree on. */
+export interface Disagreement {
+  kind: "consul-without-task" | "task-without-consul";
+  /** The Consul instance ID or the Swarm task ID. */
+  id: string;
+  message: string;
+}
+
+/** One service as both Swarm and Consul see it. */
+export interface ServiceStatus {
+  service: string;
+  consulName: string;
+  exists: boolean;
+  desired: number;
+  running: number;
+  image: string;
+  updateState: string | null;
+  passing: number;
+  warning: number;
+  critical: number;
+  /** Consul instance IDs, sorted. */
+  instances: string[];
+  disagreements: Disagreement[];
+  /** Desired replicas running in Swarm, each passing in Consul, and nothing else passing. */
+  converged: boolean;
+}
+
+/** Whether a task is up in Swarm's eyes. */
+export function isRunning(task: SwarmTask): boolean {
+  return task.state === "running" && task.desiredState === "running";
+}
+
+/** Whether a task is or may soon be up: Consul may already hold its registration. */
+export function isAlive(task: SwarmTask): boolean {
+  const starting = ["new", "pending", "assigned", "accepted", "preparing", "ready", "starting"];
+  return task.desiredState === "running" &&
+    (task.state === "running" || starting.includes(task.state));
+}
+
+/** Whether a Consul instance belongs to a task: its ID ends with the task ID or shares its address. */
+export function instanceMatchesTask(instance: ConsulInstance, task: SwarmTask): boolean {
+  if (instance.id.endsWith(task.id)) return true;
+  return instance.address !== "" && task.addresses.includes(instance.address);
+}
+
+/** Options of {@linkcode serviceStatus}. */
+export interface ServiceStatusOptions {
+  /** Whether Consul answered; the Consul server itself agrees when Swarm runs it and it answers. */
+  consulReachable: boolean;
+}
+
+/** The joined view of one service. `swarm` is undefined when the stack has no such service. */
+export function serviceStatus(
+  service: PlatformService,
+  swarm: SwarmService | undefined,
+  instances: readonly ConsulInstance[],
+  options: ServiceStatusOptions,
+): ServiceStatus {
+  const tasks = swarm?.tasks ?? [];
+  const running = tasks.filter(isRunning);
+  const alive = tasks.filter(isAlive);
+  const desired = swarm?.replicas ?? 0;
+  const base = {
+    service: service.name,
+    consulName: service.consulName,
+    exists: swarm !== undefined,
+    desired,
+    running: running.length,
+    image: swarm?.image ?? "",
+    updateState: swarm?.updateState ?? null,
+  };
+  if (service.image === "consul") {
+    return {
+      ...base,
+      passing: options.consulReachable ? running.length : 0,
+      warning: 0,
+      critical: 0,
+      instances: [],
+      disagreements: [],
+      converged: swarm !== undefined && running.length === desired && options.consulReachable,
+    };
+  }
+
+  const own = instances.filter((instance) => instance.service === service.consulName);
+  const disagreements: Disagreement[] = [];
+  for (const instance of own) {
+    if (!alive.some((task) => instanceMatchesTask(instance, task))) {
+      disagreements.push({
+        kind: "consul-without-task",
+        id: instance.id,
+        message:
+          `Consul holds "${instance.id}" (${instance.status}) but no task of "${service.name}" runs it`,
+      });
+    }
+  }
+  let runningAndPassing = 0;
+  for (const task of running) {
+    const match = own.find((instance) => instanceMatchesTask(instance, task));
+    if (match?.status === "passing") runningAndPassing++;
+    if (!match) {
+      disagreements.push({
+        kind: "task-without-consul",
+        id: task.id,
+        message: `Task "${task.id}" of "${service.name}" runs but is missing from Consul`,
+      });
+    }
+  }
+  const passing = own.filter((instance) => instance.status === "passing").length;
+  return {
+    ...base,
+    passing,
+    warning: own.filter((instance) => instance.status === "warning").length,
+    critical: own.filter((instance) => instance.status === "critical").length,
+    instances: own.map((instance) => instance.id).sort(),
+    disagreements,
+    converged: swarm !== undefined && running.length === desired &&
+      runningAndPassing === desired && passing === desired,
+  };
+}
+
+/** The joined view of every service of the catalog. */
+export function stackStatus(
+  services: readonly PlatformService[],
+  swarm: readonly SwarmService[],
+  instances: readonly ConsulInstance[],
+  options: ServiceStatusOptions,
+): ServiceStatus[] {
+  return services.map((service) =>
+    serviceStatus(service, swarm.find((entry) => entry.name === service.name), instances, options)
+  );
+}
+
+/** A one-line summary of how far a service is from agreement, for progress output. */
+export function describeProgress(status: ServiceStatus): string {
+  const parts = [`${status.running}/${status.desired} running`];
+  if (status.consulName !== "consul") parts.push(`${status.passing}/${status.desired} passing`);
+  if (status.updateState) parts.push(`update ${status.updateState}`);
+  return `${status.service}: ${parts.join(", ")}${status.converged ? " ✓" : ""}`;
+}

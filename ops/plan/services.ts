@@ -1,0 +1,85 @@
+/** The services of the stack, the names the ops tool accepts for them, and how they are probed. */
+import { UsageError } from "../errors.ts";
+
+/** One service of the stack. */
+export interface PlatformService {
+  /** Name in stack.yml and in Swarm (without the stack prefix), e.g. `echo-agent`. */
+  readonly name: string;
+  /** Name in Consul, e.g. `agent-echo`. */
+  readonly consulName: string;
+  /** Short names accepted on the command line. */
+  readonly aliases: readonly string[];
+  /** Port the service listens on inside the overlay network. */
+  readonly port: number;
+  /** Its program, relative to the repository root; undefined for images with their own program. */
+  readonly entrypoint?: string;
+  /** Which image it runs: the shared services image or its own. */
+  readonly image: "services" | "consul";
+  /** Whether more than one replica makes sense (a single Consul server does not). */
+  readonly scalable: boolean;
+}
+
+/** Every service of the stack, in deploy order. Later issues add `mcp-router` and `lb` here. */
+export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
+  {
+    name: "consul",
+    consulName: "consul",
+    aliases: ["consul"],
+    port: 8500,
+    image: "consul",
+    scalable: false,
+  },
+  {
+    name: "echo-agent",
+    consulName: "agent-echo",
+    aliases: ["echo", "agent-echo"],
+    port: 50052,
+    entrypoint: "services/echo-agent/main.ts",
+    image: "services",
+    scalable: true,
+  },
+  {
+    name: "weather-tool",
+    consulName: "tool-weather",
+    aliases: ["weather", "tool-weather"],
+    port: 50053,
+    entrypoint: "services/weather-tool/main.ts",
+    image: "services",
+    scalable: true,
+  },
+  {
+    name: "itinerary-worker",
+    consulName: "worker-itinerary",
+    aliases: ["itinerary", "worker-itinerary"],
+    port: 50054,
+    entrypoint: "services/itinerary-worker/main.ts",
+    image: "services",
+    scalable: true,
+  },
+]);
+
+/** The services that `scale all` and `scale down` act on. */
+export function scalableServices(
+  services: readonly PlatformService[] = PLATFORM_SERVICES,
+): PlatformService[] {
+  return services.filter((service) => service.scalable);
+}
+
+/** Finds a service by its Swarm name, Consul name or alias; unknown names are a usage error. */
+export function resolveService(
+  name: string,
+  services: readonly PlatformService[] = PLATFORM_SERVICES,
+): PlatformService {
+  const wanted = name.trim().toLowerCase();
+  const found = services.find((service) =>
+    service.name === wanted || service.consulName === wanted || service.aliases.includes(wanted)
+  );
+  if (found) return found;
+  const known = services.map((service) => service.aliases[0]).join(", ");
+  throw new UsageError(`Unknown service "${name}": use one of ${known} or their full names`);
+}
+
+/** Swarm's name of a stack service: `<stack>_<service>`. */
+export function swarmServiceName(stack: string, service: PlatformService): string {
+  return `${stack}_${service.name}`;
+}

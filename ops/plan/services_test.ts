@@ -1,0 +1,44 @@
+import assert from "node:assert/strict";
+import { UsageError } from "../errors.ts";
+import { resolveService, scalableServices, swarmServiceName } from "./services.ts";
+
+Deno.test("resolveService() accepts short, Swarm and Consul names", async (t) => {
+  const cases: [string, string][] = [
+    ["echo", "echo-agent"],
+    ["echo-agent", "echo-agent"],
+    ["agent-echo", "echo-agent"],
+    ["Weather", "weather-tool"],
+    ["itinerary", "itinerary-worker"],
+    ["worker-itinerary", "itinerary-worker"],
+    ["consul", "consul"],
+  ];
+  for (const [input, expected] of cases) {
+    await t.step(`"${input}" is ${expected}`, () => {
+      assert.equal(resolveService(input).name, expected);
+    });
+  }
+});
+
+Deno.test("resolveService() rejects an unknown name with a usage error", () => {
+  assert.throws(() => resolveService("nope"), (error: unknown) => {
+    assert.ok(error instanceof UsageError);
+    assert.equal(error.exitCode, 2);
+    assert.match(error.message, /Unknown service "nope"/);
+    return true;
+  });
+});
+
+Deno.test("scalableServices() leaves the single Consul server out", () => {
+  assert.deepEqual(scalableServices().map((service) => service.name), [
+    "echo-agent",
+    "weather-tool",
+    "itinerary-worker",
+  ]);
+});
+
+Deno.test("swarmServiceName() prefixes the stack", () => {
+  assert.equal(
+    swarmServiceName("agent-platform", resolveService("echo")),
+    "agent-platform_echo-agent",
+  );
+});

@@ -1,0 +1,151 @@
+/** What the ops tool knows about a running stack: Swarm services with their tasks, Consul instances. */
+
+/** One Swarm task, reduced to what planning needs. */
+export interface SwarmTask {
+  readonly id: string;
+  readonly slot?: number;
+  /** `Status.State`: new, pending, assigned, accepted, preparing, starting, running, complete, … */
+  readonly state: string;
+  /** `DesiredState`: running, shutdown, … */
+  readonly desiredState: string;
+  readonly image: string;
+  readonly containerId?: string;
+  /** Its IPv4 addresses on the stack's networks, without prefix length. */
+  readonly addresses: readonly string[];
+  readonly error?: string;
+  /** `Status.Timestamp`, ISO. */
+  readonly timestamp: string;
+}
+
+/** One Swarm service of the stack. */
+export interface SwarmService {
+  readonly id: string;
+  /** Name without the stack prefix, e.g. `echo-agent`. */
+  readonly name: string;
+  /** Swarm's name, e.g. `agent-platform_echo-agent`. */
+  readonly fullName: string;
+  readonly replicas: number;
+  readonly image: string;
+  /** `UpdateStatus.State` when an update ran: updating, paused, completed, rollback_started, … */
+  readonly updateState?: string;
+  readonly updateMessage?: string;
+  /** `UpdateStatus.StartedAt`: tells one update from the previous one. */
+  readonly updateStartedAt?: string;
+  readonly tasks: readonly SwarmTask[];
+}
+
+/** Consul's aggregate health of one instance. */
+export type HealthStatus = "passing" | "warning" | "critical";
+
+/** One registration in Consul. */
+export interface ConsulInstance {
+  readonly id: string;
+  /** Consul service name, e.g. `agent-echo`. */
+  readonly service: string;
+  readonly address: string;
+  readonly port: number;
+  readonly status: HealthStatus;
+}
+
+// The shapes of `docker service inspect` and `docker inspect <task>` that are read here.
+interface RawService {
+  ID: string;
+  Spec: {
+    Name: string;
+    Labels?: Record<string, string>;
+    Mode?: { Replicated?: { Replicas?: number }; Global?: unknown };
+    TaskTemplate?: { ContainerSpec?: { Image?: string } };
+  };
+  UpdateStatus?: { State?: string; Message?: string; StartedAt?: string };
+}
+
+interface RawTask {
+  ID: string;
+  ServiceID: string;
+  Slot?: number;
+  DesiredState: string;
+  Status: {
+    State: string;
+    Timestamp: string;
+    Err?: string;
+    ContainerStatus?: { ContainerID?: string };
+  };
+  Spec?: { ContainerSpec?: { Image?: string } };
+  NetworksAttachments?: { Addresses?: string[]; Network?: { Spec?: { Name?: string } } }[];
+}
+
+/** Joins `docker service inspect` and `docker inspect <tasks>` output into services with tasks. */
+export function parseSwarmServices(
+  stack: string,
+  rawServices: readonly unknown[],
+  rawTasks: readonly unknown[],
+): SwarmService[] {
+  const tasks = rawTasks as RawTask[];
+  return (rawServices as RawService[]).map((raw) => {
+    const fullName = raw.Spec.Name;
+    const prefix = `${stack}_`;
+    const name = fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;
+    const service: SwarmService = {
+      id: raw.ID,
+      name,
+      fullName,
+      replicas: raw.Spec.Mode?.Replicated?.Replicas ?? 0,
+      image: stripDigest(raw.Spec.TaskTemplate?.ContainerSpec?.Image ?? ""),
+      updateState: raw.UpdateStatus?.State,
+      updateMessage: raw.UpdateStatus?.Message,
+      updateStartedAt: raw.UpdateStatus?.StartedAt,
+      tasks: tasks.filter((task) => task.ServiceID === raw.ID).map(parseTask)
+        .sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || a.timestamp.localeCompare(b.timestamp)),
+    };
+    return service;
+  }).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+function parseTask(raw: RawTask): SwarmTask {
+  const addresses = (raw.NetworksAttachments ?? [])
+    .filter((attachment) => attachment.Network?.Spec?.Name !== "ingress")
+    .flatMap((attachment) => attachment.Addresses ?? [])
+    .map((cidr) => cidr.split("/")[0]);
+  return {
+    id: raw.ID,
+    slot: raw.Slot,
+    state: raw.Status.State,
+    desiredState: raw.DesiredState,
+    image: stripDigest(raw.Spec?.ContainerSpec?.Image ?? ""),
+    containerId: raw.Status.ContainerStatus?.ContainerID || undefined,
+    addresses,
+    error: raw.Status.Err || undefined,
+    timestamp: raw.Status.Timestamp,
+  };
+}
+
+/** `name:tag@sha256:…` → `name:tag`: Swarm pins digests, people read tags. */
+export function stripDigest(image: string): string {
+  const at = image.indexOf("@");
+  return at === -1 ? image : image.slice(0, at);
+}
+
+interface RawHealthEntry {
+  Service: { ID: string; Service: string; Address: string; Port: number };
+  Node?: { Address?: string };
+  Checks: { Status: string; ServiceID: string }[];
+}
+
+/** Turns `/v1/health/service/<name>` entries into instances with their aggregate status. */
+export function parseConsulHealth(entries: readonly unknown[]): ConsulInstance[] {
+  return (entries as RawHealthEntry[]).map((entry) => {
+    const statuses = entry.Checks.map((check) => check.Status);
+    const status: HealthStatus = statuses.includes("critical")
+      ? "critical"
+      : statuses.includes("warning")
+      ? "warning"
+      : "passing";
+    return {
+      id: entry.Service.ID,
+      service: entry.Service.Service,
+      address: entry.Service.Address || entry.Node?.Address || "",
+      port: entry.Service.Port,
+      status,
+    };
+  }).sort((a, b) => a.id.localeCompare(b.id));
+}

@@ -1,0 +1,67 @@
+/** Renders stack.yml for one deployment: variables, content-tagged images, replica counts. */
+import { parse, stringify } from "yaml";
+
+/** Options of {@linkcode renderStack}. */
+export interface RenderStackOptions {
+  /** Values of `${VAR}` / `${VAR:-default}` in the file. */
+  vars: Readonly<Record<string, string>>;
+  /** Image per service name (`echo-agent` → `agent-platform/echo-agent:3f2a…`). */
+  images: Readonly<Record<string, string>>;
+  /** Replica counts to keep per service (a deploy does not undo `scale`). */
+  replicas?: Readonly<Record<string, number>>;
+}
+
+/**
+ * Replaces `${NAME}` and `${NAME:-default}` the way `docker stack deploy` does; `$$` is a literal
+ * `$`. An unset variable with no default is an error, so nothing half-rendered gets deployed.
+ */
+export function interpolate(text: string, vars: Readonly<Record<string, string>>): string {
+  const missing = new Set<string>();
+  const out = text.replace(
+    /\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}/g,
+    (match, name: string | undefined, fallback: string | undefined) => {
+      if (match === "$$") return "$";
+      const value = vars[name!];
+      if (value !== undefined && value !== "") return value;
+      if (fallback !== undefined) return fallback;
+      missing.add(name!);
+      return "";
+    },
+  );
+  if (missing.size > 0) {
+    throw new Error(`Stack file uses unset variables: ${[...missing].sort().join(", ")}`);
+  }
+  return out;
+}
+
+interface StackDocument {
+  services?: Record<string, { image?: string; deploy?: { replicas?: number } }>;
+}
+
+/** Renders the stack file: interpolated, merge keys resolved, images and replicas set. */
+export function renderStack(template: string, options: RenderStackOptions): string {
+  // Swarm templates (`{{.Task.ID}}`) pass through untouched: they are plain strings to YAML.
+  const document = parse(interpolate(template, options.vars), { merge: true }) as StackDocument;
+  const services = document.services ?? {};
+  for (const [name, image] of Object.entries(options.images)) {
+    const service = services[name];
+    if (!service) throw new Error(`Stack file has no service "${name}"`);
+    service.image = image;
+  }
+  for (const [name, replicas] of Object.entries(options.replicas ?? {})) {
+    const service = services[name];
+    if (!service) continue;
+    service.deploy = { ...service.deploy, replicas };
+  }
+  // Extension fields were only there to be merged.
+  const rendered = Object.fromEntries(
+    Object.entries(document).filter(([key]) => !key.startsWith("x-")),
+  );
+  return stringify(rendered, { aliasDuplicateObjects: false, lineWidth: 0 });
+}
+
+/** The service names of a stack file. */
+export function stackServiceNames(template: string): string[] {
+  const document = parse(interpolate(template, {}), { merge: true }) as StackDocument;
+  return Object.keys(document.services ?? {});
+}

@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { interpolate, renderStack, stackServiceNames } from "./stack.ts";
+
+const STACK_FILE = new URL("../../stack.yml", import.meta.url);
+
+Deno.test("interpolate() substitutes variables and defaults like docker stack deploy", async (t) => {
+  const cases: [string, Record<string, string>, string][] = [
+    ["${A}", { A: "1" }, "1"],
+    ["${A:-2}", {}, "2"],
+    ["${A-2}", {}, "2"],
+    ["${A:-2}", { A: "3" }, "3"],
+    ["$$A", {}, "$A"],
+    ["{{.Task.ID}}", {}, "{{.Task.ID}}"],
+  ];
+  for (const [text, vars, expected] of cases) {
+    await t.step(`${text} with ${JSON.stringify(vars)}`, () => {
+      assert.equal(interpolate(text, vars), expected);
+    });
+  }
+});
+
+Deno.test("interpolate() names every unset variable without a default", () => {
+  assert.throws(() => interpolate("${B} ${A}", {}), /unset variables: A, B/);
+});
+
+Deno.test("renderStack() sets images and replicas, and keeps the stack's safety settings", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  const rendered = renderStack(template, {
+    vars: { CONSUL_PUBLISHED_PORT: "18500" },
+    images: { "echo-agent": "agent-platform/echo-agent:abc", consul: "agent-platform/consul:def" },
+    replicas: { "echo-agent": 3 },
+  });
+  // deno-lint-ignore no-explicit-any
+  const stack = parse(rendered) as any;
+  const echo = stack.services["echo-agent"];
+  assert.equal(echo.image, "agent-platform/echo-agent:abc");
+  assert.equal(echo.deploy.replicas, 3);
+  assert.equal(echo.deploy.endpoint_mode, "dnsrr");
+  assert.equal(echo.deploy.update_config.order, "start-first");
+  assert.equal(echo.deploy.update_config.failure_action, "rollback");
+  assert.equal(echo.environment.SERVICE_ID, "echo-agent-{{.Task.ID}}");
+  assert.equal(echo.environment.CONSUL_HTTP_ADDR, "http://consul:8500");
+  assert.deepEqual(echo.networks, ["platform"]);
+  assert.ok(echo.healthcheck.test.includes("/app/services/runtime/health_probe.ts"));
+  assert.equal(stack.services["weather-tool"].deploy.replicas, 1);
+  assert.equal(stack.services.consul.ports[0].published, 18500);
+  assert.equal(stack.services.consul.ports[0].mode, "host");
+  assert.equal(stack.networks.platform.attachable, true);
+  assert.equal(Object.keys(stack).some((key) => key.startsWith("x-")), false);
+});
+
+Deno.test("stack.yml: every platform service stops later than it drains and finishes calls", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  // deno-lint-ignore no-explicit-any
+  const stack = parse(renderStack(template, { vars: {}, images: {} })) as any;
+  for (const name of ["echo-agent", "weather-tool", "itinerary-worker"]) {
+    const service = stack.services[name];
+    const seconds = (text: string) => Number(text.replace(/s$/, ""));
+    const needed = seconds(service.environment.DRAIN_SECONDS) +
+      seconds(service.environment.GRACE_SECONDS);
+    assert.ok(seconds(service.stop_grace_period) > needed, `${name} stop_grace_period`);
+    assert.ok(service.deploy.resources.limits.memory, `${name} memory limit`);
+  }
+});
+
+Deno.test("stackServiceNames() lists the stack's services", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  assert.deepEqual(stackServiceNames(template), [
+    "consul",
+    "echo-agent",
+    "weather-tool",
+    "itinerary-worker",
+  ]);
+});
