@@ -1,0 +1,81 @@
+/** Renders HAProxy's config from the load balancer model through Handlebars templates. */
+
+import Handlebars from "handlebars";
+import type { LbBackend, LbModel, LbSlot } from "./haproxy_model.ts";
+
+/** The main template and its partials, by partial name, as text. */
+export interface HaproxyTemplates {
+  readonly main: string;
+  readonly partials: Readonly<Record<string, string>>;
+}
+
+/** A template that does not compile or does not fit the model. */
+export class TemplateError extends Error {
+  /** Stable code for callers. */
+  readonly code = "TEMPLATE_INVALID";
+  /** Exit code of the ops tool when this ends a command. */
+  readonly exitCode = 1;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TemplateError";
+  }
+}
+
+const ADDRESS = /^[A-Za-z0-9.:\-\[\]]+$/;
+
+/** Quotes a value for an HAProxy config line; `$` is escaped so no variable is expanded. */
+export function quoteHaproxy(value: string): string {
+  if (/[\r\n\0]/.test(value)) {
+    throw new TypeError(`Cannot quote ${JSON.stringify(value)}: it holds a line break`);
+  }
+  return `"${value.replace(/[\\"$']/g, (char) => `\\${char}`)}"`;
+}
+
+function slotView(slot: LbSlot, h2: boolean): Record<string, unknown> {
+  if (slot.instance && !ADDRESS.test(slot.instance.address)) {
+    throw new TemplateError(
+      `Cannot render slot "${slot.name}": instance "${slot.instance.id}" has the address "${slot.instance.address}"`,
+    );
+  }
+  return { name: slot.name, instance: slot.instance, ready: slot.state === "ready", h2 };
+}
+
+function backendView(backend: LbBackend, bindAddress: string): Record<string, unknown> {
+  const h2 = backend.mode === "grpc";
+  return {
+    name: backend.name,
+    service: backend.service,
+    port: backend.port,
+    bindAddress,
+    h2,
+    proxyMode: backend.mode === "tcp" ? "tcp" : "http",
+    slots: backend.slots.map((slot) => slotView(slot, h2)),
+  };
+}
+
+/** The data the templates see: the model plus what a template should not compute. */
+export function templateView(model: LbModel): Record<string, unknown> {
+  return {
+    settings: model.settings,
+    mcp: backendView(model.mcp, model.settings.bindAddress),
+    exposed: model.exposed.map((backend) => backendView(backend, model.settings.bindAddress)),
+  };
+}
+
+/** Renders a complete config; throws {@linkcode TemplateError} when the templates are at fault. */
+export function renderHaproxyConfig(model: LbModel, templates: HaproxyTemplates): string {
+  const handlebars = Handlebars.create();
+  handlebars.registerHelper("quote", (value: unknown) => quoteHaproxy(String(value)));
+  const view = templateView(model);
+  try {
+    for (const [name, text] of Object.entries(templates.partials)) {
+      handlebars.registerPartial(name, handlebars.compile(text, { noEscape: true, strict: true }));
+    }
+    const template = handlebars.compile(templates.main, { noEscape: true, strict: true });
+    return template(view).replace(/\n{3,}/g, "\n\n");
+  } catch (error) {
+    if (error instanceof TemplateError) throw error;
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new TemplateError(`Cannot render the HAProxy template: ${reason}`, { cause: error });
+  }
+}

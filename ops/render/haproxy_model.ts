@@ -1,0 +1,269 @@
+/** The load balancer's model: what HAProxy should serve, built from Consul's health view. */
+
+/** One entry of Consul's `/v1/health/service/<name>` answer (the fields the model reads). */
+export interface ConsulHealthEntry {
+  Node: { Node: string; Address: string };
+  Service: {
+    ID: string;
+    Service: string;
+    Address: string;
+    Port: number;
+    Tags?: string[] | null;
+    Meta?: Record<string, string> | null;
+    Weights?: { Passing: number; Warning: number } | null;
+  };
+  Checks: { CheckID: string; Status: string; ServiceID?: string }[];
+}
+
+/** What Consul says about the services the load balancer fronts. */
+export interface ConsulSnapshot {
+  /** Every instance of the MCP router service, whatever its health. */
+  routers: readonly ConsulHealthEntry[];
+  /** Other services that may ask to be exposed (Meta `lb_port`), by service name. */
+  services: Readonly<Record<string, readonly ConsulHealthEntry[]>>;
+}
+
+/** An instance's health as Consul reports it; maintenance wins over critical. */
+export type InstanceHealth = "passing" | "warning" | "critical" | "maintenance";
+
+/** One service instance as HAProxy sees it. */
+export interface LbInstance {
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  /** HAProxy weight, 0..256, from Consul `Weights`. */
+  readonly weight: number;
+  readonly health: InstanceHealth;
+}
+
+/**
+ * A server slot's state: `ready` takes traffic, `maint` takes none (critical or in maintenance),
+ * `drain` finishes what it has (the instance left Consul), `empty` holds no instance.
+ */
+export type SlotState = "ready" | "maint" | "drain" | "empty";
+
+/** A pre-allocated server line; instances move in and out at runtime, the line stays. */
+export interface LbSlot {
+  readonly name: string;
+  readonly state: SlotState;
+  readonly instance: LbInstance | null;
+}
+
+/** How a backend speaks: HTTP (the MCP routers), gRPC over h2, or plain TCP. */
+export type BackendMode = "http" | "grpc" | "tcp";
+
+/** A frontend with its backend of slots. */
+export interface LbBackend {
+  /** HAProxy proxy name of the backend. */
+  readonly name: string;
+  /** Consul service name. */
+  readonly service: string;
+  readonly mode: BackendMode;
+  readonly port: number;
+  readonly slots: readonly LbSlot[];
+}
+
+/** Load-balancing algorithms offered for the MCP routers. */
+export type Balance = "roundrobin" | "leastconn" | "random" | "source";
+
+/** Settings of the load balancer that do not come from Consul. */
+export interface LbSettings {
+  readonly bindAddress: string;
+  readonly mcpPort: number;
+  readonly statsPort: number;
+  readonly balance: Balance;
+  /** Basic-auth credentials for the stats page and `/metrics`; null for none. */
+  readonly statsAuth: { readonly user: string; readonly password: string } | null;
+  /** Path of the runtime API socket. */
+  readonly runtimeSocket: string;
+  /** Slots allocated at least per backend, so scaling up needs no reload. */
+  readonly minSlots: number;
+  readonly hardStopAfter: string;
+  readonly maxReloads: number;
+  /** Consul service name of the MCP routers. */
+  readonly routerService: string;
+}
+
+/** The whole model; rendering it gives a complete HAProxy config. */
+export interface LbModel {
+  readonly settings: LbSettings;
+  readonly mcp: LbBackend;
+  /** Services exposed as extra TCP/gRPC frontends, sorted by service name. */
+  readonly exposed: readonly LbBackend[];
+}
+
+/** Defaults of {@linkcode LbSettings}. */
+export const DEFAULT_LB_SETTINGS: LbSettings = Object.freeze({
+  bindAddress: "0.0.0.0",
+  mcpPort: 8080,
+  statsPort: 8404,
+  balance: "roundrobin",
+  statsAuth: null,
+  runtimeSocket: "/run/haproxy/admin.sock",
+  minSlots: 16,
+  hardStopAfter: "5m",
+  maxReloads: 50,
+  routerService: "mcp-router",
+});
+
+/** Options of {@linkcode buildLbModel}. */
+export interface BuildLbModelOptions {
+  /** The model in force, so instances keep their slots and leavers drain. */
+  previous?: LbModel | null;
+}
+
+const MAX_WEIGHT = 256;
+
+/** Consul's aggregate health of one instance. */
+export function instanceHealth(entry: ConsulHealthEntry): InstanceHealth {
+  const checks = entry.Checks ?? [];
+  const inMaintenance = checks.some((check) =>
+    check.CheckID === "_node_maintenance" || check.CheckID.startsWith("_service_maintenance:")
+  );
+  if (inMaintenance) return "maintenance";
+  if (checks.some((check) => check.Status === "critical")) return "critical";
+  if (checks.some((check) => check.Status === "warning")) return "warning";
+  return "passing";
+}
+
+/** Turns one Consul entry into an instance. */
+export function toInstance(entry: ConsulHealthEntry): LbInstance {
+  const health = instanceHealth(entry);
+  const weights = entry.Service.Weights ?? { Passing: 1, Warning: 1 };
+  const raw = health === "warning" ? weights.Warning : weights.Passing;
+  const weight = Math.max(0, Math.min(MAX_WEIGHT, Math.trunc(Number(raw) || 0)));
+  return {
+    id: entry.Service.ID,
+    address: entry.Service.Address || entry.Node.Address,
+    port: entry.Service.Port,
+    weight,
+    health,
+  };
+}
+
+function stateOf(instance: LbInstance): SlotState {
+  return instance.health === "passing" || instance.health === "warning" ? "ready" : "maint";
+}
+
+/** Number of slots for `count` instances: room to double before a reload is needed. */
+export function slotCount(count: number, minSlots: number): number {
+  let slots = Math.max(1, minSlots);
+  while (slots < count) slots *= 2;
+  return slots;
+}
+
+/**
+ * Places instances into slots. An instance keeps its slot; one that left Consul drains in its
+ * slot (unless it was not taking traffic); newcomers take free slots in ID order.
+ */
+export function assignSlots(
+  prefix: string,
+  instances: readonly LbInstance[],
+  options: { previous?: readonly LbSlot[]; minSlots: number },
+): LbSlot[] {
+  const byId = new Map(instances.map((instance) => [instance.id, instance]));
+  const previous = options.previous ?? [];
+  const placed = new Set<string>();
+  const kept: (LbSlot | null)[] = previous.map((slot) => {
+    if (slot.instance === null) return null;
+    const current = byId.get(slot.instance.id);
+    if (current) {
+      placed.add(current.id);
+      return { name: slot.name, state: stateOf(current), instance: current };
+    }
+    if (slot.state === "ready" || slot.state === "drain") {
+      return { name: slot.name, state: "drain", instance: slot.instance };
+    }
+    return null;
+  });
+  const newcomers = [...instances].filter((instance) => !placed.has(instance.id))
+    .sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  const occupied = kept.filter((slot) => slot !== null).length;
+  const total = Math.max(previous.length, slotCount(occupied + newcomers.length, options.minSlots));
+  const slots: LbSlot[] = [];
+  for (let index = 0; index < total; index++) {
+    const name = previous[index]?.name ?? `${prefix}${index + 1}`;
+    const slot = kept[index] ?? null;
+    if (slot) {
+      slots.push(slot);
+      continue;
+    }
+    const instance = newcomers.shift();
+    slots.push(
+      instance
+        ? { name, state: stateOf(instance), instance }
+        : { name, state: "empty", instance: null },
+    );
+  }
+  return slots;
+}
+
+/** Frees the slots of drained instances (they finished their streams or ran out of time). */
+export function releaseDrained(model: LbModel, ids: ReadonlySet<string>): LbModel {
+  function release(backend: LbBackend): LbBackend {
+    return {
+      ...backend,
+      slots: backend.slots.map((slot) =>
+        slot.state === "drain" && slot.instance && ids.has(slot.instance.id)
+          ? { name: slot.name, state: "empty", instance: null }
+          : slot
+      ),
+    };
+  }
+  return { ...model, mcp: release(model.mcp), exposed: model.exposed.map(release) };
+}
+
+/** HAProxy proxy names allow letters, digits and `-_.:`; Consul names may hold more. */
+export function proxyName(service: string): string {
+  return service.replace(/[^A-Za-z0-9_.:-]/g, "_");
+}
+
+function exposure(
+  entries: readonly ConsulHealthEntry[],
+): { port: number; mode: BackendMode } | null {
+  const sorted = [...entries].sort((a, b) => a.Service.ID < b.Service.ID ? -1 : 1);
+  for (const entry of sorted) {
+    const port = Number(entry.Service.Meta?.lb_port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const mode = entry.Service.Meta?.lb_mode === "tcp" ? "tcp" : "grpc";
+    return { port, mode };
+  }
+  return null;
+}
+
+/** Builds the model from a Consul snapshot, keeping slots stable against `previous`. */
+export function buildLbModel(
+  snapshot: ConsulSnapshot,
+  settings: LbSettings,
+  options: BuildLbModelOptions = {},
+): LbModel {
+  const previous = options.previous ?? null;
+  const mcp: LbBackend = {
+    name: proxyName(settings.routerService),
+    service: settings.routerService,
+    mode: "http",
+    port: settings.mcpPort,
+    slots: assignSlots("r", snapshot.routers.map(toInstance), {
+      previous: previous?.mcp.slots,
+      minSlots: settings.minSlots,
+    }),
+  };
+  const exposed: LbBackend[] = [];
+  for (const service of Object.keys(snapshot.services).sort()) {
+    const entries = snapshot.services[service];
+    const wanted = exposure(entries);
+    if (wanted === null) continue;
+    const before = previous?.exposed.find((backend) => backend.service === service);
+    exposed.push({
+      name: `svc_${proxyName(service)}`,
+      service,
+      mode: wanted.mode,
+      port: wanted.port,
+      slots: assignSlots("s", entries.map(toInstance), {
+        previous: before?.slots,
+        minSlots: Math.max(1, Math.ceil(settings.minSlots / 2)),
+      }),
+    });
+  }
+  return { settings, mcp, exposed };
+}
