@@ -1,0 +1,47 @@
+import assert from "node:assert/strict";
+import { assignSlots, instanceHealth, slotCount, toInstance } from "./haproxy_model.ts";
+import { entry } from "./testdata/haproxy_fixtures.ts";
+
+Deno.test("instanceHealth() ranks maintenance over critical over warning", async (t) => {
+  const cases: [string, Parameters<typeof entry>[2], string][] = [
+    ["passing", {}, "passing"],
+    ["warning", { status: "warning" }, "warning"],
+    ["critical", { status: "critical" }, "critical"],
+    ["maintenance", { maintenance: true }, "maintenance"],
+  ];
+  for (const [name, options, expected] of cases) {
+    await t.step(name, () => assert.equal(instanceHealth(entry("a", 1, options)), expected));
+  }
+});
+
+Deno.test("toInstance() takes the weight for the health and clamps it to HAProxy's range", () => {
+  assert.equal(toInstance(entry("a", 1, { weights: { Passing: 3, Warning: 1 } })).weight, 3);
+  assert.equal(
+    toInstance(entry("a", 1, { status: "warning", weights: { Passing: 3, Warning: 1 } })).weight,
+    1,
+  );
+  assert.equal(toInstance(entry("a", 1, { weights: { Passing: 1000, Warning: 1 } })).weight, 256);
+});
+
+Deno.test("slotCount() doubles past the minimum", () => {
+  assert.equal(slotCount(0, 16), 16);
+  assert.equal(slotCount(16, 16), 16);
+  assert.equal(slotCount(17, 16), 32);
+});
+
+Deno.test("assignSlots() keeps instances in their slots and fills free ones in ID order", () => {
+  const first = assignSlots("r", [toInstance(entry("b", 2)), toInstance(entry("a", 1))], {
+    minSlots: 4,
+  });
+  assert.deepEqual(first.map((slot) => slot.instance?.id ?? null), ["a", "b", null, null]);
+  const second = assignSlots("r", [toInstance(entry("c", 3)), toInstance(entry("b", 2))], {
+    previous: first,
+    minSlots: 4,
+  });
+  assert.deepEqual(second.map((slot) => [slot.instance?.id ?? null, slot.state]), [
+    ["a", "drain"],
+    ["b", "ready"],
+    ["c", "ready"],
+    [null, "empty"],
+  ]);
+});
