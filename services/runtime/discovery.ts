@@ -1,0 +1,453 @@
+/**
+ * Client-side discovery and balancing of one Consul service: follows its passing instances, keeps a
+ * gRPC client per instance and sends each call to one of them, retrying on another instance when a
+ * call could not be delivered.
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  type CapabilityClient,
+  CapabilityClientConstructor,
+  type InvokeEvent,
+  type InvokeRequest,
+  type InvokeResponse,
+} from "../../proto/mod.ts";
+import { ConsulWatch } from "./consul_watch.ts";
+import { Ejector, type EjectorOptions } from "./ejection.ts";
+import { type Logger, SILENT_LOGGER } from "./logger.ts";
+import { createPicker, type Picker, type StrategyName } from "./strategies.ts";
+import { ToolError } from "./tool_error.ts";
+
+/** One healthy instance of a service, as Consul lists it. */
+export interface Endpoint {
+  /** The Consul service ID, unique per instance. */
+  readonly id: string;
+  readonly address: string;
+  readonly port: number;
+  /** Consul `Weights.Passing`; 1 when absent. */
+  readonly weight: number;
+  readonly tags: readonly string[];
+  readonly meta: Readonly<Record<string, string>>;
+}
+
+/** Options of {@linkcode ServiceDiscovery}. */
+export interface DiscoveryOptions {
+  /** Base URL of the Consul HTTP API. */
+  consulUrl: string;
+  /** How calls are spread; default round-robin. */
+  strategy?: StrategyName;
+  logger?: Logger;
+  /** How long Consul may hold a blocking query; default 30 s. */
+  waitSeconds?: number;
+  /** Source of numbers in [0, 1), for the random and weighted strategies and backoff jitter. */
+  random?: () => number;
+  /** The clock for ejections; default `Date.now`. */
+  now?: () => number;
+  /** Instances one call may be sent to, the first included; default 3. */
+  maxAttempts?: number;
+  /** When instances are ejected after delivery failures. */
+  ejection?: EjectorOptions;
+  /** Extra grpc-js channel options of every client. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** Options of one call. */
+export interface InvokeOptions {
+  /** Aborting cancels the call (CANCELLED). */
+  signal?: AbortSignal;
+  /** Time allowed for the whole call, retries included. */
+  deadlineMs?: number;
+  /** The tool may run twice: a call whose connection dropped before the answer is retried too. */
+  idempotent?: boolean;
+  metadata?: grpc.Metadata;
+}
+
+/** Options of a streamed call. */
+export interface InvokeStreamOptions extends InvokeOptions {
+  /** Called with every event, the final result included. */
+  onEvent(event: InvokeEvent): void;
+}
+
+/** The answer of a call and the instance that gave it. */
+export interface InvokeResult {
+  response: InvokeResponse;
+  endpoint: Endpoint;
+}
+
+/** Called with the new list of healthy endpoints. */
+export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
+
+/**
+ * How a failed call ended, from what grpc-js reports (1.14, observed with real servers):
+ * - `undelivered`: the server never saw the call. UNAVAILABLE "No connection established. Last
+ *   error: Error: connect ECONNREFUSED …" (nothing listening, server gone, server draining after
+ *   tryShutdown), UNAVAILABLE "… write EPIPE" in the same wording (peer closed during the handshake),
+ *   UNAVAILABLE "Stream refused by server" (HTTP/2 REFUSED_STREAM), INTERNAL "Failed to start HTTP/2
+ *   stream …".
+ * - `dropped`: the connection broke after the call was sent; the server may have run it.
+ *   UNAVAILABLE "Connection dropped" (process killed), UNAVAILABLE "read ECONNRESET", and CANCELLED
+ *   "Call cancelled" (RST_STREAM CANCEL, what `forceShutdown()` sends) when we did not cancel.
+ * - `final`: anything else, including every status the server's code chose (an UNAVAILABLE the
+ *   application raised has its own message) and our own cancellation ("Cancelled on client").
+ */
+export type FailureKind = "undelivered" | "dropped" | "final";
+
+/** Classifies a failed call; `cancelledByUs` is whether the caller aborted it. */
+export function classifyFailure(error: unknown, cancelledByUs: boolean): FailureKind {
+  const { code, details } = grpcStatusOf(error);
+  if (code === grpc.status.UNAVAILABLE) {
+    if (/(^|: )No connection established/.test(details)) return "undelivered";
+    if (details === "Stream refused by server") return "undelivered";
+    if (details === "Connection dropped") return "dropped";
+    if (/^(read|write) (ECONNRESET|ETIMEDOUT|EPIPE)$/.test(details)) return "dropped";
+    return "final";
+  }
+  if (code === grpc.status.INTERNAL && details.startsWith("Failed to start HTTP/2 stream")) {
+    return "undelivered";
+  }
+  if (code === grpc.status.CANCELLED && details === "Call cancelled" && !cancelledByUs) {
+    return "dropped";
+  }
+  return "final";
+}
+
+/** Turns the body of `/v1/health/service/<name>` into endpoints, sorted by ID. */
+export function parseHealthEntries(body: unknown): Endpoint[] {
+  if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
+  const endpoints: Endpoint[] = [];
+  for (const entry of body) {
+    const service = entry?.Service;
+    if (!service || typeof service.ID !== "string" || typeof service.Port !== "number") continue;
+    const address = service.Address || entry?.Node?.Address;
+    if (typeof address !== "string" || address === "") continue;
+    const weight = service.Weights?.Passing;
+    endpoints.push(Object.freeze({
+      id: service.ID,
+      address,
+      port: service.Port,
+      weight: typeof weight === "number" ? weight : 1,
+      tags: Object.freeze([...(service.Tags ?? [])]),
+      meta: Object.freeze({ ...(service.Meta ?? {}) }),
+    }));
+  }
+  return endpoints.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+}
+
+interface ClientEntry {
+  client: CapabilityClient;
+  target: string;
+  /** The endpoint left Consul; the client closes once its last call ends. */
+  retiring: boolean;
+}
+
+type Attempt = (
+  client: CapabilityClient,
+  metadata: grpc.Metadata,
+  callOptions: grpc.CallOptions,
+  signal: AbortSignal | undefined,
+) => { promise: Promise<InvokeResponse>; received: () => boolean };
+
+const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  // An instance that restarts at the same address is found again quickly.
+  "grpc.initial_reconnect_backoff_ms": 200,
+  "grpc.max_reconnect_backoff_ms": 5_000,
+};
+
+/** Discovers the passing instances of one Consul service and balances calls across them. */
+export class ServiceDiscovery {
+  readonly #service: string;
+  readonly #logger: Logger;
+  readonly #random: (() => number) | undefined;
+  readonly #now: () => number;
+  readonly #maxAttempts: number;
+  readonly #channelOptions: grpc.ChannelOptions;
+  readonly #watch: ConsulWatch<Endpoint[]>;
+  readonly #ejector: Ejector;
+  readonly #clients = new Map<string, ClientEntry>();
+  readonly #outstanding = new Map<string, number>();
+  readonly #listeners = new Set<EndpointsListener>();
+  #picker: Picker;
+  #endpoints: readonly Endpoint[] = Object.freeze([]);
+  #closed = false;
+
+  constructor(service: string, options: DiscoveryOptions) {
+    this.#service = service;
+    this.#logger = (options.logger ?? SILENT_LOGGER).child({ upstream: service });
+    this.#random = options.random;
+    this.#now = options.now ?? Date.now;
+    this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+    this.#channelOptions = { ...CHANNEL_OPTIONS, ...options.channelOptions };
+    this.#picker = createPicker(options.strategy ?? "round-robin", { random: this.#random });
+    this.#ejector = new Ejector(options.ejection);
+    this.#watch = new ConsulWatch(`/v1/health/service/${encodeURIComponent(service)}`, {
+      consulUrl: options.consulUrl,
+      query: { passing: "" },
+      parse: parseHealthEntries,
+      waitSeconds: options.waitSeconds,
+      random: this.#random,
+      logger: this.#logger,
+    });
+    this.#watch.onChange((endpoints) => this.#update(endpoints));
+  }
+
+  /** The Consul service name. */
+  get service(): string {
+    return this.#service;
+  }
+
+  /** The strategy in use. */
+  get strategy(): StrategyName {
+    return this.#picker.name;
+  }
+
+  /** Starts following Consul. */
+  start(): void {
+    if (!this.#closed) this.#watch.start();
+  }
+
+  /** Resolves once Consul has answered (possibly with no instance); rejects after `timeoutMs`. */
+  async ready(timeoutMs?: number): Promise<void> {
+    this.start();
+    await this.#watch.ready(timeoutMs);
+  }
+
+  /** Stops following Consul and closes the gRPC client of every endpoint. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#watch.close();
+    for (const entry of this.#clients.values()) entry.client.close();
+    this.#clients.clear();
+    this.#listeners.clear();
+  }
+
+  /** The passing endpoints last seen, kept while Consul is unreachable. */
+  endpoints(): readonly Endpoint[] {
+    return this.#endpoints;
+  }
+
+  /** Adds a listener of endpoint changes; returns a function that removes it. */
+  onChange(listener: EndpointsListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Switches the strategy for later calls. */
+  setStrategy(name: StrategyName): void {
+    if (name !== this.#picker.name) this.#picker = createPicker(name, { random: this.#random });
+  }
+
+  /** Calls in flight per endpoint ID. */
+  outstanding(): ReadonlyMap<string, number> {
+    return this.#outstanding;
+  }
+
+  /** Calls `Invoke` on one instance, retrying on others as {@linkcode classifyFailure} allows. */
+  invoke(request: InvokeRequest, options: InvokeOptions = {}): Promise<InvokeResult> {
+    return this.#call(options, (client, metadata, callOptions, signal) => {
+      let call: grpc.ClientUnaryCall | undefined;
+      const promise = new Promise<InvokeResponse>((resolve, reject) => {
+        call = client.invoke(request, metadata, callOptions, (error, response) => {
+          if (error) reject(error);
+          else if (response) resolve(response);
+          else reject(new ToolError("INTERNAL", `Empty answer from "${this.#service}"`));
+        });
+      });
+      return { promise: withCancel(promise, signal, () => call?.cancel()), received: () => false };
+    });
+  }
+
+  /**
+   * Calls `InvokeStream` on one instance, passing every event to `onEvent`. A failed call is retried
+   * on another instance only if no event was received yet.
+   */
+  invokeStream(request: InvokeRequest, options: InvokeStreamOptions): Promise<InvokeResult> {
+    return this.#call(options, (client, metadata, callOptions, signal) => {
+      let received = false;
+      let call: grpc.ClientReadableStream<InvokeEvent> | undefined;
+      const promise = new Promise<InvokeResponse>((resolve, reject) => {
+        let result: InvokeResponse | undefined;
+        let ended = false;
+        let statusOk = false;
+        const settle = () => {
+          if (!ended || !statusOk) return;
+          if (result) resolve(result);
+          else {
+            reject(
+              new ToolError("INTERNAL", `Stream from "${this.#service}" ended without a result`),
+            );
+          }
+        };
+        call = client.invokeStream(request, metadata, callOptions);
+        call.on("data", (event: InvokeEvent) => {
+          received = true;
+          if (event.result) result = event.result;
+          try {
+            options.onEvent(event);
+          } catch (error) {
+            this.#logger.error("Stream event listener failed", { error });
+          }
+        });
+        call.on("error", reject);
+        call.on("status", (status: grpc.StatusObject) => {
+          statusOk = status.code === grpc.status.OK;
+          settle();
+        });
+        call.on("end", () => {
+          ended = true;
+          settle();
+        });
+      });
+      return {
+        promise: withCancel(promise, signal, () => call?.cancel()),
+        received: () => received,
+      };
+    });
+  }
+
+  async #call(options: InvokeOptions, attempt: Attempt): Promise<InvokeResult> {
+    const { signal } = options;
+    const deadline = options.deadlineMs === undefined
+      ? undefined
+      : new Date(Date.now() + options.deadlineMs);
+    if (!this.#watch.hasValue && !this.#closed) {
+      // Calls that arrive before Consul first answered wait for it rather than fail at startup.
+      this.start();
+      await this.#watch.ready(Math.min(options.deadlineMs ?? 5_000, 5_000)).catch(() => {});
+    }
+    const tried = new Set<string>();
+    let lastError: unknown;
+    for (let attemptNumber = 0; attemptNumber < this.#maxAttempts; attemptNumber++) {
+      if (signal?.aborted) throw cancelled(this.#service, signal);
+      const endpoint = this.#pick(tried);
+      if (!endpoint) break;
+      tried.add(endpoint.id);
+      const entry = this.#client(endpoint);
+      const metadata = options.metadata?.clone() ?? new grpc.Metadata();
+      const callOptions: grpc.CallOptions = deadline ? { deadline } : {};
+      this.#outstanding.set(endpoint.id, (this.#outstanding.get(endpoint.id) ?? 0) + 1);
+      const { promise, received } = attempt(entry.client, metadata, callOptions, signal);
+      try {
+        const response = await promise;
+        this.#ejector.recordSuccess(endpoint.id);
+        return { response, endpoint };
+      } catch (error) {
+        const kind = classifyFailure(error, signal?.aborted ?? false);
+        if (kind === "final") throw error;
+        this.#recordFailure(endpoint, kind, error);
+        lastError = error;
+        const retry = kind === "undelivered" || (options.idempotent === true && !received());
+        if (!retry) throw error;
+      } finally {
+        this.#release(endpoint.id);
+      }
+    }
+    if (lastError === undefined) {
+      throw new ToolError("UNAVAILABLE", `No healthy instance of "${this.#service}" in Consul`);
+    }
+    const { details } = grpcStatusOf(lastError);
+    throw new ToolError(
+      "UNAVAILABLE",
+      `No instance of "${this.#service}" could take the call after ${tried.size} attempts: ${details}`,
+      { cause: lastError },
+    );
+  }
+
+  /** Picks among endpoints not tried yet, preferring those not ejected. */
+  #pick(tried: ReadonlySet<string>): Endpoint | undefined {
+    const untried = this.#endpoints.filter((endpoint) => !tried.has(endpoint.id));
+    if (untried.length === 0) return undefined;
+    return this.#picker.pick(this.#ejector.admit(untried, this.#now()), this.#outstanding);
+  }
+
+  #recordFailure(endpoint: Endpoint, kind: FailureKind, error: unknown): void {
+    const until = this.#ejector.recordFailure(endpoint.id, this.#now());
+    const fields = { endpoint: endpoint.id, kind, error: grpcStatusOf(error).details };
+    this.#logger.warn("Call to instance failed", fields);
+    if (until !== undefined) {
+      this.#logger.warn("Instance ejected", { endpoint: endpoint.id, untilMs: until });
+    }
+  }
+
+  #client(endpoint: Endpoint): ClientEntry {
+    const target = `${endpoint.address}:${endpoint.port}`;
+    const existing = this.#clients.get(endpoint.id);
+    if (existing && existing.target === target) return existing;
+    existing?.client.close();
+    const entry: ClientEntry = {
+      client: new CapabilityClientConstructor(
+        target,
+        grpc.credentials.createInsecure(),
+        this.#channelOptions,
+      ),
+      target,
+      retiring: false,
+    };
+    this.#clients.set(endpoint.id, entry);
+    return entry;
+  }
+
+  #release(id: string): void {
+    const count = (this.#outstanding.get(id) ?? 1) - 1;
+    if (count > 0) {
+      this.#outstanding.set(id, count);
+      return;
+    }
+    this.#outstanding.delete(id);
+    const entry = this.#clients.get(id);
+    if (entry?.retiring) {
+      entry.client.close();
+      this.#clients.delete(id);
+    }
+  }
+
+  #update(endpoints: Endpoint[]): void {
+    const previous = new Set(this.#endpoints.map((endpoint) => endpoint.id));
+    const current = new Set(endpoints.map((endpoint) => endpoint.id));
+    this.#endpoints = Object.freeze(endpoints);
+    this.#ejector.retain(current);
+    for (const [id, entry] of this.#clients) {
+      entry.retiring = !current.has(id);
+      // Calls in flight to an instance that is draining must finish, so its client stays open.
+      if (entry.retiring && !this.#outstanding.has(id)) {
+        entry.client.close();
+        this.#clients.delete(id);
+      }
+    }
+    const added = [...current].filter((id) => !previous.has(id));
+    const removed = [...previous].filter((id) => !current.has(id));
+    this.#logger.info("Instances changed", { instances: endpoints.length, added, removed });
+    for (const listener of [...this.#listeners]) {
+      try {
+        listener(this.#endpoints);
+      } catch (error) {
+        this.#logger.error("Endpoints listener failed", { error });
+      }
+    }
+  }
+}
+
+function grpcStatusOf(error: unknown): { code: number | undefined; details: string } {
+  if (typeof error !== "object" || error === null) {
+    return { code: undefined, details: String(error) };
+  }
+  const { code, details, message } = error as Partial<grpc.ServiceError>;
+  return {
+    code: typeof code === "number" ? code : undefined,
+    details: typeof details === "string" ? details : String(message),
+  };
+}
+
+function cancelled(service: string, signal: AbortSignal): ToolError {
+  return new ToolError("CANCELLED", `Call to "${service}" was cancelled`, { cause: signal.reason });
+}
+
+/** Cancels the call when `signal` aborts, for as long as the call runs. */
+function withCancel<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  cancel: () => void,
+): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) cancel();
+  signal.addEventListener("abort", cancel, { once: true });
+  return promise.finally(() => signal.removeEventListener("abort", cancel));
+}

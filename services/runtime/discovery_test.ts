@@ -1,0 +1,75 @@
+import assert from "node:assert/strict";
+import { status } from "@grpc/grpc-js";
+import { classifyFailure, type FailureKind, parseHealthEntries } from "./discovery.ts";
+
+Deno.test("classifyFailure() tells undelivered, dropped and final calls apart", async (t) => {
+  const refused = "No connection established. Last error: Error: connect ECONNREFUSED " +
+    "127.0.0.1:1. Resolution note: ";
+  const cases: [string, number, string, boolean, FailureKind][] = [
+    ["connection refused", status.UNAVAILABLE, refused, false, "undelivered"],
+    ["refused stream", status.UNAVAILABLE, "Stream refused by server", false, "undelivered"],
+    [
+      "stream not started",
+      status.INTERNAL,
+      "Failed to start HTTP/2 stream with error x",
+      false,
+      "undelivered",
+    ],
+    ["process killed mid-call", status.UNAVAILABLE, "Connection dropped", false, "dropped"],
+    ["connection reset", status.UNAVAILABLE, "read ECONNRESET", false, "dropped"],
+    ["forceShutdown() mid-call", status.CANCELLED, "Call cancelled", false, "dropped"],
+    ["our own cancellation", status.CANCELLED, "Cancelled on client", true, "final"],
+    ["RST_STREAM CANCEL after we aborted", status.CANCELLED, "Call cancelled", true, "final"],
+    [
+      "UNAVAILABLE raised by the tool",
+      status.UNAVAILABLE,
+      'No healthy instance of "x"',
+      false,
+      "final",
+    ],
+    ["INVALID_ARGUMENT", status.INVALID_ARGUMENT, 'Invalid argument "city"', false, "final"],
+    ["deadline", status.DEADLINE_EXCEEDED, "Deadline exceeded", false, "final"],
+  ];
+  for (const [label, code, details, cancelledByUs, expected] of cases) {
+    await t.step(label, () => {
+      assert.equal(classifyFailure({ code, details }, cancelledByUs), expected);
+    });
+  }
+  await t.step("an error that is not a gRPC status", () => {
+    assert.equal(classifyFailure(new Error("boom"), false), "final");
+  });
+});
+
+Deno.test("parseHealthEntries() reads endpoints from Consul health entries", () => {
+  const body = [
+    {
+      Node: { Address: "10.0.0.9" },
+      Service: {
+        ID: "b-1",
+        Address: "",
+        Port: 50053,
+        Tags: ["platform"],
+        Meta: { version: "1" },
+        Weights: { Passing: 3, Warning: 1 },
+      },
+    },
+    { Node: { Address: "10.0.0.1" }, Service: { ID: "a-1", Address: "10.0.1.1", Port: 50053 } },
+    { Node: {}, Service: { ID: "no-address", Address: "", Port: 1 } },
+    { Service: { ID: "no-port", Address: "10.0.0.2" } },
+  ];
+  assert.deepEqual(parseHealthEntries(body), [
+    { id: "a-1", address: "10.0.1.1", port: 50053, weight: 1, tags: [], meta: {} },
+    {
+      id: "b-1",
+      address: "10.0.0.9",
+      port: 50053,
+      weight: 3,
+      tags: ["platform"],
+      meta: { version: "1" },
+    },
+  ]);
+});
+
+Deno.test("parseHealthEntries() rejects an answer that is not a list", () => {
+  assert.throws(() => parseHealthEntries({}), TypeError);
+});
