@@ -104,6 +104,10 @@ export function classifyFailure(error: unknown, cancelledByUs: boolean): Failure
   if (code === grpc.status.INTERNAL && details.startsWith("Failed to start HTTP/2 stream")) {
     return "undelivered";
   }
+  // The server's socket went away while the request was being written or awaited (kill -9).
+  if (/triggered by internal client error: (read|write) (ECONNRESET|EPIPE)$/.test(details)) {
+    return "dropped";
+  }
   if (code === grpc.status.CANCELLED && details === "Call cancelled" && !cancelledByUs) {
     return "dropped";
   }
