@@ -1,0 +1,130 @@
+/**
+ * mcp-router process: `deno run -A services/mcp-router/main.ts`. Reads the environment, serves
+ * MCP on `PORT` (default 8080), registers in Consul as `mcp-router`, and on SIGTERM/SIGINT goes
+ * not ready, deregisters, drains, and finishes open calls and streams within the grace period.
+ */
+import { ConfigError, parseServiceConfig, type ServiceConfig } from "../runtime/config.ts";
+import { createLogger } from "../runtime/logger.ts";
+import { readProcessFacts } from "../runtime/main_facts.ts";
+import { ConsulRegistrar } from "../runtime/registration.ts";
+import { BackendDirectory } from "./backend_directory.ts";
+import { parseRouterConfig, type RouterConfig, strategyKey } from "./config.ts";
+import { LocalEndedSessions } from "./ended_sessions.ts";
+import { MetricsRegistry } from "./metrics.ts";
+import { createRouterService } from "./service.ts";
+import { randomSessionKey, SessionCodec } from "./session_token.ts";
+
+const PROGRAM = "mcp-router";
+const CONSUL_NAME = "mcp-router";
+const VERSION = "1.0.0";
+
+const facts = readProcessFacts();
+let config: ServiceConfig;
+let routerConfig: RouterConfig;
+try {
+  config = parseServiceConfig(facts.env, { program: PROGRAM, defaultPort: 8080, ...facts });
+  routerConfig = await parseRouterConfig(facts.env, {
+    readTextFile: (path) => Deno.readTextFileSync(path),
+  });
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`error: ${PROGRAM}: ${error.message}`);
+    Deno.exit(error.exitCode);
+  }
+  throw error;
+}
+
+const logger = createLogger({
+  level: config.logLevel,
+  fields: { service: PROGRAM, instance: config.serviceId },
+});
+let sessionKey = routerConfig.sessionKey;
+if (sessionKey === undefined) {
+  sessionKey = randomSessionKey();
+  logger.warn(
+    "No ROUTER_SESSION_KEY or ROUTER_SESSION_KEY_FILE: made a key, so this router's sessions are bound to it",
+  );
+}
+const sessions = await SessionCodec.create(sessionKey, {
+  previousKeys: [...routerConfig.previousSessionKeys],
+  maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
+});
+const directory = new BackendDirectory({
+  consulUrl: config.consulUrl,
+  logger,
+  strategyFor: (service) => routerConfig.strategies.get(strategyKey(service)),
+});
+directory.start();
+directory.ready().then(
+  (catalog) => logger.info("Catalog loaded", { tools: catalog.tools.length }),
+  (error) => logger.warn("Catalog not loaded", { error: (error as Error).message }),
+);
+
+const service = createRouterService({
+  config: routerConfig,
+  directory,
+  sessions,
+  ended: new LocalEndedSessions({ maxAgeSeconds: routerConfig.sessionMaxAgeSeconds }),
+  metrics: new MetricsRegistry(),
+  logger,
+  serverInfo: { name: PROGRAM, version: VERSION },
+});
+
+const server = Deno.serve({
+  hostname: "0.0.0.0",
+  port: config.port,
+  onListen: () => {},
+}, service.fetch);
+const port = server.addr.port;
+
+const registrar = new ConsulRegistrar(config.consulUrl, {
+  name: CONSUL_NAME,
+  id: config.serviceId,
+  address: config.advertiseAddr,
+  port,
+  tags: ["mcp", "http"],
+  meta: { version: VERSION, program: PROGRAM },
+  check: {
+    HTTP: `http://${config.advertiseAddr}:${port}/readyz`,
+    Method: "GET",
+    Interval: `${config.checkIntervalSeconds}s`,
+    Timeout: `${Math.max(1, config.checkIntervalSeconds)}s`,
+    DeregisterCriticalServiceAfter: "1m",
+  },
+}, { logger });
+registrar.start();
+logger.info("serving", { port, consul: config.consulUrl, path: "/mcp" });
+
+let stopping = false;
+function stop(signal: Deno.Signal): void {
+  if (stopping) {
+    logger.warn("second signal, exiting at once", { signal });
+    Deno.exit(1);
+  }
+  stopping = true;
+  shutdown(signal).then(
+    () => Deno.exit(0),
+    (error) => {
+      logger.error("shutdown failed", { error: (error as Error).message });
+      Deno.exit(1);
+    },
+  );
+}
+Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
+Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+
+async function shutdown(signal: Deno.Signal): Promise<void> {
+  logger.info("stopping", { signal, inFlight: service.inFlight });
+  service.drain();
+  await registrar.deregister();
+  // Balancers learn of the deregistration through Consul and health checks; keep serving meanwhile.
+  await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
+  // Listening clients reconnect elsewhere; calls in flight get the grace period to finish.
+  await service.endpoint.closeListeners();
+  const graceful = server.shutdown();
+  const timer = new Promise((resolve) => setTimeout(resolve, config.graceSeconds * 1000));
+  await Promise.race([graceful, timer.then(() => service.close())]);
+  await service.close();
+  await directory.close();
+  logger.info("stopped", { signal });
+}

@@ -1,0 +1,135 @@
+/**
+ * The router's HTTP surface: `/mcp` behind the Origin, token and body checks, and `/healthz`,
+ * `/readyz`, `/metrics`. One structured log line per request.
+ */
+import type { Logger } from "../runtime/logger.ts";
+import type { BackendDirectory } from "./backend_directory.ts";
+import type { RouterConfig } from "./config.ts";
+import { guardRequest, jsonRpcError } from "./http_guard.ts";
+import { type EndedSessions, McpEndpoint } from "./mcp_endpoint.ts";
+import type { MetricsRegistry } from "./metrics.ts";
+import type { SessionCodec } from "./session_token.ts";
+import { ToolGateway } from "./tool_gateway.ts";
+
+/** Options of {@linkcode createRouterService}. */
+export interface RouterServiceOptions {
+  config: RouterConfig;
+  directory: BackendDirectory;
+  sessions: SessionCodec;
+  ended: EndedSessions;
+  metrics: MetricsRegistry;
+  logger: Logger;
+  serverInfo: { name: string; version: string };
+}
+
+/** The router, ready to be mounted on `Deno.serve`. */
+export interface RouterService {
+  fetch(request: Request): Promise<Response>;
+  readonly endpoint: McpEndpoint;
+  /** Requests being served now. */
+  readonly inFlight: number;
+  /** Marks the router not ready (shutdown has begun). */
+  drain(): void;
+  close(): Promise<void>;
+}
+
+/** Wires the directory, the gateway and the MCP endpoint into one fetch handler. */
+export function createRouterService(options: RouterServiceOptions): RouterService {
+  const { config, directory, metrics, logger } = options;
+  const gateway = new ToolGateway({
+    discovery: (service) => directory.discovery(service),
+    deadlineMs: config.callDeadlineMs,
+    logger,
+    metrics,
+  });
+  const endpoint = new McpEndpoint({
+    catalog: () => directory.catalog,
+    gateway,
+    sessions: options.sessions,
+    ended: options.ended,
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    serverInfo: options.serverInfo,
+  });
+  const stopListening = directory.onChange(() => endpoint.toolsChanged());
+  const requests = metrics.counter("mcp_router_http_requests_total", "HTTP requests by status.");
+  const latency = metrics.histogram(
+    "mcp_router_http_request_duration_seconds",
+    "Time to the response headers, by method.",
+  );
+  const outstanding = metrics.gauge(
+    "mcp_router_backend_outstanding",
+    "Calls outstanding per backend instance, as the balancer counts them.",
+  );
+  let draining = false;
+  let inFlight = 0;
+
+  async function serveMcp(request: Request): Promise<Response> {
+    const rejected = await guardRequest(request, config);
+    if (rejected) return rejected.response;
+    return await endpoint.fetch(request);
+  }
+
+  function renderMetrics(): Response {
+    for (const discovery of directory.discoveries()) {
+      for (const endpointInfo of discovery.endpoints()) {
+        outstanding.set(
+          { service: discovery.service, instance: endpointInfo.id },
+          discovery.outstanding().get(endpointInfo.id) ?? 0,
+        );
+      }
+    }
+    return new Response(metrics.render(), {
+      headers: { "content-type": "text/plain; version=0.0.4" },
+    });
+  }
+
+  async function fetch(request: Request): Promise<Response> {
+    const started = performance.now();
+    const path = new URL(request.url).pathname;
+    inFlight++;
+    let response: Response;
+    try {
+      if (path === "/mcp") response = await serveMcp(request);
+      else if (path === "/healthz") response = new Response("ok\n");
+      else if (path === "/readyz") {
+        const ready = directory.loaded && !draining;
+        response = new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
+      } else if (path === "/metrics") response = renderMetrics();
+      else response = jsonRpcError(404, -32000, `Not found: "${path}"`);
+    } catch (error) {
+      logger.error("Request failed", { path, error: (error as Error).message });
+      response = jsonRpcError(500, -32603, "Internal error");
+    } finally {
+      inFlight--;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    requests.inc({ path, status: String(response.status) });
+    latency.observe({ method: request.method }, seconds);
+    if (path === "/mcp") {
+      logger.info("HTTP request", {
+        method: request.method,
+        path,
+        status: response.status,
+        mcpMethod: request.headers.get("mcp-method") ?? undefined,
+        ms: Math.round(seconds * 10_000) / 10,
+      });
+    }
+    return response;
+  }
+
+  return {
+    fetch,
+    endpoint,
+    get inFlight() {
+      return inFlight;
+    },
+    drain() {
+      draining = true;
+    },
+    async close() {
+      stopListening();
+      await endpoint.close();
+    },
+  };
+}

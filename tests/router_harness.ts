@@ -1,0 +1,139 @@
+/** Runs real mcp-router processes and connects the official MCP clients to them, for tests. */
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from "@modelcontextprotocol/client";
+import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { fileURLToPath } from "node:url";
+import { freePort } from "./helpers/consul_dev.ts";
+import { eventually } from "./helpers/service_process.ts";
+
+/** A running router process. */
+export interface RouterProcess {
+  readonly id: string;
+  readonly port: number;
+  /** `http://127.0.0.1:<port>/mcp` */
+  readonly url: URL;
+  output(): string;
+  kill(signal: Deno.Signal): void;
+  /** Sends `signal` (default SIGTERM) and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** A base64 session key, shared by routers that must serve each other's sessions. */
+export function sessionKeyText(): string {
+  return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+}
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+
+/** Starts `services/mcp-router/main.ts` on loopback and waits until it is ready. */
+export async function startRouter(
+  consulUrl: string,
+  id: string,
+  env: Record<string, string> = {},
+): Promise<RouterProcess> {
+  const port = freePort();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}services/mcp-router/main.ts`],
+    cwd: ROOT,
+    env: {
+      CONSUL_HTTP_ADDR: consulUrl,
+      PORT: String(port),
+      ADVERTISE_ADDR: "127.0.0.1",
+      SERVICE_ID: id,
+      CHECK_INTERVAL: "500ms",
+      DRAIN_SECONDS: "0.2",
+      LOG_LEVEL: "info",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
+    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+  }
+  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
+    child.status
+  );
+  let done = false;
+  exited.then(() => done = true);
+  const router: RouterProcess = {
+    id,
+    port,
+    url: new URL(`http://127.0.0.1:${port}/mcp`),
+    output: () => text,
+    kill(signal) {
+      if (!done) child.kill(signal);
+    },
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!done) {
+        try {
+          child.kill(signal);
+        } catch {
+          // It exited in the meantime.
+        }
+      }
+      return await exited;
+    },
+  };
+  try {
+    await eventually(`router "${id}" ready`, async () => {
+      if (done) throw new Error(`Router "${id}" exited: ${text}`);
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+      await response.body?.cancel();
+      return response.status;
+    }, (status) => status === 200);
+  } catch (error) {
+    await router.stop("SIGKILL");
+    throw error;
+  }
+  return router;
+}
+
+/** A 2025-era client (SDK 1.x) connected to `url`. */
+export async function connectV1(
+  url: URL,
+  options: { sessionId?: string; headers?: Record<string, string> } = {},
+): Promise<{ client: ClientV1; transport: TransportV1 }> {
+  const client = new ClientV1({ name: "router-test-v1", version: "1.0.0" });
+  const transport = new TransportV1(url, {
+    sessionId: options.sessionId,
+    requestInit: { headers: options.headers ?? {} },
+  });
+  await client.connect(transport);
+  return { client, transport };
+}
+
+/** A 2026-07-28 client (SDK 2.x, pinned to the modern revision) connected to `url`. */
+export async function connectV2(
+  url: URL,
+  options: { onToolsChanged?: (names: string[]) => void } = {},
+): Promise<ClientV2> {
+  const onToolsChanged = options.onToolsChanged;
+  const client = new ClientV2({ name: "router-test-v2", version: "1.0.0" }, {
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+    ...(onToolsChanged
+      ? {
+        listChanged: {
+          tools: {
+            onChanged: (_error: Error | null, tools: { name: string }[] | null) =>
+              onToolsChanged((tools ?? []).map((tool) => tool.name)),
+          },
+        },
+      }
+      : {}),
+  });
+  await client.connect(new TransportV2(url));
+  return client;
+}
+
+/** Text of the first content block of a tool result. */
+export function resultText(result: unknown): string {
+  const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
+  return content[0]?.text ?? "";
+}
