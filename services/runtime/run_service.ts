@@ -2,7 +2,6 @@
  * The life of a platform service process: parse the environment, serve gRPC, register in Consul,
  * and on SIGTERM/SIGINT go NOT_SERVING, deregister, drain, finish in-flight calls, exit 0.
  */
-import type * as grpc from "@grpc/grpc-js";
 import { bindServer, createCapabilityServer } from "./capability_server.ts";
 import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -118,24 +117,13 @@ export async function runService(
     if (!idle) {
       logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });
     }
-    await closeServer(capability.server, idle ? 1000 : 0);
+    // The server is not shut down through grpc-js: its GOAWAY frame can crash a Deno client that
+    // receives it (nghttp2 assertion in find_stream_on_goaway_func, denoland/deno#36788). Exiting
+    // closes the sockets instead; clients see the connection end and go to other instances.
     for (const cleanup of cleanups) await cleanup();
     logger.info("stopped", { signal });
   }
 
   // Serve until a signal ends the process.
   return await new Promise<never>(() => {});
-}
-
-function closeServer(server: grpc.Server, graceMs: number): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      server.forceShutdown();
-      resolve();
-    }, graceMs);
-    server.tryShutdown(() => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
 }
