@@ -36,6 +36,10 @@ export interface RunContainerOptions {
   args: readonly string[];
   name?: string;
   labels?: Record<string, string>;
+  /** Kernel settings of the container's network namespace (`--sysctl`). */
+  sysctls?: Record<string, string>;
+  /** Called with each line the container writes to stderr, as it comes. */
+  onStderrLine?: (line: string) => void;
 }
 
 /** Options of {@linkcode DockerCli.serviceLogs}. */
@@ -241,6 +245,15 @@ export class DockerCli {
     });
   }
 
+  /** The log of one container, with timestamps (`docker logs --timestamps`), stdout and stderr. */
+  async containerLogs(container: string, since?: string): Promise<string[]> {
+    const args = ["logs", "--timestamps"];
+    if (since) args.push("--since", since);
+    args.push(container);
+    const result = await this.#run(args, { check: false });
+    return `${result.stdout}\n${result.stderr}`.split("\n").filter((line) => line !== "");
+  }
+
   /** Runs a container to completion and returns its output (`docker run --rm`). */
   async run(options: RunContainerOptions): Promise<CommandResult> {
     const args = ["run", "--rm"];
@@ -252,8 +265,11 @@ export class DockerCli {
     for (const [key, value] of Object.entries(options.labels ?? {})) {
       args.push("--label", `${key}=${value}`);
     }
+    for (const [key, value] of Object.entries(options.sysctls ?? {})) {
+      args.push("--sysctl", `${key}=${value}`);
+    }
     args.push(options.image, ...options.args);
-    return await this.#run(args, { check: false });
+    return await this.#run(args, { check: false, onStderrLine: options.onStderrLine });
   }
 
   /** Containers (running or not) carrying a label, by ID. */

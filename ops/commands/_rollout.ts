@@ -15,6 +15,8 @@ export interface RolloutResult {
   message: string;
   /** Task transitions seen, in order: `<slot>.<task id> <image> <state>`. */
   events: string[];
+  /** The last error a task reported during the rollout, e.g. `task: non-zero exit (3)`. */
+  taskError?: string;
 }
 
 /** Finds one stack service by short name. */
@@ -41,6 +43,7 @@ export async function followRollout(
   const deadline = started + context.config.timeoutSeconds * 1000;
   const seen = new Map<string, string>(before.tasks.map((task) => [task.id, task.state]));
   const events: string[] = [];
+  let taskError: string | undefined;
   for (;;) {
     await context.sleep(POLL_MS);
     const service = await findService(context, before.name);
@@ -50,6 +53,7 @@ export async function followRollout(
       const event = `${task.slot ?? "-"}.${task.id.slice(0, 12)} ${task.image} ${task.state}` +
         (task.error ? ` (${task.error})` : "");
       events.push(event);
+      if (task.error) taskError = task.error;
       context.progress.log(`  task ${event}`);
     }
     const isNew = service.updateStartedAt !== undefined &&
@@ -57,7 +61,7 @@ export async function followRollout(
     const outcome = isNew ? updateOutcome(service.updateState) : "none";
     const message = service.updateMessage ?? "";
     if (outcome === "completed" || outcome === "rolled-back" || outcome === "paused") {
-      return { outcome, message, events };
+      return { outcome, message, events, taskError };
     }
     if (!isNew && events.length === 0 && context.now() - started > NO_UPDATE_GRACE_MS) {
       return { outcome: "unchanged", message: "Swarm found nothing to change", events };

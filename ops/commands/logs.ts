@@ -1,6 +1,7 @@
 /** `logs <service>`: the logs of every instance, each line prefixed with its instance. */
 import type { Command } from "commander";
-import { formatLogLine } from "../plan/log_line.ts";
+import { formatLogLine, mergeInstanceLogs } from "../plan/log_line.ts";
+import { findService } from "./_rollout.ts";
 import { resolveService, swarmServiceName } from "../plan/services.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 
@@ -18,11 +19,24 @@ export async function logsCommand(
   write: (line: string) => void,
 ): Promise<void> {
   const service = resolveService(name, context.services);
-  await context.docker.serviceLogs(swarmServiceName(context.config.stack, service), {
-    follow: flags.follow,
-    since: flags.since,
-    onLine: (line) => write(formatLogLine(line, service.name)),
-  });
+  if (flags.follow) {
+    await context.docker.serviceLogs(swarmServiceName(context.config.stack, service), {
+      follow: true,
+      since: flags.since,
+      onLine: (line) => write(formatLogLine(line, service.name)),
+    });
+    return;
+  }
+  // Without --follow, each task's container is read on its own: `docker service logs` can hang
+  // for good once a task's container was killed (seen with Docker 20.10).
+  const swarm = await findService(context, service.name);
+  const logs = await Promise.all(
+    swarm.tasks.filter((task) => task.containerId).map(async (task) => ({
+      instance: `${service.name}-${task.id}`,
+      lines: await context.docker.containerLogs(task.containerId!, flags.since),
+    })),
+  );
+  for (const line of mergeInstanceLogs(logs)) write(line);
 }
 
 /** Registers `logs`. */

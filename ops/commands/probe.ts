@@ -52,6 +52,10 @@ export async function probeCommand(
     image,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
+    // On an overlay network the address of a killed instance swallows SYNs: with Linux's default
+    // of 6 retries a connection attempt hangs for about two minutes and the calls queued on it
+    // time out. One retry fails it in about 3 s, so they are retried on another instance.
+    sysctls: { "net.ipv4.tcp_syn_retries": "1" },
     args: [
       "/app/ops/probe/main.ts",
       "--service",
@@ -61,6 +65,9 @@ export async function probeCommand(
       "--duration",
       String(duration),
     ],
+    onStderrLine: (line) => {
+      if (line.startsWith("probe:")) context.progress.log(line);
+    },
   });
   const last = run.stdout.trim().split("\n").pop() ?? "";
   let report: ProbeReport;

@@ -48,7 +48,7 @@ export async function updateCommand(
     const verb = rollout.outcome === "rolled-back" ? "rolled back" : "paused";
     throw new OpsError(
       `Swarm ${verb} the update of "${service.name}": ${
-        rollout.message || "a new task failed"
+        rollout.taskError ? `a new task failed (${rollout.taskError})` : rollout.message
       }${serving}`,
       { code: rollout.outcome === "rolled-back" ? "ROLLED_BACK" : "UPDATE_PAUSED" },
     );

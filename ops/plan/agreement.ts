@@ -73,6 +73,9 @@ export function serviceStatus(
     image: swarm?.image ?? "",
     updateState: swarm?.updateState ?? null,
   };
+  // An update in progress, or tasks on an older spec, mean Swarm has not finished yet.
+  const settled = !["updating", "rollback_started"].includes(swarm?.updateState ?? "") &&
+    running.every((task) => task.current);
   if (service.image === "consul") {
     return {
       ...base,
@@ -81,7 +84,8 @@ export function serviceStatus(
       critical: 0,
       instances: [],
       disagreements: [],
-      converged: swarm !== undefined && running.length === desired && options.consulReachable,
+      converged: swarm !== undefined && running.length === desired && options.consulReachable &&
+        settled,
     };
   }
 
@@ -117,7 +121,7 @@ export function serviceStatus(
     critical: own.filter((instance) => instance.status === "critical").length,
     instances: own.map((instance) => instance.id).sort(),
     disagreements,
-    converged: swarm !== undefined && running.length === desired &&
+    converged: swarm !== undefined && settled && running.length === desired &&
       runningAndPassing === desired && passing === desired,
   };
 }

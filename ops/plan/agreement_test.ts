@@ -15,6 +15,7 @@ function task(id: string, state = "running", address = "10.0.1.2"): SwarmTask {
     image: "p/echo-agent:1",
     addresses: [address],
     timestamp: "2026-01-01T00:00:00Z",
+    current: true,
   };
 }
 
@@ -87,6 +88,16 @@ Deno.test("serviceStatus() waits while a task is starting or not yet passing", a
       [instance(TASK_A, "critical")],
       OPTIONS,
     );
+    assert.equal(status.converged, false);
+  });
+  await t.step("a task on the previous spec", () => {
+    const old = { ...task(TASK_A), current: false };
+    const status = serviceStatus(ECHO, service(1, [old]), [instance(TASK_A)], OPTIONS);
+    assert.equal(status.converged, false);
+  });
+  await t.step("an update in progress", () => {
+    const updating = { ...service(1, [task(TASK_A)]), updateState: "updating" };
+    const status = serviceStatus(ECHO, updating, [instance(TASK_A)], OPTIONS);
     assert.equal(status.converged, false);
   });
   await t.step("one replica too many during a start-first update", () => {

@@ -11,3 +11,23 @@ export function formatLogLine(line: string, service: string): string {
   const [, timestamp, , taskId, text] = match;
   return `${service}-${taskId} | ${timestamp ?? ""}${text}`;
 }
+
+/** Lines of one instance's log, each starting with a `--timestamps` timestamp. */
+export interface InstanceLog {
+  instance: string;
+  lines: readonly string[];
+}
+
+/** Interleaves instance logs by timestamp, each line prefixed with its instance. */
+export function mergeInstanceLogs(logs: readonly InstanceLog[]): string[] {
+  const all = logs.flatMap((log) =>
+    log.lines.filter((line) => line !== "").map((line, index) => ({
+      key: line.slice(0, line.indexOf(" ")),
+      index,
+      text: `${log.instance} | ${line}`,
+    }))
+  );
+  // RFC 3339 timestamps with the same precision sort as text; ties keep each log's order.
+  all.sort((a, b) => a.key < b.key ? -1 : a.key > b.key ? 1 : a.index - b.index);
+  return all.map((entry) => entry.text);
+}

@@ -4,7 +4,7 @@ import { PLATFORM_SERVICES } from "./services.ts";
 import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
 
 function task(id: string, state: string, desiredState = "running"): SwarmTask {
-  return { id, state, desiredState, image: "i", addresses: [], timestamp: "" };
+  return { id, state, desiredState, image: "i", addresses: [], timestamp: "", current: true };
 }
 
 function echo(tasks: SwarmTask[]): SwarmService {

@@ -15,6 +15,8 @@ export interface SwarmTask {
   readonly error?: string;
   /** `Status.Timestamp`, ISO. */
   readonly timestamp: string;
+  /** Whether the task runs the service's current spec (false for tasks an update will replace). */
+  readonly current: boolean;
 }
 
 /** One Swarm service of the stack. */
@@ -54,7 +56,7 @@ interface RawService {
     Name: string;
     Labels?: Record<string, string>;
     Mode?: { Replicated?: { Replicas?: number }; Global?: unknown };
-    TaskTemplate?: { ContainerSpec?: { Image?: string } };
+    TaskTemplate?: { ContainerSpec?: { Image?: string } } & Record<string, unknown>;
   };
   UpdateStatus?: { State?: string; Message?: string; StartedAt?: string };
 }
@@ -70,7 +72,7 @@ interface RawTask {
     Err?: string;
     ContainerStatus?: { ContainerID?: string };
   };
-  Spec?: { ContainerSpec?: { Image?: string } };
+  Spec?: { ContainerSpec?: { Image?: string } } & Record<string, unknown>;
   NetworksAttachments?: { Addresses?: string[]; Network?: { Spec?: { Name?: string } } }[];
 }
 
@@ -94,14 +96,15 @@ export function parseSwarmServices(
       updateState: raw.UpdateStatus?.State,
       updateMessage: raw.UpdateStatus?.Message,
       updateStartedAt: raw.UpdateStatus?.StartedAt,
-      tasks: tasks.filter((task) => task.ServiceID === raw.ID).map(parseTask)
+      tasks: tasks.filter((task) => task.ServiceID === raw.ID)
+        .map((task) => parseTask(task, specKey(raw.Spec.TaskTemplate)))
         .sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || a.timestamp.localeCompare(b.timestamp)),
     };
     return service;
   }).sort((a, b) => a.name.localeCompare(b.name));
 }
 
-function parseTask(raw: RawTask): SwarmTask {
+function parseTask(raw: RawTask, serviceSpec: string): SwarmTask {
   const addresses = (raw.NetworksAttachments ?? [])
     .filter((attachment) => attachment.Network?.Spec?.Name !== "ingress")
     .flatMap((attachment) => attachment.Addresses ?? [])
@@ -116,7 +119,33 @@ function parseTask(raw: RawTask): SwarmTask {
     addresses,
     error: raw.Status.Err || undefined,
     timestamp: raw.Status.Timestamp,
+    current: specKey(raw.Spec) === serviceSpec,
   };
+}
+
+/**
+ * A comparable form of a task spec: keys sorted, empty and zero values and the fields Swarm fills
+ * in on tasks only (`Runtime`) left out, so a task made from the service's template compares equal.
+ */
+export function specKey(spec: Record<string, unknown> | undefined): string {
+  const { Runtime: _runtime, ...rest } = spec ?? {};
+  return JSON.stringify(canonical(rest)) ?? "";
+}
+
+function canonical(value: unknown): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map(canonical).filter((item) => item !== undefined);
+    return items.length === 0 ? undefined : items;
+  }
+  if (value !== null && typeof value === "object") {
+    const entries = Object.keys(value as Record<string, unknown>).sort()
+      .map((key) => [key, canonical((value as Record<string, unknown>)[key])] as const)
+      .filter(([, item]) => item !== undefined);
+    return entries.length === 0 ? undefined : Object.fromEntries(entries);
+  }
+  // Go's omitempty: a zero value and an absent field mean the same, and the CLI and the engine
+  // do not always agree on which fields they write.
+  return value === null || value === false || value === 0 || value === "" ? undefined : value;
 }
 
 /** `name:tag@sha256:…` → `name:tag`: Swarm pins digests, people read tags. */

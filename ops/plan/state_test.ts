@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConsulHealth, parseSwarmServices, stripDigest } from "./state.ts";
+import { parseConsulHealth, parseSwarmServices, specKey, stripDigest } from "./state.ts";
 
 Deno.test("parseSwarmServices() joins services and tasks and strips the stack prefix", () => {
   const services = [{
@@ -7,7 +7,7 @@ Deno.test("parseSwarmServices() joins services and tasks and strips the stack pr
     Spec: {
       Name: "st_echo-agent",
       Mode: { Replicated: { Replicas: 2 } },
-      TaskTemplate: { ContainerSpec: { Image: "p/echo-agent:1@sha256:abc" } },
+      TaskTemplate: { ContainerSpec: { Image: "p/echo-agent:1@sha256:abc", Env: ["A=1"] } },
     },
     UpdateStatus: { State: "completed", StartedAt: "t1" },
   }];
@@ -17,7 +17,10 @@ Deno.test("parseSwarmServices() joins services and tasks and strips the stack pr
     Slot: 2,
     DesiredState: "running",
     Status: { State: "running", Timestamp: "2026", ContainerStatus: { ContainerID: "c2" } },
-    Spec: { ContainerSpec: { Image: "p/echo-agent:1" } },
+    Spec: {
+      ContainerSpec: { Env: ["A=1"], Image: "p/echo-agent:1@sha256:abc", DNSConfig: {} },
+      Runtime: "container",
+    },
     NetworksAttachments: [
       { Addresses: ["10.0.0.5/24"], Network: { Spec: { Name: "ingress" } } },
       { Addresses: ["10.0.1.5/24"], Network: { Spec: { Name: "st_platform" } } },
@@ -36,6 +39,20 @@ Deno.test("parseSwarmServices() joins services and tasks and strips the stack pr
   assert.equal(echo.tasks.length, 1);
   assert.deepEqual(echo.tasks[0].addresses, ["10.0.1.5"]);
   assert.equal(echo.tasks[0].containerId, "c2");
+  assert.equal(echo.tasks[0].current, true);
+});
+
+Deno.test("specKey() tells a task on an older spec from a current one", () => {
+  const template = { ContainerSpec: { Image: "i", Env: ["A=1"] }, ForceUpdate: 1 };
+  assert.equal(
+    specKey(template),
+    specKey({ ForceUpdate: 1, ContainerSpec: { Env: ["A=1"], Image: "i" } }),
+  );
+  assert.notEqual(specKey(template), specKey({ ...template, ForceUpdate: 2 }));
+  assert.notEqual(
+    specKey(template),
+    specKey({ ...template, ContainerSpec: { Image: "i", Env: ["A=2"] } }),
+  );
 });
 
 Deno.test("parseConsulHealth() takes the worst check of each instance", () => {

@@ -44,6 +44,9 @@ try {
   Deno.exit(1);
 }
 
+// The ops tool and the tests wait for this line before disturbing the service.
+console.error(`probe: calling ${service} on ${discovery.endpoints().length} instance(s)`);
+
 const latencies: number[] = [];
 const instances: Record<string, number> = {};
 const errors: Record<string, number> = {};

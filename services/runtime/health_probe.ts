@@ -34,10 +34,15 @@ export function grpcHealthStatus(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      session.close();
-      session.destroy();
-      if (error) reject(error);
-      else resolve(status ?? 0);
+      // A graceful close (GOAWAY after the stream ended), never an abrupt destroy: Deno's HTTP/2
+      // server in the service was seen to abort on a GOAWAY racing a reset
+      // (nghttp2 `find_stream_on_goaway_func` assertion).
+      if (error) {
+        session.destroy();
+        reject(error);
+      } else {
+        session.close(() => resolve(status ?? 0));
+      }
     }
     session.on("error", (error) => finish(error));
     const stream = session.request({
