@@ -4,6 +4,7 @@ import type { CommandRunner } from "../context.ts";
 import { registerBuild } from "./build.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
+import { lbCommand } from "./lb.ts";
 import { registerLogs } from "./logs.ts";
 import { registerProbe } from "./probe.ts";
 import { registerPrune } from "./prune.ts";
@@ -27,4 +28,5 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerPrune,
   registerDestroy,
   registerBuild,
+  (program) => void program.addCommand(lbCommand()),
 ];
