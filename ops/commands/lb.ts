@@ -65,6 +65,12 @@ async function sync(io: LbIo, flags: LbFlags): Promise<void> {
     write: (line) => io.stderr(`${line}\n`),
   });
   await Deno.mkdir(config.runDir, { recursive: true });
+  // Listen before HAProxy starts: a signal's default action would orphan it.
+  const stopSignal = new Promise<string>((resolve) => {
+    for (const name of ["SIGTERM", "SIGINT"] as const) {
+      Deno.addSignalListener(name, () => resolve(name));
+    }
+  });
   const syncer = await LbSyncer.start({
     consulUrl: config.consulUrl,
     settings: config.settings,
@@ -80,11 +86,6 @@ async function sync(io: LbIo, flags: LbFlags): Promise<void> {
   const admin = serveLbAdmin(syncer, {
     hostname: config.metricsAddress,
     port: config.metricsPort,
-  });
-  const stopSignal = new Promise<string>((resolve) => {
-    for (const name of ["SIGTERM", "SIGINT"] as const) {
-      Deno.addSignalListener(name, () => resolve(name));
-    }
   });
   const outcome = await Promise.race([
     stopSignal.then((name) => ({ kind: "signal" as const, name })),
