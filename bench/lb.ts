@@ -362,7 +362,7 @@ async function main(): Promise<void> {
 
     const haproxyVersion = new TextDecoder().decode(
       (await new Deno.Command("haproxy", { args: ["-v"], stdout: "piped" }).output()).stdout,
-    ).split("\n")[0];
+    ).split("\n")[0].split(" - ")[0];
     const result = {
       benchmark: "lb",
       date: new Date().toISOString(),
