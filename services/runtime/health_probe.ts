@@ -13,6 +13,7 @@
  * check costs a few milliseconds of CPU instead of loading grpc-js every few seconds.
  */
 import * as http2 from "node:http2";
+import * as net from "node:net";
 
 const TIMEOUT_MS = 2_000;
 const SERVING = 1;
@@ -24,7 +25,11 @@ export function grpcHealthStatus(
   timeoutMs = TIMEOUT_MS,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    const session = http2.connect(`http://${host}:${port}`);
+    // The TCP connection is ours so that it can be dropped without an HTTP/2 GOAWAY frame: a
+    // GOAWAY can crash the Deno HTTP/2 stack of the service that receives it (nghttp2 assertion in
+    // find_stream_on_goaway_func, denoland/deno#36788), and a healthcheck runs every few seconds.
+    const socket = net.connect(port, host);
+    const session = http2.connect(`http://${host}:${port}`, { createConnection: () => socket });
     const timer = setTimeout(
       () => finish(new Error(`no answer within ${timeoutMs} ms`)),
       timeoutMs,
@@ -34,15 +39,9 @@ export function grpcHealthStatus(
       if (settled) return;
       settled = true;
       clearTimeout(timer);
-      // A graceful close (GOAWAY after the stream ended), never an abrupt destroy: Deno's HTTP/2
-      // server in the service was seen to abort on a GOAWAY racing a reset
-      // (nghttp2 `find_stream_on_goaway_func` assertion).
-      if (error) {
-        session.destroy();
-        reject(error);
-      } else {
-        session.close(() => resolve(status ?? 0));
-      }
+      socket.destroy();
+      if (error) reject(error);
+      else resolve(status ?? 0);
     }
     session.on("error", (error) => finish(error));
     const stream = session.request({

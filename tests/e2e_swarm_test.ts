@@ -1,0 +1,359 @@
+/**
+ * End to end on a real single-node Swarm: the ops tool deploys its own stack (`ap-e2e`, Consul on a
+ * free port), scales, updates under load, survives a bad image and a killed container, prunes and
+ * destroys. One deployment is shared by the steps, in order. `./platform test` installs and starts
+ * Docker, so these always run there.
+ */
+import assert from "node:assert/strict";
+import { freePort } from "./helpers/consul_dev.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const STACK = "ap-e2e";
+const BROKEN_IMAGE = "agent-platform/broken:e2e";
+const CONSUL_PORT = freePort();
+const CONSUL_URL = `http://127.0.0.1:${CONSUL_PORT}`;
+const ENV = {
+  PLATFORM_STACK: STACK,
+  PLATFORM_CONSUL_PORT: String(CONSUL_PORT),
+  PLATFORM_TIMEOUT: "300",
+};
+
+interface OpsRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+/** Runs the real CLI with `--json` and returns its exit code, output and parsed result. */
+async function ops(...args: string[]): Promise<OpsRun> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}ops/main.ts`, "--json", ...args],
+    cwd: ROOT,
+    env: ENV,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return parseRun(output.code, output.stdout, output.stderr);
+}
+
+function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
+  const stdout = new TextDecoder().decode(stdoutBytes);
+  const stderr = new TextDecoder().decode(stderrBytes);
+  let json: unknown;
+  try {
+    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
+function explain(run: OpsRun): string {
+  return `exit ${run.code}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-3000)}`;
+}
+
+/** A probe running in the background; resolves once the probe container is calling. */
+async function startProbe(service: string, rate: number, seconds: number) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      `${ROOT}ops/main.ts`,
+      "--json",
+      "probe",
+      service,
+      "--rate",
+      String(rate),
+      "--duration",
+      String(seconds),
+    ],
+    cwd: ROOT,
+    env: ENV,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).arrayBuffer();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  while (!/probe: calling/.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += value;
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      stderr += value;
+    }
+  })();
+  return {
+    async result(): Promise<OpsRun> {
+      const [status, out] = await Promise.all([child.status, stdout, rest]);
+      return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
+    },
+  };
+}
+
+async function docker(...args: string[]): Promise<string> {
+  const output = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return text;
+}
+
+async function dockerWithInput(input: string, ...args: string[]): Promise<void> {
+  const child = new Deno.Command("docker", {
+    args,
+    stdin: "piped",
+    stdout: "null",
+    stderr: "piped",
+    env: { DOCKER_BUILDKIT: "0" },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(new TextEncoder().encode(input));
+  await writer.close();
+  const output = await child.output();
+  if (!output.success) {
+    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+}
+
+/** Passing instance IDs of a Consul service, straight from Consul. */
+async function passingIds(service: string): Promise<string[]> {
+  const response = await fetch(`${CONSUL_URL}/v1/health/service/${service}?passing`);
+  const entries = await response.json() as { Service: { ID: string } }[];
+  return entries.map((entry) => entry.Service.ID).sort();
+}
+
+/** Every registration of a Consul service, passing or not. */
+async function allIds(service: string): Promise<string[]> {
+  const response = await fetch(`${CONSUL_URL}/v1/health/service/${service}`);
+  const entries = await response.json() as { Service: { ID: string } }[];
+  return entries.map((entry) => entry.Service.ID).sort();
+}
+
+async function runningTaskIds(service: string): Promise<string[]> {
+  const text = await docker(
+    "service",
+    "ps",
+    "--no-trunc",
+    "--filter",
+    "desired-state=running",
+    "--format",
+    "{{.ID}} {{.CurrentState}}",
+    `${STACK}_${service}`,
+  );
+  return text.trim().split("\n").filter((line) => /\bRunning\b/.test(line))
+    .map((line) => line.split(" ")[0]).sort();
+}
+
+// deno-lint-ignore no-explicit-any
+function statusOf(run: OpsRun, service: string): any {
+  // deno-lint-ignore no-explicit-any
+  return run.json.services.find((entry: any) => entry.service === service);
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
+
+Deno.test({
+  name: "the ops tool runs the platform on a real single-node Swarm",
+  async fn(t) {
+    // A stack left over from an interrupted run is removed first.
+    const clean = await ops("destroy", "--volumes");
+    assert.equal(clean.code, 0, explain(clean));
+
+    try {
+      await t.step("deploy from nothing: every service passes in Consul", async () => {
+        const run = await ops("deploy");
+        assert.equal(run.code, 0, explain(run));
+        assert.equal(run.json.stack, STACK);
+        assert.equal(run.json.urls.consulUi, `${CONSUL_URL}/ui/`);
+        // deno-lint-ignore no-explicit-any
+        assert.ok(run.json.services.every((entry: any) => entry.converged), explain(run));
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+          assert.equal((await passingIds(service)).length, 1, service);
+        }
+      });
+
+      await t.step("status --json agrees with Docker and Consul", async () => {
+        const run = await ops("status");
+        assert.equal(run.code, 0, explain(run));
+        assert.equal(run.json.agreed, true, explain(run));
+        const echo = statusOf(run, "echo-agent");
+        assert.deepEqual(echo.instances, await passingIds("agent-echo"));
+        const tasks = await runningTaskIds("echo-agent");
+        assert.deepEqual(echo.instances, tasks.map((id) => `echo-agent-${id}`));
+        assert.equal(echo.running, tasks.length);
+        const replicas = await docker(
+          "service",
+          "inspect",
+          "--format",
+          "{{.Spec.Mode.Replicated.Replicas}}",
+          `${STACK}_weather-tool`,
+        );
+        assert.equal(statusOf(run, "weather-tool").desired, Number(replicas.trim()));
+      });
+
+      await t.step("deploy again: nothing rebuilt, nothing restarted", async () => {
+        const tasks = await runningTaskIds("echo-agent");
+        const run = await ops("deploy");
+        assert.equal(run.code, 0, explain(run));
+        // deno-lint-ignore no-explicit-any
+        assert.deepEqual(run.json.actions.map((action: any) => action.action), [
+          "unchanged",
+          "unchanged",
+          "unchanged",
+          "unchanged",
+        ]);
+        assert.doesNotMatch(run.stderr, /^building /m);
+        assert.deepEqual(await runningTaskIds("echo-agent"), tasks);
+      });
+
+      await t.step("scale echo 3: three passing instances, all reached by a probe", async () => {
+        const run = await ops("scale", "echo", "3");
+        assert.equal(run.code, 0, explain(run));
+        const ids = await passingIds("agent-echo");
+        assert.equal(new Set(ids).size, 3);
+        const probe = await ops("probe", "echo", "--rate", "30", "--duration", "5");
+        assert.equal(probe.code, 0, explain(probe));
+        assert.equal(probe.json.failures, 0);
+        assert.deepEqual(Object.keys(probe.json.instances).sort(), ids);
+      });
+
+      await t.step("scale all 2, then scale down", async () => {
+        const all = await ops("scale", "all", "2");
+        assert.equal(all.code, 0, explain(all));
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+          assert.equal((await passingIds(service)).length, 2, service);
+        }
+        const down = await ops("scale", "down");
+        assert.equal(down.code, 0, explain(down));
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+          assert.equal((await passingIds(service)).length, 1, service);
+        }
+      });
+
+      await t.step("scale rejects bad input with exit code 2", async () => {
+        for (const args of [["echo", "-1"], ["echo", "x"], ["nope", "2"]]) {
+          const run = await ops("scale", ...args);
+          assert.equal(run.code, 2, explain(run));
+          assert.match(run.stderr, /^error: /m);
+        }
+      });
+
+      await t.step("update echo --force under a 50 calls/s probe: 0 failed calls", async () => {
+        const before = await passingIds("agent-echo");
+        const probe = await startProbe("echo", 50, 40);
+        const update = await ops("update", "echo", "--force");
+        const result = await probe.result();
+        assert.equal(update.code, 0, explain(update));
+        assert.equal(result.json?.failures, 0, explain(result));
+        const after = await passingIds("agent-echo");
+        assert.equal(after.length, 1);
+        assert.notDeepEqual(after, before);
+        // The probe saw both the old and the new instance: it ran across the replacement.
+        assert.ok(before.every((id) => id in result.json.instances), explain(result));
+        assert.ok(after.every((id) => id in result.json.instances), explain(result));
+      });
+
+      await t.step("rollback echo returns to the previous spec", async () => {
+        const before = await passingIds("agent-echo");
+        const run = await ops("rollback", "echo");
+        assert.equal(run.code, 0, explain(run));
+        const after = await passingIds("agent-echo");
+        assert.equal(after.length, 1);
+        assert.notDeepEqual(after, before);
+      });
+
+      await t.step(
+        "an image that cannot start: Swarm rolls back, exit 1, echo keeps serving",
+        async () => {
+          await dockerWithInput(
+            `FROM agent-platform/services:latest\nENTRYPOINT ["/bin/sh", "-c", "exit 3"]\n`,
+            "build",
+            "--tag",
+            BROKEN_IMAGE,
+            "-",
+          );
+          const before = statusOf(await ops("status"), "echo-agent").image;
+          const run = await ops("update", "echo", "--image", BROKEN_IMAGE);
+          assert.equal(run.code, 1, explain(run));
+          assert.match(run.stderr, /^error: Swarm rolled back the update of "echo-agent"/m);
+          const status = await ops("status");
+          assert.equal(statusOf(status, "echo-agent").image, before);
+          const probe = await ops("probe", "echo", "--rate", "20", "--duration", "3");
+          assert.equal(probe.code, 0, explain(probe));
+          assert.equal(probe.json.failures, 0);
+        },
+      );
+
+      await t.step(
+        "docker kill of an echo container under a probe: 0 failed, replaced, pruned",
+        async () => {
+          const scaled = await ops("scale", "echo", "2");
+          assert.equal(scaled.code, 0, explain(scaled));
+          const victimTask = (await runningTaskIds("echo-agent"))[0];
+          const victimId = `echo-agent-${victimTask}`;
+          const container = (await docker(
+            "inspect",
+            "--format",
+            "{{.Status.ContainerStatus.ContainerID}}",
+            victimTask,
+          )).trim();
+          const probe = await startProbe("echo", 50, 20);
+          await new Promise((resolve) => setTimeout(resolve, 3000));
+          await docker("kill", container);
+          const result = await probe.result();
+          assert.equal(result.json?.failures, 0, explain(result));
+          assert.ok(victimId in result.json.instances, "the probe reached the killed instance");
+
+          await waitFor("Swarm to replace the killed task", async () => {
+            const status = await ops("status");
+            return statusOf(status, "echo-agent").converged === true;
+          });
+          const prune = await ops("prune");
+          assert.equal(prune.code, 0, explain(prune));
+          const tasks = (await runningTaskIds("echo-agent")).map((id) => `echo-agent-${id}`);
+          for (const id of await allIds("agent-echo")) {
+            assert.ok(tasks.includes(id), `"${id}" has no running task`);
+          }
+          const status = await ops("status");
+          assert.deepEqual(statusOf(status, "echo-agent").disagreements, []);
+          assert.equal(statusOf(status, "echo-agent").passing, 2);
+        },
+      );
+
+      await t.step("logs prefix every line with its instance", async () => {
+        const run = await ops("logs", "echo", "--since", "10m");
+        assert.equal(run.code, 0, explain(run));
+        const lines = run.stdout.trim().split("\n");
+        assert.ok(lines.length > 0);
+        assert.ok(lines.every((line) => /^echo-agent-[a-z0-9]{25} \| /.test(line)), lines[0]);
+      });
+    } finally {
+      await t.step("destroy leaves no service, container or network of the stack", async () => {
+        const run = await ops("destroy", "--volumes");
+        assert.equal(run.code, 0, explain(run));
+        const label = `label=com.docker.stack.namespace=${STACK}`;
+        assert.equal((await docker("service", "ls", "-q", "--filter", label)).trim(), "");
+        assert.equal((await docker("container", "ls", "-aq", "--filter", label)).trim(), "");
+        assert.equal((await docker("network", "ls", "-q", "--filter", label)).trim(), "");
+        assert.equal((await docker("volume", "ls", "-q", "--filter", label)).trim(), "");
+        await docker("image", "rm", "--force", BROKEN_IMAGE).catch(() => "");
+      });
+    }
+  },
+});
