@@ -42,7 +42,7 @@ export async function ensureImages(
   options: EnsureImagesOptions = {},
 ): Promise<ImageSet> {
   const { config, docker, progress } = context;
-  const base = await ensureBase(context);
+  const base = await ensureBase(context, options.dryRun ?? false);
   const baseId = (await docker.imageId(base)) ?? base;
   const root = config.root;
   const denoVersion = Deno.version.deno;
@@ -148,11 +148,15 @@ export async function ensureImages(
 }
 
 /** The base image: Debian's when present or pullable, else one made with debootstrap, once. */
-async function ensureBase(context: CommandContext): Promise<string> {
+async function ensureBase(context: CommandContext, dryRun: boolean): Promise<string> {
   const { docker, progress, config } = context;
   const local = `${config.imagePrefix}/base:bookworm`;
   if (await docker.imageId(DEBIAN_IMAGE)) return DEBIAN_IMAGE;
   if (await docker.imageId(local)) return local;
+  if (dryRun) {
+    progress.log(`would make ${local} (or pull ${DEBIAN_IMAGE})`);
+    return local;
+  }
   progress.log(`trying to pull ${DEBIAN_IMAGE}`);
   if (await docker.tryPull(DEBIAN_IMAGE, PULL_TIMEOUT_MS)) return DEBIAN_IMAGE;
   const mirror = await debianMirror();
