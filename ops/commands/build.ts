@@ -14,10 +14,10 @@ export async function buildCommand(context: CommandContext, flags: BuildFlags): 
   const images = await ensureImages(context, { dryRun: flags.dryRun });
   const seconds = (context.now() - started) / 1000;
   const lines = [
-    `base      ${images.base}`,
-    `consul    ${images.consul}`,
-    `services  ${images.services}`,
-    ...Object.entries(images.perService).map(([name, tag]) => `${name.padEnd(9)} ${tag}`),
+    `base              ${images.base}`,
+    `consul            ${images.consul}`,
+    `services          ${images.services}`,
+    ...Object.entries(images.perService).map(([name, tag]) => `${name.padEnd(17)} ${tag}`),
     images.steps.length === 0
       ? `every image was up to date (${seconds.toFixed(1)}s)`
       : `${flags.dryRun ? "would run" : "ran"} ${images.steps.length} build step(s) in ${
