@@ -12,6 +12,8 @@ import { eventually } from "./helpers/service_process.ts";
 /** A running router process. */
 export interface RouterProcess {
   readonly id: string;
+  /** The process ID, e.g. to read its CPU time. */
+  readonly pid: number;
   readonly port: number;
   /** `http://127.0.0.1:<port>/mcp` */
   readonly url: URL;
@@ -26,6 +28,7 @@ export function sessionKeyText(): string {
   return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 }
 
+const MAX_OUTPUT_CHARS = 4 * 1024 * 1024;
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 
 /** Starts `services/mcp-router/main.ts` on loopback and waits until it is ready. */
@@ -55,7 +58,11 @@ export async function startRouter(
   let text = "";
   const decoder = new TextDecoder();
   async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      // A long run (the benchmark) logs a line per request: keep the tail only.
+      if (text.length > MAX_OUTPUT_CHARS) text = text.slice(-MAX_OUTPUT_CHARS / 2);
+    }
   }
   const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
     child.status
@@ -64,6 +71,7 @@ export async function startRouter(
   exited.then(() => done = true);
   const router: RouterProcess = {
     id,
+    pid: child.pid,
     port,
     url: new URL(`http://127.0.0.1:${port}/mcp`),
     output: () => text,

@@ -6,6 +6,9 @@
  * - 2025-era requests (`isLegacyRequest`) are sessionful: `initialize` mints a sealed session token
  *   as `Mcp-Session-Id`; every later request opens the token and is served by a fresh server over
  *   the SDK's stateless transport, so any router replica can serve any session.
+ *
+ * The body is read and parsed once, here, and handed to the SDK as `parsedBody`: no clone, no second
+ * read, no rebuilt request on the hot path.
  */
 import {
   createMcpHandler,
@@ -28,7 +31,8 @@ import type { CallProgress, ToolGateway } from "./tool_gateway.ts";
 /** Sessions ended with DELETE: refused afterwards by every replica that knows. */
 export interface EndedSessions {
   has(sid: string): boolean;
-  add(sid: string, issuedAt: number): void;
+  /** Records the end; resolves once other replicas can learn of it. */
+  add(sid: string, issuedAt: number): void | Promise<void>;
 }
 
 /** Options of {@linkcode McpEndpoint}. */
@@ -76,12 +80,24 @@ export class McpEndpoint {
 
   /** Serves one HTTP request to `/mcp`. */
   async fetch(request: Request): Promise<Response> {
-    if (
-      await isLegacyRequest(request, undefined, { maxRequestBodySize: this.#options.maxBodyBytes })
-    ) {
-      return this.#legacy(request);
+    let body: unknown;
+    let forward = request;
+    if (request.method === "POST") {
+      const read = await readBody(request, this.#options.maxBodyBytes);
+      if (read === undefined) {
+        return jsonRpcError(
+          413,
+          -32600,
+          `Request body is over the limit of ${this.#options.maxBodyBytes} bytes`,
+        );
+      }
+      body = parseJson(read);
+      // Only a body that is not JSON is handed on as text, for the SDK to answer the parse error.
+      if (body === undefined) forward = rebuild(request, read);
     }
-    return this.#modern.fetch(request);
+    const options = { maxRequestBodySize: this.#options.maxBodyBytes };
+    if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body);
+    return this.#modern.fetch(forward, body === undefined ? undefined : { parsedBody: body });
   }
 
   /** Tells every listening client, in both eras, that the tool list changed. */
@@ -126,28 +142,39 @@ export class McpEndpoint {
       const sid = context.session?.sid;
       const key = sid === undefined ? undefined : `${sid}:${String(ctx.mcpReq.id)}`;
       const cancel = new AbortController();
+      const abort = () => cancel.abort();
+      // Any of these ends the call: the SDK's own signal (2026 client gone, server closed), the
+      // HTTP request (a 2025 client that closed its connection: that transport does not abort
+      // handlers), and this replica's `notifications/cancelled` bookkeeping. Plain listeners are
+      // cheaper than `AbortSignal.any` on every call.
+      const sources = [ctx.mcpReq.signal, ctx.http?.req?.signal];
+      for (const source of sources) {
+        if (source?.aborted) cancel.abort();
+        else source?.addEventListener("abort", abort, { once: true });
+      }
       if (key !== undefined) this.#inFlight.set(key, cancel);
       try {
         const result = await gateway.call(tool, request.params.arguments, {
           requestId: `${sid ?? "req"}:${String(ctx.mcpReq.id)}`,
-          signal: AbortSignal.any([ctx.mcpReq.signal, cancel.signal]),
+          signal: cancel.signal,
           onProgress,
         });
         return server.projectCallToolResult(result, tool.outputSchema);
       } finally {
+        for (const source of sources) source?.removeEventListener("abort", abort);
         if (key !== undefined && this.#inFlight.get(key) === cancel) this.#inFlight.delete(key);
       }
     });
     return server;
   }
 
-  async #legacy(request: Request): Promise<Response> {
+  async #legacy(request: Request, body: unknown): Promise<Response> {
     const header = request.headers.get("mcp-session-id");
     if (header === null) {
       if (request.method !== "POST") {
         return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
       }
-      return this.#initialize(request);
+      return this.#initialize(request, body);
     }
     const session = await this.#options.sessions.open(header);
     if (session === undefined || this.#options.ended.has(session.sid)) {
@@ -155,11 +182,11 @@ export class McpEndpoint {
     }
     switch (request.method) {
       case "POST":
-        return this.#post(request, session);
+        return this.#post(request, body, session);
       case "GET":
         return this.#listen(request, session);
       case "DELETE":
-        this.#options.ended.add(session.sid, session.issuedAt);
+        await this.#options.ended.add(session.sid, session.issuedAt);
         this.#options.logger.info("Session ended", { sid: session.sid });
         return new Response(null, { status: 200 });
       default:
@@ -167,11 +194,10 @@ export class McpEndpoint {
     }
   }
 
-  async #initialize(request: Request): Promise<Response> {
-    const { text, body } = await readJson(request);
+  async #initialize(request: Request, body: unknown): Promise<Response> {
     const message = body as { method?: unknown; params?: Record<string, unknown> } | undefined;
     if (message?.method !== "initialize") {
-      if (body === undefined) return this.#serveStateless(request, text, body, {});
+      if (body === undefined) return this.#serveStateless(request, body, {});
       return jsonRpcError(400, -32000, "Bad Request: Mcp-Session-Id header is required");
     }
     const params = message.params ?? {};
@@ -196,7 +222,7 @@ export class McpEndpoint {
       enableJsonResponse: true,
     });
     await server.connect(transport);
-    const response = await transport.handleRequest(rebuild(request, text), { parsedBody: body });
+    const response = await transport.handleRequest(request, { parsedBody: body });
     // The exchange is over: the session lives on in its token, not in this instance.
     await server.close();
     this.#options.logger.info("Session started", {
@@ -207,32 +233,30 @@ export class McpEndpoint {
     return response;
   }
 
-  async #post(request: Request, session: SessionClaims): Promise<Response> {
-    const { text, body } = await readJson(request);
+  #post(request: Request, body: unknown, session: SessionClaims): Promise<Response> {
     for (const message of Array.isArray(body) ? body : [body]) {
       const cancelled = message as { method?: unknown; params?: { requestId?: unknown } };
       if (cancelled?.method === "notifications/cancelled") {
         this.#inFlight.get(`${session.sid}:${String(cancelled.params?.requestId)}`)?.abort();
       }
     }
-    return this.#serveStateless(request, text, body, { session });
+    return this.#serveStateless(request, body, { session });
   }
 
   async #serveStateless(
     request: Request,
-    text: string,
     body: unknown,
     context: ServeContext,
   ): Promise<Response> {
     const server = this.#createServer(context);
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
+      // A plain JSON answer is cheaper than an event stream; a stream is needed only to carry
+      // progress notifications before the result.
+      enableJsonResponse: !wantsProgress(body),
     });
     await server.connect(transport);
-    return transport.handleRequest(
-      rebuild(request, text),
-      body === undefined ? undefined : { parsedBody: body },
-    );
+    return transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body });
   }
 
   async #listen(request: Request, session: SessionClaims): Promise<Response> {
@@ -257,14 +281,50 @@ export class McpEndpoint {
   }
 }
 
-async function readJson(request: Request): Promise<{ text: string; body: unknown }> {
-  const text = await request.text();
+/**
+ * Reads a POST body as text, or `undefined` when it is over `maxBytes`. A declared length was already
+ * checked against the limit, so such a body is read whole; a chunked one is counted as it comes.
+ */
+async function readBody(request: Request, maxBytes: number): Promise<string | undefined> {
+  if (request.body === null) return "";
+  if (request.headers.has("content-length")) return await request.text();
+  const reader = request.body.getReader();
+  const decoder = new TextDecoder();
+  let received = 0;
+  let text = "";
   try {
-    return { text, body: JSON.parse(text) };
-  } catch {
-    // The SDK transport answers the parse error from the text.
-    return { text, body: undefined };
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      received += value.byteLength;
+      if (received > maxBytes) {
+        await reader.cancel();
+        return undefined;
+      }
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    reader.releaseLock();
   }
+  return text + decoder.decode();
+}
+
+function parseJson(text: string): unknown {
+  if (text === "") return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Whether any request in a body asked for progress notifications. */
+function wantsProgress(body: unknown): boolean {
+  for (const message of Array.isArray(body) ? body : [body]) {
+    const params = (message as { params?: { _meta?: { progressToken?: unknown } } })?.params;
+    if (params?._meta?.progressToken !== undefined) return true;
+  }
+  return false;
 }
 
 function rebuild(request: Request, text: string): Request {

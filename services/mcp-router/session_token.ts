@@ -4,7 +4,8 @@
  *
  * Layout (base64url): `version(1) | key id(4) | iv(12) | ciphertext+tag`. The key id lets a router
  * pick the current or the previous key without trial decryption; keys are imported once, so a
- * request costs one AES-GCM operation and no key derivation.
+ * request costs at most one AES-GCM operation and no key derivation. Tokens opened recently are kept
+ * in a bounded cache, so a session's later requests cost a map lookup and the expiry check.
  */
 
 /** What a session token carries. */
@@ -27,6 +28,8 @@ export interface SessionCodecOptions {
   maxAgeSeconds?: number;
   /** The clock; defaults to `Date.now`. */
   now?: () => number;
+  /** Opened tokens remembered, least recently used dropped first; default 10 000, 0 disables. */
+  cacheSize?: number;
 }
 
 const TOKEN_VERSION = 1;
@@ -37,6 +40,7 @@ const TAG_LENGTH = 16;
 const MAX_TOKEN_CHARS = 4096;
 const ADDITIONAL_DATA = new TextEncoder().encode("mcp-router session v1");
 const DEFAULT_MAX_AGE_SECONDS = 24 * 60 * 60;
+const DEFAULT_CACHE_SIZE = 10_000;
 
 interface ImportedKey {
   id: Uint8Array;
@@ -49,12 +53,16 @@ export class SessionCodec {
   readonly #byId: Map<string, CryptoKey>;
   readonly #maxAgeSeconds: number;
   readonly #now: () => number;
+  readonly #cacheSize: number;
+  /** Token text to its claims; only tokens that opened are kept, so a forged one never is. */
+  readonly #opened = new Map<string, SessionClaims>();
 
   private constructor(current: ImportedKey, all: ImportedKey[], options: SessionCodecOptions) {
     this.#current = current;
     this.#byId = new Map(all.map((entry) => [hex(entry.id), entry.key]));
     this.#maxAgeSeconds = options.maxAgeSeconds ?? DEFAULT_MAX_AGE_SECONDS;
     this.#now = options.now ?? Date.now;
+    this.#cacheSize = options.cacheSize ?? DEFAULT_CACHE_SIZE;
   }
 
   /** Imports `key` (32 bytes) and the previous keys once. */
@@ -85,6 +93,34 @@ export class SessionCodec {
 
   /** Opens a token; `undefined` when it is malformed, forged, sealed with an unknown key or expired. */
   async open(token: string): Promise<SessionClaims | undefined> {
+    const cached = this.#opened.get(token);
+    if (cached !== undefined) {
+      if (!this.#fresh(cached)) {
+        this.#opened.delete(token);
+        return undefined;
+      }
+      // Re-inserting moves the entry to the young end of the map's order.
+      this.#opened.delete(token);
+      this.#opened.set(token, cached);
+      return cached;
+    }
+    const claims = await this.#decrypt(token);
+    if (claims === undefined || !this.#fresh(claims)) return undefined;
+    if (this.#cacheSize > 0) {
+      if (this.#opened.size >= this.#cacheSize) {
+        this.#opened.delete(this.#opened.keys().next().value!);
+      }
+      this.#opened.set(token, claims);
+    }
+    return claims;
+  }
+
+  #fresh(claims: SessionClaims): boolean {
+    const ageSeconds = this.#now() / 1000 - claims.issuedAt;
+    return ageSeconds <= this.#maxAgeSeconds && ageSeconds >= -60;
+  }
+
+  async #decrypt(token: string): Promise<SessionClaims | undefined> {
     if (token.length === 0 || token.length > MAX_TOKEN_CHARS) return undefined;
     const bytes = decodeBase64Url(token);
     if (bytes === undefined || bytes.length < HEADER_LENGTH + TAG_LENGTH) return undefined;
@@ -105,11 +141,7 @@ export class SessionCodec {
     } catch {
       return undefined;
     }
-    const claims = parseClaims(new TextDecoder().decode(plaintext));
-    if (claims === undefined) return undefined;
-    const ageSeconds = this.#now() / 1000 - claims.issuedAt;
-    if (ageSeconds > this.#maxAgeSeconds || ageSeconds < -60) return undefined;
-    return claims;
+    return parseClaims(new TextDecoder().decode(plaintext));
   }
 }
 

@@ -66,6 +66,21 @@ Deno.test("SessionCodec refuses an expired token", async () => {
   assert.deepEqual(await lenient.open(await codec.seal(CLAIMS)), CLAIMS);
 });
 
+Deno.test("SessionCodec caches opened tokens but still refuses them once expired", async () => {
+  let now = NOW();
+  const codec = await SessionCodec.create(randomSessionKey(), {
+    now: () => now,
+    maxAgeSeconds: 3600,
+    cacheSize: 2,
+  });
+  const tokens = await Promise.all([1, 2, 3].map((i) => codec.seal({ ...CLAIMS, sid: `s-${i}` })));
+  for (const token of tokens) assert.equal((await codec.open(token))?.sid.startsWith("s-"), true);
+  // The oldest entry was dropped from the cache of two; it still opens by decryption.
+  assert.equal((await codec.open(tokens[0]))?.sid, "s-1");
+  now += 3_600_000;
+  for (const token of tokens) assert.equal(await codec.open(token), undefined);
+});
+
 Deno.test("parseSessionKey() wants base64 of 32 bytes", () => {
   const key = randomSessionKey();
   const text = btoa(String.fromCharCode(...key));
