@@ -8,11 +8,12 @@ import { createLogger } from "../runtime/logger.ts";
 import { readProcessFacts } from "../runtime/main_facts.ts";
 import { ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
-import { parseRouterConfig, type RouterConfig, strategyKey } from "./config.ts";
-import { LocalEndedSessions } from "./ended_sessions.ts";
+import { parseRouterConfig, type RouterConfig } from "./config.ts";
+import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
 import { MetricsRegistry } from "./metrics.ts";
 import { createRouterService } from "./service.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
+import { StrategySettings } from "./strategy_settings.ts";
 
 const PROGRAM = "mcp-router";
 const CONSUL_NAME = "mcp-router";
@@ -49,22 +50,36 @@ const sessions = await SessionCodec.create(sessionKey, {
   previousKeys: [...routerConfig.previousSessionKeys],
   maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
 });
+const strategies = new StrategySettings({
+  consulUrl: config.consulUrl,
+  fromEnv: routerConfig.strategies,
+  logger,
+});
+strategies.start();
 const directory = new BackendDirectory({
   consulUrl: config.consulUrl,
   logger,
-  strategyFor: (service) => routerConfig.strategies.get(strategyKey(service)),
+  strategyFor: (service) => strategies.strategyFor(service),
 });
+strategies.onChange((service, strategy) => directory.setStrategy(service, strategy));
 directory.start();
 directory.ready().then(
   (catalog) => logger.info("Catalog loaded", { tools: catalog.tools.length }),
   (error) => logger.warn("Catalog not loaded", { error: (error as Error).message }),
 );
 
+const ended = new ConsulEndedSessions({
+  consulUrl: config.consulUrl,
+  maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
+  logger,
+});
+ended.start();
+
 const service = createRouterService({
   config: routerConfig,
   directory,
   sessions,
-  ended: new LocalEndedSessions({ maxAgeSeconds: routerConfig.sessionMaxAgeSeconds }),
+  ended,
   metrics: new MetricsRegistry(),
   logger,
   serverInfo: { name: PROGRAM, version: VERSION },
@@ -126,5 +141,7 @@ async function shutdown(signal: Deno.Signal): Promise<void> {
   await Promise.race([graceful, timer.then(() => service.close())]);
   await service.close();
   await directory.close();
+  await strategies.close();
+  await ended.close();
   logger.info("stopped", { signal });
 }

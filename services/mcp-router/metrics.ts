@@ -99,6 +99,11 @@ export class Gauge implements Metric {
     this.#values.set(labelText(labels), value);
   }
 
+  /** Forgets every series, for gauges rebuilt at each scrape. */
+  clear(): void {
+    this.#values.clear();
+  }
+
   /** The current value, for tests. */
   get(labels: Labels = {}): number {
     return this.#values.get(labelText(labels)) ?? 0;

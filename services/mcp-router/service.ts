@@ -61,6 +61,10 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     "mcp_router_backend_outstanding",
     "Calls outstanding per backend instance, as the balancer counts them.",
   );
+  const strategy = metrics.gauge(
+    "mcp_router_backend_strategy",
+    "1 for the load-balancing strategy each backend service uses now.",
+  );
   let draining = false;
   let inFlight = 0;
 
@@ -71,7 +75,9 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   }
 
   function renderMetrics(): Response {
+    strategy.clear();
     for (const discovery of directory.discoveries()) {
+      strategy.set({ service: discovery.service, strategy: discovery.strategy }, 1);
       for (const endpointInfo of discovery.endpoints()) {
         outstanding.set(
           { service: discovery.service, instance: endpointInfo.id },

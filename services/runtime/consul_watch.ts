@@ -29,6 +29,11 @@ export interface ConsulWatchOptions<T> {
   /** Source of numbers in [0, 1) for the backoff jitter. */
   random?: () => number;
   logger?: Logger;
+  /**
+   * The body to take when Consul answers 404 (a KV prefix with no keys, e.g. `[]`). Consul still
+   * sends an index with such an answer, so the watch keeps blocking. Unset: 404 is an error.
+   */
+  notFoundBody?: unknown;
 }
 
 /** Called with the new value and its Consul index. */
@@ -56,6 +61,7 @@ export class ConsulWatch<T = unknown> {
   readonly #maxBackoffMs: number;
   readonly #random: () => number;
   readonly #logger: Logger;
+  readonly #notFoundText: string | undefined;
   readonly #listeners = new Set<ConsulWatchListener<T>>();
   readonly #abort = new AbortController();
   readonly #ready: Promise<T>;
@@ -80,6 +86,9 @@ export class ConsulWatch<T = unknown> {
     this.#maxBackoffMs = options.maxBackoffMs ?? 5_000;
     this.#random = options.random ?? Math.random;
     this.#logger = options.logger ?? SILENT_LOGGER;
+    this.#notFoundText = options.notFoundBody === undefined
+      ? undefined
+      : JSON.stringify(options.notFoundBody);
     this.#ready = new Promise<T>((resolve, reject) => {
       this.#resolveReady = resolve;
       this.#rejectReady = reject;
@@ -190,8 +199,9 @@ export class ConsulWatch<T = unknown> {
     );
     try {
       const response = await fetch(url, { signal: AbortSignal.any([signal, timeout.signal]) });
-      const text = await response.text();
-      if (!response.ok) {
+      let text = await response.text();
+      if (response.status === 404 && this.#notFoundText !== undefined) text = this.#notFoundText;
+      else if (!response.ok) {
         throw new Error(`HTTP ${response.status}: ${text.trim().slice(0, 200)}`);
       }
       const index = Number(response.headers.get("X-Consul-Index") ?? "0");
