@@ -134,7 +134,8 @@ export class DockerCli {
 
   /** Builds an image with the classic builder (no buildx plugin is assumed). */
   async build(options: BuildOptions): Promise<void> {
-    const args = ["build", "--file", options.dockerfile, "--tag", options.tag];
+    // --force-rm: a failed step leaves no stopped container behind.
+    const args = ["build", "--force-rm", "--file", options.dockerfile, "--tag", options.tag];
     for (const [key, value] of Object.entries(options.buildArgs ?? {})) {
       args.push("--build-arg", `${key}=${value}`);
     }
