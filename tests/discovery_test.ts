@@ -546,3 +546,35 @@ Deno.test("ServiceDiscovery retries a stream only before its first event", async
     await fixture.close();
   }
 });
+
+Deno.test("ServiceDiscovery goes to another instance when one never completes a connection", async () => {
+  // A listener that accepts TCP connections but never speaks HTTP/2 behaves like the address of a
+  // killed instance on an overlay network: the channel stays CONNECTING.
+  const silent = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const accepting = (async () => {
+    for await (const conn of silent) held.push(conn);
+  })();
+  const fixture = await startFixture(["a"]);
+  const discovery = new ServiceDiscovery(SERVICE, {
+    consulUrl: fixture.consul.url,
+    waitSeconds: 5,
+    connectTimeoutMs: 300,
+  });
+  try {
+    await register(fixture.consul, "silent", (silent.addr as Deno.NetAddr).port);
+    discovery.start();
+    await until(() => discovery.endpoints().length === 2, "both endpoints");
+    const answers = await runBounded(20, 4, async () => {
+      const { endpoint } = await discovery.invoke(request(), { ...BOUNDED, idempotent: false });
+      return endpoint.id;
+    });
+    assert.deepEqual(countBy(answers), { a: 20 });
+  } finally {
+    await discovery.close();
+    silent.close();
+    await accepting.catch(() => {});
+    for (const conn of held) conn.close();
+    await fixture.close();
+  }
+});

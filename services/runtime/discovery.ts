@@ -44,6 +44,8 @@ export interface DiscoveryOptions {
   now?: () => number;
   /** Instances one call may be sent to, the first included; default 3. */
   maxAttempts?: number;
+  /** How long one attempt may wait for a connection before trying another instance; 2 s. */
+  connectTimeoutMs?: number;
   /** When instances are ejected after delivery failures. */
   ejection?: EjectorOptions;
   /** Extra grpc-js channel options of every client. */
@@ -150,6 +152,9 @@ type Attempt = (
   signal: AbortSignal | undefined,
 ) => { promise: Promise<InvokeResponse>; received: () => boolean };
 
+/** Marks an attempt's error with whether any stream event had arrived. */
+const RECEIVED = Symbol("received");
+
 const CHANNEL_OPTIONS: grpc.ChannelOptions = {
   // An instance that restarts at the same address is found again quickly.
   "grpc.initial_reconnect_backoff_ms": 200,
@@ -163,6 +168,7 @@ export class ServiceDiscovery {
   readonly #random: (() => number) | undefined;
   readonly #now: () => number;
   readonly #maxAttempts: number;
+  readonly #connectTimeoutMs: number;
   readonly #channelOptions: grpc.ChannelOptions;
   readonly #watch: ConsulWatch<Endpoint[]>;
   readonly #ejector: Ejector;
@@ -179,6 +185,7 @@ export class ServiceDiscovery {
     this.#random = options.random;
     this.#now = options.now ?? Date.now;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 3);
+    this.#connectTimeoutMs = options.connectTimeoutMs ?? 2_000;
     this.#channelOptions = { ...CHANNEL_OPTIONS, ...options.channelOptions };
     this.#picker = createPicker(options.strategy ?? "round-robin", { random: this.#random });
     this.#ejector = new Ejector(options.ejection);
@@ -328,9 +335,12 @@ export class ServiceDiscovery {
       const metadata = options.metadata?.clone() ?? new grpc.Metadata();
       const callOptions: grpc.CallOptions = deadline ? { deadline } : {};
       this.#outstanding.set(endpoint.id, (this.#outstanding.get(endpoint.id) ?? 0) + 1);
-      const { promise, received } = attempt(entry.client, metadata, callOptions, signal);
       try {
-        const response = await promise;
+        await this.#connected(entry.client, deadline);
+        const { promise, received } = attempt(entry.client, metadata, callOptions, signal);
+        const response = await promise.catch((error) => {
+          throw Object.assign(error, { [RECEIVED]: received() });
+        });
         this.#ejector.recordSuccess(endpoint.id);
         return { response, endpoint };
       } catch (error) {
@@ -338,7 +348,8 @@ export class ServiceDiscovery {
         if (kind === "final") throw error;
         this.#recordFailure(endpoint, kind, error);
         lastError = error;
-        const retry = kind === "undelivered" || (options.idempotent === true && !received());
+        const retry = kind === "undelivered" ||
+          (options.idempotent === true && !(error as { [RECEIVED]?: boolean })[RECEIVED]);
         if (!retry) throw error;
       } finally {
         this.#release(endpoint.id);
@@ -353,6 +364,34 @@ export class ServiceDiscovery {
       `No instance of "${this.#service}" could take the call after ${tried.size} attempts: ${details}`,
       { cause: lastError },
     );
+  }
+
+  /**
+   * Waits until the channel is connected, at most the connect timeout. An instance that was killed
+   * can leave an address that swallows SYNs (an overlay network); without this bound, calls queue
+   * on its channel until their deadline instead of going to another instance.
+   */
+  #connected(client: CapabilityClient, deadline: Date | undefined): Promise<void> {
+    const channel = client.getChannel();
+    if (channel.getConnectivityState(true) === grpc.connectivityState.READY) {
+      return Promise.resolve();
+    }
+    const limit = Date.now() + this.#connectTimeoutMs;
+    const until = deadline && deadline.getTime() < limit ? deadline : new Date(limit);
+    return new Promise((resolve, reject) => {
+      client.waitForReady(until, (error) => {
+        if (!error) return resolve();
+        reject(
+          Object.assign(
+            new Error(`No connection established within ${this.#connectTimeoutMs} ms`),
+            {
+              code: grpc.status.UNAVAILABLE,
+              details: `No connection established within ${this.#connectTimeoutMs} ms`,
+            },
+          ),
+        );
+      });
+    });
   }
 
   /** Picks among endpoints not tried yet, preferring those not ejected. */
