@@ -578,3 +578,31 @@ Deno.test("ServiceDiscovery goes to another instance when one never completes a 
     await fixture.close();
   }
 });
+
+Deno.test("ServiceDiscovery tries failing instances only when none passes", async () => {
+  const fixture = await startFixture(["a", "b"]);
+  const setCheck = (id: string, status: "pass" | "fail") =>
+    consulPut(fixture.consul, `/v1/agent/check/${status}/service:${id}`);
+  try {
+    await setCheck("b", "fail");
+    await until(() => fixture.discovery.endpoints().length === 1, "b leaving the passing set");
+    const whilePassing = await runBounded(10, 2, async () => {
+      const { endpoint } = await fixture.discovery.invoke(request(), BOUNDED);
+      return endpoint.id;
+    });
+    assert.deepEqual(countBy(whilePassing), { a: 10 });
+
+    await setCheck("a", "fail");
+    await until(() => fixture.discovery.endpoints().length === 0, "no passing instance");
+    const inPanic = await runBounded(10, 2, async () => {
+      const { endpoint } = await fixture.discovery.invoke(request(), BOUNDED);
+      return endpoint.id;
+    });
+    assert.deepEqual(countBy(inPanic), { a: 5, b: 5 });
+    assert.ok(
+      fixture.logs.some((line) => line.msg === "No passing instance, trying the failing ones"),
+    );
+  } finally {
+    await fixture.close();
+  }
+});

@@ -138,6 +138,41 @@ export function parseHealthEntries(body: unknown): Endpoint[] {
   return endpoints.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 }
 
+/** The instances of a service by health, from `/v1/health/service/<name>`. */
+export interface HealthView {
+  /** Every check passing: these take the calls. */
+  passing: Endpoint[];
+  /** Warning or critical, not in maintenance: tried only when no instance passes. */
+  failing: Endpoint[];
+}
+
+const MAINTENANCE_CHECK = /^_(service|node)_maintenance/;
+
+/**
+ * Splits Consul health entries into passing and failing instances; instances in maintenance are
+ * left out. The failing ones are a last resort, as in Envoy's panic mode: when every check of a
+ * service fails at once (a flapping check under load), its instances may still answer, and a call
+ * that cannot be delivered is retried anyway.
+ */
+export function splitHealthEntries(body: unknown): HealthView {
+  if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
+  const view: HealthView = { passing: [], failing: [] };
+  for (const entry of body) {
+    const [endpoint] = parseHealthEntries([entry]);
+    if (!endpoint) continue;
+    const checks: { CheckID?: unknown; Status?: unknown }[] = Array.isArray(entry?.Checks)
+      ? entry.Checks
+      : [];
+    if (checks.some((check) => MAINTENANCE_CHECK.test(String(check?.CheckID)))) continue;
+    const passing = checks.every((check) => check?.Status === "passing");
+    (passing ? view.passing : view.failing).push(endpoint);
+  }
+  const byId = (a: Endpoint, b: Endpoint) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+  view.passing.sort(byId);
+  view.failing.sort(byId);
+  return view;
+}
+
 interface ClientEntry {
   client: CapabilityClient;
   target: string;
@@ -170,13 +205,15 @@ export class ServiceDiscovery {
   readonly #maxAttempts: number;
   readonly #connectTimeoutMs: number;
   readonly #channelOptions: grpc.ChannelOptions;
-  readonly #watch: ConsulWatch<Endpoint[]>;
+  readonly #watch: ConsulWatch<HealthView>;
   readonly #ejector: Ejector;
   readonly #clients = new Map<string, ClientEntry>();
   readonly #outstanding = new Map<string, number>();
   readonly #listeners = new Set<EndpointsListener>();
   #picker: Picker;
   #endpoints: readonly Endpoint[] = Object.freeze([]);
+  #failing: readonly Endpoint[] = Object.freeze([]);
+  #panicking = false;
   #closed = false;
 
   constructor(service: string, options: DiscoveryOptions) {
@@ -191,13 +228,12 @@ export class ServiceDiscovery {
     this.#ejector = new Ejector(options.ejection);
     this.#watch = new ConsulWatch(`/v1/health/service/${encodeURIComponent(service)}`, {
       consulUrl: options.consulUrl,
-      query: { passing: "" },
-      parse: parseHealthEntries,
+      parse: splitHealthEntries,
       waitSeconds: options.waitSeconds,
       random: this.#random,
       logger: this.#logger,
     });
-    this.#watch.onChange((endpoints) => this.#update(endpoints));
+    this.#watch.onChange((view) => this.#update(view));
   }
 
   /** The Consul service name. */
@@ -396,7 +432,17 @@ export class ServiceDiscovery {
 
   /** Picks among endpoints not tried yet, preferring those not ejected. */
   #pick(tried: ReadonlySet<string>): Endpoint | undefined {
-    const untried = this.#endpoints.filter((endpoint) => !tried.has(endpoint.id));
+    const panic = this.#endpoints.length === 0 && this.#failing.length > 0;
+    if (panic !== this.#panicking) {
+      this.#panicking = panic;
+      if (panic) {
+        this.#logger.warn("No passing instance, trying the failing ones", {
+          failing: this.#failing.map((endpoint) => endpoint.id),
+        });
+      }
+    }
+    const pool = panic ? this.#failing : this.#endpoints;
+    const untried = pool.filter((endpoint) => !tried.has(endpoint.id));
     if (untried.length === 0) return undefined;
     return this.#picker.pick(this.#ejector.admit(untried, this.#now()), this.#outstanding);
   }
@@ -442,19 +488,24 @@ export class ServiceDiscovery {
     }
   }
 
-  #update(endpoints: Endpoint[]): void {
+  #update(view: HealthView): void {
+    const endpoints = view.passing;
+    const unchanged = JSON.stringify(endpoints) === JSON.stringify(this.#endpoints);
     const previous = new Set(this.#endpoints.map((endpoint) => endpoint.id));
     const current = new Set(endpoints.map((endpoint) => endpoint.id));
+    const known = new Set([...current, ...view.failing.map((endpoint) => endpoint.id)]);
     this.#endpoints = Object.freeze(endpoints);
-    this.#ejector.retain(current);
+    this.#failing = Object.freeze(view.failing);
+    this.#ejector.retain(known);
     for (const [id, entry] of this.#clients) {
-      entry.retiring = !current.has(id);
+      entry.retiring = !known.has(id);
       // Calls in flight to an instance that is draining must finish, so its client stays open.
       if (entry.retiring && !this.#outstanding.has(id)) {
         entry.client.close();
         this.#clients.delete(id);
       }
     }
+    if (unchanged) return;
     const added = [...current].filter((id) => !previous.has(id));
     const removed = [...previous].filter((id) => !current.has(id));
     this.#logger.info("Instances changed", { instances: endpoints.length, added, removed });

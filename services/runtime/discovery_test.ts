@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import { classifyFailure, type FailureKind, parseHealthEntries } from "./discovery.ts";
+import {
+  classifyFailure,
+  type FailureKind,
+  parseHealthEntries,
+  splitHealthEntries,
+} from "./discovery.ts";
 
 Deno.test("classifyFailure() tells undelivered, dropped and final calls apart", async (t) => {
   const refused = "No connection established. Last error: Error: connect ECONNREFUSED " +
@@ -79,4 +84,22 @@ Deno.test("parseHealthEntries() reads endpoints from Consul health entries", () 
 
 Deno.test("parseHealthEntries() rejects an answer that is not a list", () => {
   assert.throws(() => parseHealthEntries({}), TypeError);
+});
+
+Deno.test("splitHealthEntries() separates passing, failing and maintenance instances", () => {
+  const entry = (id: string, checks: [string, string][]) => ({
+    Node: { Address: "10.0.0.1" },
+    Service: { ID: id, Address: "", Port: 50052, Tags: [], Meta: {} },
+    Checks: checks.map(([CheckID, Status]) => ({ CheckID, Status })),
+  });
+  const view = splitHealthEntries([
+    entry("c", [["serfHealth", "passing"], ["service:c", "passing"]]),
+    entry("a", [["serfHealth", "passing"], ["service:a", "critical"]]),
+    entry("b", [["serfHealth", "passing"], ["service:b", "warning"]]),
+    entry("m", [["service:m", "passing"], ["_service_maintenance:m", "critical"]]),
+    entry("d", [["serfHealth", "passing"], ["service:d", "passing"]]),
+  ]);
+  assert.deepEqual(view.passing.map((endpoint) => endpoint.id), ["c", "d"]);
+  assert.deepEqual(view.failing.map((endpoint) => endpoint.id), ["a", "b"]);
+  assert.equal(view.passing[0].address, "10.0.0.1");
 });
