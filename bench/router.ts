@@ -158,9 +158,14 @@ async function runLoad(plan: LoadPlan): Promise<void> {
     },
     "http-2026": async () => {
       const response = await fetch(url, { method: "POST", headers: rawHeaders, body: rawBody });
-      const answer = await response.json() as { result?: { isError?: boolean } };
+      const text = await response.text();
+      // Tool calls come back as an event stream with one `data:` line carrying the answer.
+      const data = response.headers.get("content-type")?.startsWith("text/event-stream")
+        ? text.split("\n").findLast((line) => line.startsWith("data: "))?.slice(6) ?? ""
+        : text;
+      const answer = JSON.parse(data) as { result?: { isError?: boolean } };
       if (!response.ok || answer.result === undefined || answer.result.isError) {
-        throw new Error(`HTTP ${response.status}: ${JSON.stringify(answer)}`);
+        throw new Error(`HTTP ${response.status}: ${text}`);
       }
     },
   };
@@ -202,10 +207,13 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
-function spread(values: number[], digits: number): string {
-  const low = Math.min(...values).toFixed(digits);
-  const high = Math.max(...values).toFixed(digits);
-  return `${median(values).toFixed(digits)} (${low}–${high})`;
+function spread(values: (number | null)[], digits: number): string {
+  // A level where every call failed has no latency (NaN, null once in JSON).
+  if (values.some((value) => value === null || Number.isNaN(value))) return "n/a";
+  const numbers = values as number[];
+  const low = Math.min(...numbers).toFixed(digits);
+  const high = Math.max(...numbers).toFixed(digits);
+  return `${median(numbers).toFixed(digits)} (${low}–${high})`;
 }
 
 function report(samples: Sample[], plan: LoadPlan, environment: Record<string, unknown>): string {
