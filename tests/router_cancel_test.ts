@@ -26,16 +26,35 @@ Deno.test("mcp-router cancels the backend gRPC call when the client cancels or g
   const echo = startService("echo-agent", { consulUrl: consul.url, id: "echo-1" });
   const router = await startRouter(consul.url, "router-a");
   const v1 = await connectV1(router.url);
-  const v2 = await connectV2(router.url);
-  /** Starts `call`, waits until the router has it in flight, then `cancel`s it. */
+  /** Tool-call answers whose headers arrived: a client closes a stream it has begun to read. */
+  let answersBegun = 0;
+  const countingFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    if (typeof init?.body === "string" && init.body.includes('"tools/call"')) answersBegun++;
+    return response;
+  };
+  const v2 = await connectV2(router.url, { fetch: countingFetch });
+  /**
+   * Starts `call`, waits until the router has it in flight (and, for a closed connection, until
+   * the answer has begun), then cancels it.
+   */
   async function cancelInFlight(
     call: (signal: AbortSignal) => Promise<unknown>,
     expectedRpc: string,
+    options: { awaitAnswer?: boolean } = {},
   ): Promise<void> {
     const before = cancelledCalls(echo.output()).length;
+    const begun = answersBegun;
     const controller = new AbortController();
     const settled = call(controller.signal).then(() => "answered", () => "rejected");
     await eventually("the call in flight", () => inFlight(router), (count) => count === 1);
+    if (options.awaitAnswer) {
+      await eventually(
+        "the answer to begin",
+        () => Promise.resolve(answersBegun),
+        (count) => count > begun,
+      );
+    }
     controller.abort();
     assert.equal(await settled, "rejected");
     const cancelled = await eventually(
@@ -62,7 +81,7 @@ Deno.test("mcp-router cancels the backend gRPC call when the client cancels or g
     });
 
     const post = (signal: AbortSignal, meta: Record<string, unknown>) =>
-      fetch(router.url, {
+      countingFetch(router.url, {
         method: "POST",
         signal,
         headers: {
@@ -80,43 +99,53 @@ Deno.test("mcp-router cancels the backend gRPC call when the client cancels or g
       }).then((response) => response.text());
 
     await t.step("a 2025 client closing its connection", async () => {
-      await cancelInFlight((signal) => post(signal, {}), "Invoke");
+      await cancelInFlight((signal) => post(signal, {}), "Invoke", { awaitAnswer: true });
     });
 
     await t.step("a 2025 client closing its event stream (call with progress)", async () => {
-      await cancelInFlight((signal) => post(signal, { progressToken: "p-1" }), "InvokeStream");
+      await cancelInFlight(
+        (signal) => post(signal, { progressToken: "p-1" }),
+        "InvokeStream",
+        { awaitAnswer: true },
+      );
     });
 
     await t.step("a 2026-07-28 client abandoning its request", async () => {
-      await cancelInFlight((signal) => v2.callTool(SLOW_ECHO, { signal }), "Invoke");
+      await cancelInFlight((signal) => v2.callTool(SLOW_ECHO, { signal }), "Invoke", {
+        awaitAnswer: true,
+      });
     });
 
     await t.step("a 2026-07-28 request whose connection closes", async () => {
-      await cancelInFlight((signal) =>
-        fetch(router.url, {
-          method: "POST",
-          signal,
-          headers: {
-            "content-type": "application/json",
-            accept: "application/json, text/event-stream",
-            "mcp-protocol-version": "2026-07-28",
-            "mcp-method": "tools/call",
-            "mcp-name": "echo",
-          },
-          body: JSON.stringify({
-            jsonrpc: "2.0",
-            id: 42,
-            method: "tools/call",
-            params: {
-              ...SLOW_ECHO,
-              _meta: {
-                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-                "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
-                "io.modelcontextprotocol/clientCapabilities": {},
-              },
+      await cancelInFlight(
+        (signal) =>
+          countingFetch(router.url, {
+            method: "POST",
+            signal,
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              "mcp-protocol-version": "2026-07-28",
+              "mcp-method": "tools/call",
+              "mcp-name": "echo",
             },
-          }),
-        }).then((response) => response.text()), "Invoke");
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id: 42,
+              method: "tools/call",
+              params: {
+                ...SLOW_ECHO,
+                _meta: {
+                  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+                  "io.modelcontextprotocol/clientCapabilities": {},
+                },
+              },
+            }),
+          }).then((response) => response.text()),
+        "Invoke",
+        { awaitAnswer: true },
+      );
     });
   } finally {
     await v1.client.close().catch(() => {});

@@ -120,7 +120,11 @@ export async function connectV1(
 /** A 2026-07-28 client (SDK 2.x, pinned to the modern revision) connected to `url`. */
 export async function connectV2(
   url: URL,
-  options: { onToolsChanged?: (names: string[]) => void } = {},
+  options: {
+    onToolsChanged?: (names: string[]) => void;
+    /** The fetch the transport uses, e.g. one that reports when answers begin. */
+    fetch?: typeof fetch;
+  } = {},
 ): Promise<ClientV2> {
   const onToolsChanged = options.onToolsChanged;
   const client = new ClientV2({ name: "router-test-v2", version: "1.0.0" }, {
@@ -136,7 +140,7 @@ export async function connectV2(
       }
       : {}),
   });
-  await client.connect(new TransportV2(url));
+  await client.connect(new TransportV2(url, options.fetch ? { fetch: options.fetch } : {}));
   return client;
 }
 
