@@ -13,6 +13,8 @@ export function createProgram(io: CliIo): Command {
     .option("--stack <name>", "Swarm stack name (env PLATFORM_STACK, default agent-platform)")
     .option("--timeout <seconds>", "how long to wait for Swarm and Consul to agree (default 300)")
     .option("--consul-port <port>", "host port of Consul's HTTP API (env PLATFORM_CONSUL_PORT)")
+    .option("--mcp-port <port>", "host port of the MCP endpoint (env PLATFORM_MCP_PORT)")
+    .option("--stats-port <port>", "host port of HAProxy's stats (env PLATFORM_STATS_PORT)")
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .showHelpAfterError(false)

@@ -10,6 +10,8 @@ export interface GlobalFlags {
   stack?: string;
   timeout?: string;
   consulPort?: string;
+  mcpPort?: string;
+  statsPort?: string;
 }
 
 /** Facts about where the tool runs, given by `ops/main.ts`. */
@@ -30,6 +32,12 @@ export interface OpsConfig {
   readonly consulPort: number;
   /** Consul's URL from this machine. */
   readonly consulUrl: string;
+  /** Host port where HAProxy publishes the MCP endpoint. */
+  readonly mcpPort: number;
+  /** Host port where HAProxy publishes its stats page and Prometheus metrics. */
+  readonly statsPort: number;
+  /** A file holding `user:password` for HAProxy's stats; undefined: no auth. */
+  readonly statsAuthFile: string | undefined;
   /** How long commands wait for Swarm and Consul to agree, in seconds. */
   readonly timeoutSeconds: number;
   readonly json: boolean;
@@ -74,6 +82,18 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     1,
     65535,
   );
+  const mcpPort = integer("MCP port", flags.mcpPort ?? env.PLATFORM_MCP_PORT, 8080, 1, 65535);
+  const statsPort = integer(
+    "stats port",
+    flags.statsPort ?? env.PLATFORM_STATS_PORT,
+    8404,
+    1,
+    65535,
+  );
+  const ports = [consulPort, mcpPort, statsPort];
+  if (new Set(ports).size !== ports.length) {
+    problems.push(`Consul, MCP and stats ports must differ, got ${ports.join(", ")}`);
+  }
   const timeoutSeconds = integer(
     "timeout",
     flags.timeout ?? env.PLATFORM_TIMEOUT,
@@ -89,6 +109,9 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     stack,
     consulPort,
     consulUrl: env.PLATFORM_CONSUL_URL ?? `http://127.0.0.1:${consulPort}`,
+    mcpPort,
+    statsPort,
+    statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
     timeoutSeconds,
     json: flags.json ?? false,
     buildDir: `${facts.root}/.build`,

@@ -10,6 +10,9 @@ Deno.test("parseConfig() uses defaults with an empty environment", () => {
   assert.equal(config.consulPort, 8500);
   assert.equal(config.consulUrl, "http://127.0.0.1:8500");
   assert.equal(config.timeoutSeconds, 300);
+  assert.equal(config.mcpPort, 8080);
+  assert.equal(config.statsPort, 8404);
+  assert.equal(config.statsAuthFile, undefined);
   assert.equal(config.json, false);
   assert.equal(config.buildDir, "/repo/.build");
   assert.ok(Object.isFrozen(config));
@@ -17,7 +20,13 @@ Deno.test("parseConfig() uses defaults with an empty environment", () => {
 
 Deno.test("parseConfig() prefers flags to the environment", () => {
   const env = { PLATFORM_STACK: "from-env", PLATFORM_CONSUL_PORT: "18500", PLATFORM_TIMEOUT: "10" };
-  const config = parseConfig(env, { stack: "from-flag", timeout: "20" }, FACTS);
+  const config = parseConfig(
+    { ...env, PLATFORM_MCP_PORT: "18080", PLATFORM_STATS_PORT: "18404" },
+    { stack: "from-flag", timeout: "20", statsPort: "28404" },
+    FACTS,
+  );
+  assert.equal(config.mcpPort, 18080);
+  assert.equal(config.statsPort, 28404);
   assert.equal(config.stack, "from-flag");
   assert.equal(config.consulPort, 18500);
   assert.equal(config.consulUrl, "http://127.0.0.1:18500");
@@ -34,5 +43,12 @@ Deno.test("parseConfig() lists every problem in one usage error", () => {
       assert.match(error.message, /timeout/);
       return true;
     },
+  );
+});
+
+Deno.test("parseConfig() refuses one host port for two uses", () => {
+  assert.throws(
+    () => parseConfig({ PLATFORM_MCP_PORT: "8404" }, {}, FACTS),
+    /ports must differ, got 8500, 8404, 8404/,
   );
 });

@@ -1,20 +1,28 @@
 /**
- * End to end on a real single-node Swarm: the ops tool deploys its own stack (`ap-e2e`, Consul on a
- * free port), scales, updates under load, survives a bad image and a killed container, prunes and
- * destroys. One deployment is shared by the steps, in order. `./platform test` installs and starts
- * Docker, so these always run there.
+ * End to end on a real single-node Swarm: the ops tool deploys its own stack (`ap-e2e`, Consul,
+ * the MCP endpoint and HAProxy's stats on free ports), scales, updates under load (MCP clients
+ * with live sessions through the routers and through HAProxy), survives a bad image and a killed
+ * container, prunes and destroys. One deployment is shared by the steps, in order.
+ * `./platform test` installs and starts Docker, so these always run there.
  */
 import assert from "node:assert/strict";
 import { freePort } from "./helpers/consul_dev.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const STACK = "ap-e2e";
-const BROKEN_IMAGE = "agent-platform/broken:e2e";
+// E2E_STACK: a second checkout on the same machine runs its own stack beside this one.
+const STACK = Deno.env.get("E2E_STACK") ?? "ap-e2e";
+const BROKEN_IMAGE = `agent-platform/broken:${STACK}`;
 const CONSUL_PORT = freePort();
 const CONSUL_URL = `http://127.0.0.1:${CONSUL_PORT}`;
+const MCP_PORT = freePort();
+const STATS_PORT = freePort();
+const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
+const STATS_URL = `http://127.0.0.1:${STATS_PORT}/stats`;
 const ENV = {
   PLATFORM_STACK: STACK,
   PLATFORM_CONSUL_PORT: String(CONSUL_PORT),
+  PLATFORM_MCP_PORT: String(MCP_PORT),
+  PLATFORM_STATS_PORT: String(STATS_PORT),
   PLATFORM_TIMEOUT: "300",
 };
 
@@ -55,20 +63,38 @@ function explain(run: OpsRun): string {
 }
 
 /** A probe running in the background; resolves once the probe container is calling. */
-async function startProbe(service: string, rate: number, seconds: number) {
+function startProbe(service: string, rate: number, seconds: number) {
+  return startCaller([
+    `${ROOT}ops/main.ts`,
+    "--json",
+    "probe",
+    service,
+    "--rate",
+    String(rate),
+    "--duration",
+    String(seconds),
+  ]);
+}
+
+/**
+ * The MCP probe run here, on the host, through HAProxy's published port; resolves once it calls.
+ * `stop()` ends it early (SIGTERM): calls in flight finish and it reports.
+ */
+function startHostMcpProbe(rate: number, seconds: number) {
+  return startCaller([
+    `${ROOT}ops/probe/mcp_main.ts`,
+    "--url",
+    MCP_URL,
+    "--rate",
+    String(rate),
+    "--duration",
+    String(seconds),
+  ]);
+}
+
+async function startCaller(args: string[]) {
   const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--allow-all",
-      `${ROOT}ops/main.ts`,
-      "--json",
-      "probe",
-      service,
-      "--rate",
-      String(rate),
-      "--duration",
-      String(seconds),
-    ],
+    args: ["run", "--allow-all", ...args],
     cwd: ROOT,
     env: ENV,
     stdout: "piped",
@@ -90,6 +116,9 @@ async function startProbe(service: string, rate: number, seconds: number) {
     }
   })();
   return {
+    stop(): void {
+      child.kill("SIGTERM");
+    },
     async result(): Promise<OpsRun> {
       const [status, out] = await Promise.all([child.status, stdout, rest]);
       return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
@@ -181,11 +210,16 @@ Deno.test({
         assert.equal(run.code, 0, explain(run));
         assert.equal(run.json.stack, STACK);
         assert.equal(run.json.urls.consulUi, `${CONSUL_URL}/ui/`);
+        assert.equal(run.json.urls.mcp, MCP_URL);
+        assert.equal(run.json.urls.stats, STATS_URL);
         // deno-lint-ignore no-explicit-any
         assert.ok(run.json.services.every((entry: any) => entry.converged), explain(run));
-        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary", "mcp-router"]) {
           assert.equal((await passingIds(service)).length, 1, service);
         }
+        // deploy waited until HAProxy marked every router UP.
+        const router = statusOf(run, "mcp-router");
+        assert.deepEqual(Object.values(router.lb.byInstance), ["UP"], explain(run));
       });
 
       await t.step("status --json agrees with Docker and Consul", async () => {
@@ -217,10 +251,81 @@ Deno.test({
           "unchanged",
           "unchanged",
           "unchanged",
+          "unchanged",
+          "unchanged",
         ]);
         assert.doesNotMatch(run.stderr, /^building /m);
         assert.deepEqual(await runningTaskIds("echo-agent"), tasks);
       });
+
+      await t.step("MCP clients call every tool, in a container and through HAProxy", async () => {
+        const inside = await ops("probe", "router", "--rate", "20", "--duration", "4");
+        assert.equal(inside.code, 0, explain(inside));
+        assert.deepEqual(Object.keys(inside.json.tools).sort(), [
+          "echo",
+          "get_weather",
+          "plan_itinerary",
+        ]);
+        const host = await (await startHostMcpProbe(20, 4)).result();
+        assert.equal(host.code, 0, explain(host));
+        assert.equal(host.json.failures, 0, explain(host));
+        assert.deepEqual(Object.keys(host.json.tools).sort(), [
+          "echo",
+          "get_weather",
+          "plan_itinerary",
+        ]);
+        const stats = await fetch(STATS_URL);
+        assert.equal(stats.status, 200);
+        assert.match(await stats.text(), /mcp-router/);
+        const metrics = await fetch(STATS_URL.replace(/\/stats$/, "/metrics"));
+        assert.equal(metrics.status, 200);
+        assert.match(
+          await metrics.text(),
+          /^haproxy_backend_active_servers\{proxy="mcp-router"\} 1$/m,
+        );
+      });
+
+      await t.step(
+        "update router --force under 50 calls/s with live sessions: 0 failed, 0 lost",
+        async () => {
+          const probe = await startProbe("router", 50, 40);
+          const update = await ops("update", "router", "--force");
+          const result = await probe.result();
+          assert.equal(update.code, 0, explain(update));
+          assert.equal(result.json?.failures, 0, explain(result));
+          assert.equal(result.json.sessions.lost, 0, explain(result));
+          // The sessions began on the old router and went on on its replacement.
+          assert.equal(Object.keys(result.json.routers).length, 2, explain(result));
+        },
+      );
+
+      await t.step(
+        "scale router 3, update router and echo under 50 calls/s through HAProxy: 0 failed",
+        async () => {
+          const probe = await startHostMcpProbe(50, 300);
+          const runs = [];
+          for (
+            const args of [["scale", "router", "3"], ["update", "router", "--force"], [
+              "update",
+              "echo",
+              "--force",
+            ]]
+          ) {
+            runs.push(await ops(...args));
+            if (runs.at(-1)!.code !== 0) break;
+          }
+          probe.stop();
+          const result = await probe.result();
+          for (const run of runs) assert.equal(run.code, 0, explain(run));
+          assert.equal(result.json?.failures, 0, explain(result));
+          assert.equal(result.json.sessions.lost, 0, explain(result));
+          assert.ok(result.json.calls > 500, explain(result));
+          const status = await ops("status");
+          const router = statusOf(status, "mcp-router");
+          assert.equal(router.converged, true, explain(status));
+          assert.deepEqual(Object.values(router.lb.byInstance), ["UP", "UP", "UP"]);
+        },
+      );
 
       await t.step("scale echo 3: three passing instances, all reached by a probe", async () => {
         const run = await ops("scale", "echo", "3");
@@ -236,12 +341,12 @@ Deno.test({
       await t.step("scale all 2, then scale down", async () => {
         const all = await ops("scale", "all", "2");
         assert.equal(all.code, 0, explain(all));
-        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary", "mcp-router"]) {
           assert.equal((await passingIds(service)).length, 2, service);
         }
         const down = await ops("scale", "down");
         assert.equal(down.code, 0, explain(down));
-        for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+        for (const service of ["agent-echo", "tool-weather", "worker-itinerary", "mcp-router"]) {
           assert.equal((await passingIds(service)).length, 1, service);
         }
       });
@@ -352,6 +457,14 @@ Deno.test({
         assert.equal((await docker("container", "ls", "-aq", "--filter", label)).trim(), "");
         assert.equal((await docker("network", "ls", "-q", "--filter", label)).trim(), "");
         assert.equal((await docker("volume", "ls", "-q", "--filter", label)).trim(), "");
+        const secrets = await docker(
+          "secret",
+          "ls",
+          "-q",
+          "--filter",
+          `label=agent-platform.stack=${STACK}`,
+        );
+        assert.equal(secrets.trim(), "");
         await docker("image", "rm", "--force", BROKEN_IMAGE).catch(() => "");
       });
     }

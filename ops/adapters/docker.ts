@@ -302,6 +302,57 @@ export class DockerCli {
     if (names.length > 0) await this.#run(["volume", "rm", ...names]);
   }
 
+  /** Whether a Swarm secret of that name exists. */
+  async secretExists(name: string): Promise<boolean> {
+    const result = await this.#run(["secret", "inspect", "--format", "{{.ID}}", name], {
+      check: false,
+    });
+    return result.code === 0;
+  }
+
+  /** Creates a Swarm secret; the value goes through stdin, never through arguments or logs. */
+  async createSecret(
+    name: string,
+    value: Uint8Array,
+    labels: Record<string, string> = {},
+  ): Promise<void> {
+    const args = ["secret", "create"];
+    for (const [key, label] of Object.entries(labels)) args.push("--label", `${key}=${label}`);
+    args.push(name, "-");
+    const child = new Deno.Command(this.#program, {
+      args,
+      stdin: "piped",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(value);
+    await writer.close();
+    const output = await child.output();
+    if (!output.success) {
+      const why = lastLines(new TextDecoder().decode(output.stderr), 3);
+      throw new OpsError(`Cannot create the secret "${name}": ${why}`, { code: "SECRET_FAILED" });
+    }
+  }
+
+  /** Swarm secrets carrying a label, by name. */
+  async secrets(label: string): Promise<string[]> {
+    const result = await this.#run([
+      "secret",
+      "ls",
+      "--format",
+      "{{.Name}}",
+      "--filter",
+      `label=${label}`,
+    ]);
+    return splitLines(result.stdout);
+  }
+
+  /** Removes secrets by name; a secret still in use stays and is an error. */
+  async removeSecrets(names: readonly string[]): Promise<void> {
+    if (names.length > 0) await this.#run(["secret", "rm", ...names]);
+  }
+
   /** Sends a signal to a container (default SIGKILL). */
   async kill(container: string, signal = "KILL"): Promise<void> {
     await this.#run(["kill", "--signal", signal, container]);

@@ -22,6 +22,8 @@ import type { CommandContext } from "../context.ts";
 /** The public base image, used when it is present or can be pulled. */
 export const DEBIAN_IMAGE = "debian:bookworm-slim";
 const PULL_TIMEOUT_MS = 15_000;
+/** The program of the load balancer image (`ops/main.ts lb sync`). */
+const LB_ENTRY = "ops/main.ts";
 
 /** What {@linkcode ensureImages} made. */
 export interface ImageSet extends DesiredImages {
@@ -50,17 +52,20 @@ export async function ensureImages(
   // Only the catalog's programs go in: a service being written next door does not break builds.
   const present = await serviceEntrypoints(root);
   const entrypoints = context.services.flatMap((service) => service.entrypoint ?? []);
-  const probeEntry = "ops/probe/main.ts";
+  const probeEntries = ["ops/probe/main.ts", "ops/probe/mcp_main.ts"];
   const healthProbe = "services/runtime/health_probe.ts";
+  const httpHealthProbe = "services/runtime/http_health_probe.sh";
   const shared = [
     "deno.json",
     "deno.lock",
     ...await listFiles(root, "proto"),
     healthProbe,
+    httpHealthProbe,
   ];
-  const [dockerfile, consulDockerfile] = await readSourceFiles(root, [
+  const [dockerfile, consulDockerfile, lbDockerfile] = await readSourceFiles(root, [
     "services/Dockerfile",
     "consul/Dockerfile",
+    "haproxy/Dockerfile",
   ]);
   const extra = { deno: denoVersion, base: baseId };
 
@@ -79,7 +84,7 @@ export async function ensureImages(
     files.push(dockerfile);
     perService[service.name] = `${config.imagePrefix}/${service.name}:${filesHash(files, extra)}`;
   }
-  for (const entry of [...entrypoints, probeEntry]) {
+  for (const entry of [...entrypoints, ...probeEntries]) {
     (await moduleFiles(config.denoPath, root, entry)).forEach((path) => appFiles.add(path));
   }
   const allFiles = await readSourceFiles(root, [...appFiles]);
@@ -88,7 +93,22 @@ export async function ensureImages(
 
   const consul = `${config.imagePrefix}/consul:${filesHash([consulDockerfile], extra)}`;
 
-  const desired: DesiredImages = { consul, services, perService };
+  // The load balancer image: the ops tool (for `lb sync`) with its templates, and the healthcheck.
+  const lbEntries = [LB_ENTRY];
+  const lbFiles = new Set<string>([
+    "deno.json",
+    "deno.lock",
+    httpHealthProbe,
+    ...await listFiles(root, "templates"),
+  ]);
+  for (const entry of lbEntries) {
+    (await moduleFiles(config.denoPath, root, entry)).forEach((path) => lbFiles.add(path));
+  }
+  const lbSources = await readSourceFiles(root, [...lbFiles]);
+  lbSources.push(lbDockerfile);
+  const lb = `${config.imagePrefix}/lb:${filesHash(lbSources, extra)}`;
+
+  const desired: DesiredImages = { consul, lb, services, perService };
   const existing = new Set(await docker.imageTags(`${config.imagePrefix}/`));
   const steps = planBuild(desired, existing);
   if (options.dryRun) return { base, ...desired, steps };
@@ -107,19 +127,43 @@ export async function ensureImages(
         });
         break;
       }
+      case "build-lb": {
+        progress.log(`building ${step.tag}`);
+        const contextDir = `${config.buildDir}/lb`;
+        await stageServicesContext({
+          root,
+          context: contextDir,
+          denoPath: config.denoPath,
+          appFiles: [...lbFiles].sort(),
+          entrypoints: lbEntries,
+          depsKey: filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
+            deno: denoVersion,
+            entrypoints: lbEntries.join(","),
+          }),
+          onLine: (line) => progress.update(`  ${line}`),
+        });
+        await docker.build({
+          context: contextDir,
+          dockerfile: `${root}/haproxy/Dockerfile`,
+          tag: step.tag,
+          buildArgs: { BASE_IMAGE: base },
+          onLine: (line) => progress.update(`  ${line}`),
+        });
+        break;
+      }
       case "build-services": {
         progress.log(`building ${step.tag}`);
         const contextDir = `${config.buildDir}/services`;
         const depsKey = filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
           deno: denoVersion,
-          entrypoints: [...entrypoints, probeEntry, healthProbe].join(","),
+          entrypoints: [...entrypoints, ...probeEntries, healthProbe].join(","),
         });
         await stageServicesContext({
           root,
           context: contextDir,
           denoPath: config.denoPath,
           appFiles: [...appFiles].sort(),
-          entrypoints: [...entrypoints, probeEntry, healthProbe],
+          entrypoints: [...entrypoints, ...probeEntries, healthProbe],
           depsKey,
           onLine: (line) => progress.update(`  ${line}`),
         });
@@ -141,7 +185,7 @@ export async function ensureImages(
       progress.log(`built ${step.tag} in ${((context.now() - started) / 1000).toFixed(1)}s`);
     }
   }
-  for (const ref of [consul, services, ...Object.values(perService)]) {
+  for (const ref of [consul, lb, services, ...Object.values(perService)]) {
     await docker.tag(ref, latestOf(ref));
   }
   return { base, ...desired, steps };

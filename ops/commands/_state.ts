@@ -1,27 +1,54 @@
-/** Reads the stack as Swarm and Consul see it. Private to the commands. */
+/** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
+import { readTextFile } from "../adapters/files.ts";
+import { readHaproxyView } from "../adapters/haproxy_stats.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
-import type { PlatformService } from "../plan/services.ts";
+import type { HaproxyView } from "../plan/haproxy_view.ts";
+import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
 import type { CommandContext } from "../context.ts";
 
-/** One reading of Swarm and Consul. */
+/** The Consul service HAProxy fronts, and its backend name in HAProxy's config. */
+const ROUTER_SERVICE = "mcp-router";
+
+/** One reading of Swarm, Consul and HAProxy. */
 export interface StackSnapshot {
   swarm: SwarmService[];
   consulReachable: boolean;
   instances: ConsulInstance[];
+  /** HAProxy's view of the routers; null when the stack runs no load balancer. */
+  lb: HaproxyView | null;
   statuses: ServiceStatus[];
 }
 
-/** Reads Swarm's services and Consul's registrations of `services` (default: all). */
+/** HAProxy's stats page as published on this machine. */
+export function statsUrl(context: CommandContext): string {
+  return `http://127.0.0.1:${context.config.statsPort}/stats`;
+}
+
+/** The MCP endpoint as published on this machine. */
+export function mcpUrl(context: CommandContext): string {
+  return `http://127.0.0.1:${context.config.mcpPort}/mcp`;
+}
+
+/** Reads Swarm's services, Consul's registrations and HAProxy's servers (default: every service). */
 export async function readSnapshot(
   context: CommandContext,
   services: readonly PlatformService[] = context.services,
 ): Promise<StackSnapshot> {
   const swarm = await context.docker.services(context.config.stack);
   const consulReachable = swarm.length > 0 && await context.consul.ready();
-  const names = services.filter((service) => service.image !== "consul")
-    .map((service) => service.consulName);
+  const names = consulRegistered(services).map((service) => service.consulName);
   const instances = consulReachable ? await context.consul.instances(names) : [];
-  const statuses = stackStatus(services, swarm, instances, { consulReachable });
-  return { swarm, consulReachable, instances, statuses };
+  const lbService = swarm.find((service) => service.name === "lb");
+  let lb: HaproxyView | null = null;
+  if (lbService && lbService.replicas > 0 && names.includes(ROUTER_SERVICE)) {
+    const file = context.config.statsAuthFile;
+    const credentials = file ? (await readTextFile(file)).trim() : undefined;
+    lb = await readHaproxyView(statsUrl(context), ROUTER_SERVICE, { credentials });
+  }
+  const statuses = stackStatus(services, swarm, instances, {
+    consulReachable,
+    lb: lb && { service: ROUTER_SERVICE, view: lb },
+  });
+  return { swarm, consulReachable, instances, lb, statuses };
 }

@@ -16,6 +16,7 @@ export async function buildCommand(context: CommandContext, flags: BuildFlags): 
   const lines = [
     `base              ${images.base}`,
     `consul            ${images.consul}`,
+    `lb                ${images.lb}`,
     `services          ${images.services}`,
     ...Object.entries(images.perService).map(([name, tag]) => `${name.padEnd(17)} ${tag}`),
     images.steps.length === 0

@@ -2,10 +2,17 @@
 import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
+import {
+  parseStatsCredentials,
+  SECRET_LABEL,
+  sessionKeySecretName,
+  statsAuthSecretName,
+} from "../plan/secrets.ts";
 import { renderStack } from "../render/stack.ts";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { ensureImages } from "./_images.ts";
+import { mcpUrl, statsUrl } from "./_state.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { readTextFile, writeTextFile } from "../adapters/files.ts";
 
@@ -34,39 +41,78 @@ export async function ensureSwarm(context: CommandContext): Promise<void> {
   }
 }
 
+/** The secrets the stack needs: made when missing, never printed. Returns their names. */
+async function ensureSecrets(
+  context: CommandContext,
+): Promise<{ sessionKey: string; statsAuth?: string }> {
+  const { config, docker, progress } = context;
+  const labels = { [SECRET_LABEL]: config.stack };
+  const sessionKey = sessionKeySecretName(config.stack);
+  if (!(await docker.secretExists(sessionKey))) {
+    progress.log(`creating secret "${sessionKey}" (a random 32-byte session key for the routers)`);
+    const key = crypto.getRandomValues(new Uint8Array(32));
+    const text = btoa(String.fromCharCode(...key));
+    await docker.createSecret(sessionKey, new TextEncoder().encode(text), labels);
+  }
+  if (!config.statsAuthFile) return { sessionKey };
+  const credentials = parseStatsCredentials(
+    await readTextFile(config.statsAuthFile),
+    config.statsAuthFile,
+  );
+  const statsAuth = statsAuthSecretName(config.stack, credentials);
+  if (!(await docker.secretExists(statsAuth))) {
+    progress.log(`creating secret "${statsAuth}" (HAProxy stats credentials)`);
+    await docker.createSecret(statsAuth, new TextEncoder().encode(credentials), labels);
+  }
+  return { sessionKey, statsAuth };
+}
+
 /** Runs `deploy`. */
 export async function deployCommand(context: CommandContext, flags: DeployFlags): Promise<void> {
   const { config, docker, progress } = context;
   const started = context.now();
   await ensureSwarm(context);
   const images = await ensureImages(context, { dryRun: flags.dryRun });
-  const imageByService: Record<string, string> = { consul: images.consul, ...images.perService };
+  const imageByService: Record<string, string> = {
+    consul: images.consul,
+    lb: images.lb,
+    ...images.perService,
+  };
   const actual = await docker.services(config.stack);
   const actions = planDeploy(context.services, imageByService, actual);
   for (const action of actions) progress.log(describeDeployAction(action));
   const consulUi = `http://127.0.0.1:${config.consulPort}/ui/`;
+  const urls = { consulUi, mcp: mcpUrl(context), stats: statsUrl(context) };
   if (flags.dryRun) {
     context.result({ stack: config.stack, dryRun: true, actions }, "dry run: nothing deployed");
     return;
   }
 
+  const secrets = await ensureSecrets(context);
   const template = await readTextFile(`${config.root}/stack.yml`);
   const replicas = Object.fromEntries(
     actions.filter((action) => action.replicas !== undefined)
       .map((action) => [action.service, action.replicas!]),
   );
   const rendered = renderStack(template, {
-    vars: { CONSUL_PUBLISHED_PORT: String(config.consulPort) },
+    vars: {
+      CONSUL_PUBLISHED_PORT: String(config.consulPort),
+      LB_PUBLISHED_PORT: String(config.mcpPort),
+      LB_STATS_PUBLISHED_PORT: String(config.statsPort),
+      ROUTER_SESSION_KEY_SECRET: secrets.sessionKey,
+    },
     images: imageByService,
     replicas,
+    statsAuthSecret: secrets.statsAuth,
   });
   const file = `${config.buildDir}/stack.${config.stack}.yml`;
   await writeTextFile(file, rendered);
   progress.log(`deploying stack "${config.stack}"`);
   await docker.stackDeploy(config.stack, file);
 
+  // For the routers, agreement includes HAProxy: every router UP there, nothing else UP.
   const snapshot = await waitForAgreement(context, context.services, {
-    what: `stack "${config.stack}" to run and pass in Consul`,
+    what: `stack "${config.stack}" to run, pass in Consul and be UP in HAProxy`,
   });
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
@@ -74,12 +120,14 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
       stack: config.stack,
       actions,
       services: snapshot.statuses,
-      urls: { consulUi },
+      urls,
       seconds,
     },
     [
       formatStatusTable(snapshot.statuses),
       "",
+      `MCP endpoint: ${urls.mcp}`,
+      `HAProxy stats: ${urls.stats} (Prometheus: ${urls.stats.replace(/\/stats$/, "/metrics")})`,
       `Consul UI: ${consulUi}`,
       `deployed stack "${config.stack}" in ${seconds.toFixed(1)}s`,
     ].join("\n"),

@@ -1,6 +1,7 @@
 /** `destroy`: removes the stack and waits until its services, containers and networks are gone. */
 import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
+import { SECRET_LABEL } from "../plan/secrets.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 
 /** Options of `destroy`. */
@@ -39,17 +40,29 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
   }
   progress.done();
   let volumes: string[] = [];
+  let secrets: string[] = [];
   if (flags.volumes) {
     volumes = await docker.volumes(label);
     await docker.removeVolumes(volumes);
+    // The session key and stats credentials are state too: kept otherwise, so sessions survive.
+    secrets = await docker.secrets(`${SECRET_LABEL}=${config.stack}`);
+    await docker.removeSecrets(secrets);
   }
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
-    { stack: config.stack, removedServices: services, removedVolumes: volumes, seconds },
-    services.length === 0 && volumes.length === 0
+    {
+      stack: config.stack,
+      removedServices: services,
+      removedVolumes: volumes,
+      removedSecrets: secrets,
+      seconds,
+    },
+    services.length === 0 && volumes.length === 0 && secrets.length === 0
       ? `stack "${config.stack}" was not deployed`
       : `removed stack "${config.stack}" (${services.length} services${
-        flags.volumes ? `, ${volumes.length} volumes` : "; volumes kept"
+        flags.volumes
+          ? `, ${volumes.length} volumes, ${secrets.length} secrets`
+          : "; volumes and secrets kept"
       }) in ${seconds.toFixed(1)}s`,
   );
 }
@@ -57,7 +70,7 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
 /** Registers `destroy`. */
 export function registerDestroy(program: Command, run: CommandRunner): void {
   program.command("destroy")
-    .description("remove the stack; volumes stay unless --volumes")
-    .option("--volumes", "also remove the stack's volumes (Consul's data)")
+    .description("remove the stack; volumes and secrets stay unless --volumes")
+    .option("--volumes", "also remove the stack's volumes (Consul's data) and secrets")
     .action((flags: DestroyFlags) => run((context) => destroyCommand(context, flags)));
 }

@@ -43,7 +43,7 @@ export async function logsCommand(
 export function registerLogs(program: Command, run: CommandRunner): void {
   program.command("logs")
     .description("print the logs of every instance of a service, prefixed with the instance")
-    .argument("<service>", "echo, weather, itinerary, consul or a full name")
+    .argument("<service>", "echo, weather, itinerary, router, lb, consul or a full name")
     .option("-f, --follow", "keep printing new lines")
     .option("--since <time>", 'only lines since a time or a duration ("10m", RFC 3339)')
     .action((name: string, flags: LogsFlags) =>

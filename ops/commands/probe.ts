@@ -9,6 +9,8 @@ import type { CommandContext, CommandRunner } from "../context.ts";
 export interface ProbeFlags {
   rate: string;
   duration: string;
+  /** MCP sessions the router probe keeps open (2025-era clients). */
+  sessions?: string;
 }
 
 /** What the probe container reports. */
@@ -21,6 +23,11 @@ export interface ProbeReport extends CallSummary {
   instances: Record<string, number>;
   /** Failures per message. */
   errors: Record<string, number>;
+  /** The router probe: sessions opened and lost, answers per router, tools called. */
+  sessions?: { opened: number; lost: number; stateless: number };
+  routers?: Record<string, number>;
+  tools?: Record<string, number>;
+  retries?: number;
 }
 
 function bounded(name: string, text: string, min: number, max: number): number {
@@ -41,6 +48,18 @@ export async function probeCommand(
   if (!service.entrypoint) throw new UsageError(`Service "${service.name}" has no tool to probe`);
   const rate = bounded("rate", flags.rate, 1, 500);
   const duration = bounded("duration", flags.duration, 1, 600);
+  const sessions = bounded("sessions", flags.sessions ?? "4", 0, 64);
+  const isRouter = service.name === "mcp-router";
+  // The routers speak MCP: the probe uses the official SDK clients with live sessions.
+  const programArgs = isRouter
+    ? [
+      "/app/ops/probe/mcp_main.ts",
+      "--consul",
+      "http://consul:8500",
+      "--sessions",
+      String(sessions),
+    ]
+    : ["/app/ops/probe/main.ts", "--service", service.consulName];
   const image = `${context.config.imagePrefix}/services:latest`;
   if (!(await context.docker.imageId(image))) {
     throw new OpsError(`Image "${image}" is missing: run "deploy" or "build" first`, {
@@ -57,9 +76,7 @@ export async function probeCommand(
     // time out. One retry fails it in about 3 s, so they are retried on another instance.
     sysctls: { "net.ipv4.tcp_syn_retries": "1" },
     args: [
-      "/app/ops/probe/main.ts",
-      "--service",
-      service.consulName,
+      ...programArgs,
       "--rate",
       String(rate),
       "--duration",
@@ -81,21 +98,33 @@ export async function probeCommand(
       { code: "PROBE_FAILED" },
     );
   }
-  const instances = Object.entries(report.instances).map(([id, count]) => `  ${id}: ${count}`);
+  const served = report.routers ?? report.instances ?? {};
+  const instances = Object.entries(served).map(([id, count]) => `  ${id}: ${count}`);
+  const what = report.tools ? Object.keys(report.tools).sort().join(", ") : report.tool;
   context.result(
     report,
     [
-      `${report.calls} calls to ${report.tool} on ${service.consulName}, ${report.failures} failed`,
+      `${report.calls} calls to ${what} on ${service.consulName}, ${report.failures} failed`,
       `latency ms: p50 ${report.latencyMs.p50}, p90 ${report.latencyMs.p90}, p99 ${report.latencyMs.p99}, max ${report.latencyMs.max}`,
-      `instances:`,
+      ...(report.sessions
+        ? [
+          `sessions: ${report.sessions.opened} opened, ${report.sessions.lost} lost; ` +
+          `${report.sessions.stateless} stateless client(s); ${
+            report.retries ?? 0
+          } connect retries`,
+        ]
+        : []),
+      report.routers ? "HTTP requests per router:" : "instances:",
       ...instances,
       ...Object.entries(report.errors).map(([message, count]) => `! ${count} x ${message}`),
     ].join("\n"),
   );
-  if (report.failures > 0) {
-    throw new OpsError(`${report.failures} of ${report.calls} probe calls failed`, {
-      code: "PROBE_FAILURES",
-    });
+  if (report.failures > 0 || (report.sessions?.lost ?? 0) > 0) {
+    throw new OpsError(
+      `${report.failures} of ${report.calls} probe calls failed` +
+        (report.sessions ? `, ${report.sessions.lost} session(s) lost` : ""),
+      { code: "PROBE_FAILURES" },
+    );
   }
   return report;
 }
@@ -104,9 +133,10 @@ export async function probeCommand(
 export function registerProbe(program: Command, run: CommandRunner): void {
   program.command("probe")
     .description("call a service's tool at a fixed rate from the stack's network and check answers")
-    .argument("<service>", "echo, weather, itinerary or a full name")
+    .argument("<service>", "echo, weather, itinerary, router or a full name")
     .option("--rate <calls/s>", "calls per second (1..500)", "20")
     .option("--duration <seconds>", "how long (1..600)", "10")
+    .option("--sessions <n>", "router: MCP sessions kept open (0..64)", "4")
     .action((name: string, flags: ProbeFlags) =>
       run(async (context) => {
         await probeCommand(context, name, flags);

@@ -37,6 +37,6 @@ export async function rollbackCommand(context: CommandContext, name: string): Pr
 export function registerRollback(program: Command, run: CommandRunner): void {
   program.command("rollback")
     .description("return a service to its previous spec, then wait for agreement")
-    .argument("<service>", "echo, weather, itinerary, consul or a full name")
+    .argument("<service>", "echo, weather, itinerary, router, lb, consul or a full name")
     .action((name: string) => run((context) => rollbackCommand(context, name)));
 }

@@ -54,7 +54,7 @@ export async function scaleCommand(
 export function registerScale(program: Command, run: CommandRunner): void {
   program.command("scale")
     .description('set replicas: "scale <service> <n>", "scale all <n>", "scale down" (all to 1)')
-    .argument("<service>", "echo, weather, itinerary, a full name, all, or down")
+    .argument("<service>", "echo, weather, itinerary, router, a full name, all, or down")
     .argument("[replicas]", "replica count")
     .option("--dry-run", "show the plan and stop")
     .action((target: string, count: string | undefined, flags: ScaleFlags) =>

@@ -73,7 +73,7 @@ export async function updateCommand(
 export function registerUpdate(program: Command, run: CommandRunner): void {
   program.command("update")
     .description("rolling update of a service (start-first, rolled back by Swarm on failure)")
-    .argument("<service>", "echo, weather, itinerary, consul or a full name")
+    .argument("<service>", "echo, weather, itinerary, router, lb, consul or a full name")
     .option("--image <image>", "run this image")
     .option("--env <KEY=VALUE>", "set an environment variable (repeatable)", collect, [])
     .option("--force", "replace every task even when nothing changed")

@@ -1,10 +1,11 @@
 /** Joins Swarm's and Consul's views of each service and says whether they agree. */
+import { type HaproxyView, joinLbView, type LbDisagreement, type LbJoin } from "./haproxy_view.ts";
 import type { PlatformService } from "./services.ts";
 import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
 
 /** Something Swarm and Consul disagree on. */
 export interface Disagreement {
-  kind: "consul-without-task" | "task-without-consul";
+  kind: "consul-without-task" | "task-without-consul" | LbDisagreement["kind"];
   /** The Consul instance ID or the Swarm task ID. */
   id: string;
   message: string;
@@ -14,6 +15,8 @@ export interface Disagreement {
 export interface ServiceStatus {
   service: string;
   consulName: string;
+  /** Whether Consul checks it, or only Swarm's healthcheck does. */
+  health: PlatformService["health"];
   exists: boolean;
   desired: number;
   running: number;
@@ -25,7 +28,12 @@ export interface ServiceStatus {
   /** Consul instance IDs, sorted. */
   instances: string[];
   disagreements: Disagreement[];
-  /** Desired replicas running in Swarm, each passing in Consul, and nothing else passing. */
+  /** HAProxy's view of the instances, for the service the load balancer fronts; else null. */
+  lb: LbJoin | null;
+  /**
+   * Desired replicas running in Swarm, each passing in Consul, and nothing else passing; for the
+   * service behind the load balancer, also each UP in HAProxy and nothing else UP there.
+   */
   converged: boolean;
 }
 
@@ -51,6 +59,8 @@ export function instanceMatchesTask(instance: ConsulInstance, task: SwarmTask): 
 export interface ServiceStatusOptions {
   /** Whether Consul answered; the Consul server itself agrees when Swarm runs it and it answers. */
   consulReachable: boolean;
+  /** HAProxy's view of the service it fronts (Consul name), when the stack runs a load balancer. */
+  lb?: { service: string; view: HaproxyView } | null;
 }
 
 /** The joined view of one service. `swarm` is undefined when the stack has no such service. */
@@ -67,6 +77,7 @@ export function serviceStatus(
   const base = {
     service: service.name,
     consulName: service.consulName,
+    health: service.health,
     exists: swarm !== undefined,
     desired,
     running: running.length,
@@ -76,16 +87,19 @@ export function serviceStatus(
   // An update in progress, or tasks on an older spec, mean Swarm has not finished yet.
   const settled = !["updating", "rollback_started"].includes(swarm?.updateState ?? "") &&
     running.every((task) => task.current);
-  if (service.image === "consul") {
+  if (service.health === "swarm") {
+    // Swarm counts a task as running only once its Docker healthcheck passes.
+    const isConsul = service.image === "consul";
     return {
       ...base,
-      passing: options.consulReachable ? running.length : 0,
+      passing: isConsul && options.consulReachable ? running.length : 0,
       warning: 0,
       critical: 0,
       instances: [],
       disagreements: [],
-      converged: swarm !== undefined && running.length === desired && options.consulReachable &&
-        settled,
+      lb: null,
+      converged: swarm !== undefined && running.length === desired && settled &&
+        (!isConsul || options.consulReachable),
     };
   }
 
@@ -114,6 +128,10 @@ export function serviceStatus(
     }
   }
   const passing = own.filter((instance) => instance.status === "passing").length;
+  const lb = options.lb && options.lb.service === service.consulName
+    ? joinLbView(options.lb.view, own)
+    : null;
+  if (lb) disagreements.push(...lb.disagreements);
   return {
     ...base,
     passing,
@@ -121,8 +139,9 @@ export function serviceStatus(
     critical: own.filter((instance) => instance.status === "critical").length,
     instances: own.map((instance) => instance.id).sort(),
     disagreements,
+    lb,
     converged: swarm !== undefined && settled && running.length === desired &&
-      runningAndPassing === desired && passing === desired,
+      runningAndPassing === desired && passing === desired && (lb === null || lb.agrees),
   };
 }
 
@@ -141,7 +160,11 @@ export function stackStatus(
 /** A one-line summary of how far a service is from agreement, for progress output. */
 export function describeProgress(status: ServiceStatus): string {
   const parts = [`${status.running}/${status.desired} running`];
-  if (status.consulName !== "consul") parts.push(`${status.passing}/${status.desired} passing`);
+  if (status.health === "consul") parts.push(`${status.passing}/${status.desired} passing`);
+  if (status.lb) {
+    const up = Object.values(status.lb.byInstance).filter((state) => state === "UP").length;
+    parts.push(`${up}/${status.desired} UP in HAProxy`);
+  }
   if (status.updateState) parts.push(`update ${status.updateState}`);
   return `${status.service}: ${parts.join(", ")}${status.converged ? " ✓" : ""}`;
 }

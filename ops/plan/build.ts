@@ -36,6 +36,8 @@ export function filesHash(
 /** The images a deployment needs, by content tag. */
 export interface DesiredImages {
   consul: string;
+  /** HAProxy with the ops tool (`lb sync`). */
+  lb: string;
   /** The shared services image (all programs, the probe included). */
   services: string;
   /** Per service name: its own tag, which changes only when its own code does. */
@@ -45,6 +47,7 @@ export interface DesiredImages {
 /** One build step. */
 export type BuildStep =
   | { kind: "build-consul"; tag: string }
+  | { kind: "build-lb"; tag: string }
   | { kind: "build-services"; tag: string }
   | { kind: "tag"; source: string; target: string };
 
@@ -55,6 +58,7 @@ export type BuildStep =
 export function planBuild(desired: DesiredImages, existing: ReadonlySet<string>): BuildStep[] {
   const steps: BuildStep[] = [];
   if (!existing.has(desired.consul)) steps.push({ kind: "build-consul", tag: desired.consul });
+  if (!existing.has(desired.lb)) steps.push({ kind: "build-lb", tag: desired.lb });
   const missing = Object.values(desired.perService).filter((tag) => !existing.has(tag)).sort();
   if (!existing.has(desired.services)) {
     steps.push({ kind: "build-services", tag: desired.services });

@@ -12,11 +12,15 @@ const IMAGES = {
   "echo-agent": "p/echo-agent:e2",
   "weather-tool": "p/weather-tool:w",
   "itinerary-worker": "p/itinerary-worker:i",
+  "mcp-router": "p/mcp-router:r",
+  lb: "p/lb:l",
 };
 
 Deno.test("planDeploy() creates every service of an empty stack", () => {
   const actions = planDeploy(PLATFORM_SERVICES, IMAGES, []);
   assert.deepEqual(actions.map((action) => action.action), [
+    "create",
+    "create",
     "create",
     "create",
     "create",
@@ -55,6 +59,8 @@ Deno.test("planDeploy() updates only changed images and keeps replica counts", (
       replicas: 2,
     },
     { service: "itinerary-worker", action: "create", image: "p/itinerary-worker:i" },
+    { service: "mcp-router", action: "create", image: "p/mcp-router:r" },
+    { service: "lb", action: "create", image: "p/lb:l" },
   ]);
   assert.match(
     describeDeployAction(actions[1]),

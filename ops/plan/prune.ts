@@ -21,7 +21,7 @@ export function planPrune(
 ): PruneAction[] {
   const actions: PruneAction[] = [];
   for (const service of services) {
-    if (service.image === "consul") continue;
+    if (service.health !== "consul") continue;
     const tasks = swarm.find((entry) => entry.name === service.name)?.tasks.filter(isAlive) ?? [];
     for (const instance of instances) {
       if (instance.service !== service.consulName) continue;

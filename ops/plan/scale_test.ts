@@ -13,6 +13,8 @@ const ACTUAL = [
   swarm("echo-agent", 1),
   swarm("weather-tool", 2),
   swarm("itinerary-worker", 1),
+  swarm("mcp-router", 2),
+  swarm("lb", 1),
 ];
 
 function isUsage(pattern: RegExp) {
@@ -39,7 +41,7 @@ Deno.test("planScale() scales one service", () => {
   assert.deepEqual(planScale(request, ACTUAL), [{ service: "echo-agent", from: 1, to: 3 }]);
 });
 
-Deno.test("planScale() scales all platform services but not Consul, skipping those already there", () => {
+Deno.test("planScale() scales all platform services but not Consul or the load balancer, skipping those already there", () => {
   const request = parseScaleArgs("all", "2", PLATFORM_SERVICES);
   assert.deepEqual(planScale(request, ACTUAL), [
     { service: "echo-agent", from: 1, to: 2 },
@@ -49,7 +51,15 @@ Deno.test("planScale() scales all platform services but not Consul, skipping tho
 
 Deno.test("planScale() scale down puts every platform service at one replica", () => {
   const request = parseScaleArgs("down", undefined, PLATFORM_SERVICES);
-  assert.deepEqual(planScale(request, ACTUAL), [{ service: "weather-tool", from: 2, to: 1 }]);
+  assert.deepEqual(planScale(request, ACTUAL), [
+    { service: "weather-tool", from: 2, to: 1 },
+    { service: "mcp-router", from: 2, to: 1 },
+  ]);
+});
+
+Deno.test("planScale() scales the routers by their short name", () => {
+  const request = parseScaleArgs("router", "3", PLATFORM_SERVICES);
+  assert.deepEqual(planScale(request, ACTUAL), [{ service: "mcp-router", from: 2, to: 3 }]);
 });
 
 Deno.test("parseScaleArgs() rejects bad requests with usage errors", async (t) => {
@@ -59,6 +69,7 @@ Deno.test("parseScaleArgs() rejects bad requests with usage errors", async (t) =
     ["echo", "-2", /Invalid replica count "-2"/],
     ["down", "2", /takes no count/],
     ["consul", "3", /exactly one replica/],
+    ["lb", "2", /exactly one replica/],
   ];
   for (const [target, count, pattern] of cases) {
     await t.step(`scale ${target} ${count ?? ""}`, () => {

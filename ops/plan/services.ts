@@ -14,12 +14,18 @@ export interface PlatformService {
   /** Its program, relative to the repository root; undefined for images with their own program. */
   readonly entrypoint?: string;
   /** Which image it runs: the shared services image or its own. */
-  readonly image: "services" | "consul";
+  readonly image: "services" | "consul" | "lb";
+  /**
+   * How its health is known: `consul` for services that register there (gRPC or HTTP checks),
+   * `swarm` for the ones that do not (the Consul server itself, the load balancer), whose
+   * Docker healthcheck is all there is.
+   */
+  readonly health: "consul" | "swarm";
   /** Whether more than one replica makes sense (a single Consul server does not). */
   readonly scalable: boolean;
 }
 
-/** Every service of the stack, in deploy order. Later issues add `mcp-router` and `lb` here. */
+/** Every service of the stack, in deploy order. */
 export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
   {
     name: "consul",
@@ -27,6 +33,7 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     aliases: ["consul"],
     port: 8500,
     image: "consul",
+    health: "swarm",
     scalable: false,
   },
   {
@@ -36,6 +43,7 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     port: 50052,
     entrypoint: "services/echo-agent/main.ts",
     image: "services",
+    health: "consul",
     scalable: true,
   },
   {
@@ -45,6 +53,7 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     port: 50053,
     entrypoint: "services/weather-tool/main.ts",
     image: "services",
+    health: "consul",
     scalable: true,
   },
   {
@@ -54,9 +63,37 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     port: 50054,
     entrypoint: "services/itinerary-worker/main.ts",
     image: "services",
+    health: "consul",
     scalable: true,
   },
+  {
+    name: "mcp-router",
+    consulName: "mcp-router",
+    aliases: ["router"],
+    port: 8080,
+    entrypoint: "services/mcp-router/main.ts",
+    image: "services",
+    health: "consul",
+    scalable: true,
+  },
+  {
+    // HAProxy publishes host-mode ports: one task per node, so one replica on a single node.
+    name: "lb",
+    consulName: "lb",
+    aliases: ["lb", "haproxy"],
+    port: 8080,
+    image: "lb",
+    health: "swarm",
+    scalable: false,
+  },
 ]);
+
+/** The services that register in Consul (the others are known to Swarm only). */
+export function consulRegistered(
+  services: readonly PlatformService[] = PLATFORM_SERVICES,
+): PlatformService[] {
+  return services.filter((service) => service.health === "consul");
+}
 
 /** The services that `scale all` and `scale down` act on. */
 export function scalableServices(

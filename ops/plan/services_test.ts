@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import { UsageError } from "../errors.ts";
-import { resolveService, scalableServices, swarmServiceName } from "./services.ts";
+import {
+  consulRegistered,
+  resolveService,
+  scalableServices,
+  swarmServiceName,
+} from "./services.ts";
 
 Deno.test("resolveService() accepts short, Swarm and Consul names", async (t) => {
   const cases: [string, string][] = [
@@ -11,6 +16,10 @@ Deno.test("resolveService() accepts short, Swarm and Consul names", async (t) =>
     ["itinerary", "itinerary-worker"],
     ["worker-itinerary", "itinerary-worker"],
     ["consul", "consul"],
+    ["router", "mcp-router"],
+    ["mcp-router", "mcp-router"],
+    ["lb", "lb"],
+    ["haproxy", "lb"],
   ];
   for (const [input, expected] of cases) {
     await t.step(`"${input}" is ${expected}`, () => {
@@ -28,11 +37,21 @@ Deno.test("resolveService() rejects an unknown name with a usage error", () => {
   });
 });
 
-Deno.test("scalableServices() leaves the single Consul server out", () => {
+Deno.test("scalableServices() leaves the single Consul server and the load balancer out", () => {
   assert.deepEqual(scalableServices().map((service) => service.name), [
     "echo-agent",
     "weather-tool",
     "itinerary-worker",
+    "mcp-router",
+  ]);
+});
+
+Deno.test("consulRegistered() lists the services Consul checks", () => {
+  assert.deepEqual(consulRegistered().map((service) => service.consulName), [
+    "agent-echo",
+    "tool-weather",
+    "worker-itinerary",
+    "mcp-router",
   ]);
 });
 

@@ -9,7 +9,15 @@ export interface RenderStackOptions {
   images: Readonly<Record<string, string>>;
   /** Replica counts to keep per service (a deploy does not undo `scale`). */
   replicas?: Readonly<Record<string, number>>;
+  /**
+   * The Swarm secret holding `user:password` for HAProxy's stats page, mounted into the `lb`
+   * service; undefined: the stats page has no auth.
+   */
+  statsAuthSecret?: string;
 }
+
+/** Where the `lb` service finds its stats credentials. */
+export const STATS_AUTH_TARGET = "lb-stats-auth";
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` the way `docker stack deploy` does; `$$` is a literal
@@ -34,8 +42,16 @@ export function interpolate(text: string, vars: Readonly<Record<string, string>>
   return out;
 }
 
+interface StackService {
+  image?: string;
+  deploy?: { replicas?: number };
+  environment?: Record<string, string>;
+  secrets?: unknown[];
+}
+
 interface StackDocument {
-  services?: Record<string, { image?: string; deploy?: { replicas?: number } }>;
+  services?: Record<string, StackService>;
+  secrets?: Record<string, unknown>;
 }
 
 /** Renders the stack file: interpolated, merge keys resolved, images and replicas set. */
@@ -52,6 +68,21 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     const service = services[name];
     if (!service) continue;
     service.deploy = { ...service.deploy, replicas };
+  }
+  if (options.statsAuthSecret) {
+    const lb = services.lb;
+    if (!lb) throw new Error('Stack file has no service "lb" for the stats credentials');
+    document.secrets = {
+      ...document.secrets,
+      [STATS_AUTH_TARGET]: { external: true, name: options.statsAuthSecret },
+    };
+    // 256 is 0400: only the container's root may read it.
+    lb.secrets = [...lb.secrets ?? [], {
+      source: STATS_AUTH_TARGET,
+      target: STATS_AUTH_TARGET,
+      mode: 256,
+    }];
+    lb.environment = { ...lb.environment, LB_STATS_AUTH_FILE: `/run/secrets/${STATS_AUTH_TARGET}` };
   }
   // Extension fields were only there to be merged.
   const rendered = Object.fromEntries(

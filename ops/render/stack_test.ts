@@ -54,7 +54,7 @@ Deno.test("stack.yml: every platform service stops later than it drains and fini
   const template = await Deno.readTextFile(STACK_FILE);
   // deno-lint-ignore no-explicit-any
   const stack = parse(renderStack(template, { vars: {}, images: {} })) as any;
-  for (const name of ["echo-agent", "weather-tool", "itinerary-worker"]) {
+  for (const name of ["echo-agent", "weather-tool", "itinerary-worker", "mcp-router"]) {
     const service = stack.services[name];
     const seconds = (text: string) => Number(text.replace(/s$/, ""));
     const needed = seconds(service.environment.DRAIN_SECONDS) +
@@ -71,5 +71,64 @@ Deno.test("stackServiceNames() lists the stack's services", async () => {
     "echo-agent",
     "weather-tool",
     "itinerary-worker",
+    "mcp-router",
+    "lb",
   ]);
+});
+
+Deno.test("renderStack() gives the routers their session key and the lb host-mode ports", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  const rendered = renderStack(template, {
+    vars: {
+      LB_PUBLISHED_PORT: "18080",
+      LB_STATS_PUBLISHED_PORT: "18404",
+      ROUTER_SESSION_KEY_SECRET: "st_router-session-key",
+    },
+    images: {},
+  });
+  // deno-lint-ignore no-explicit-any
+  const stack = parse(rendered) as any;
+  const router = stack.services["mcp-router"];
+  assert.equal(router.environment.ROUTER_SESSION_KEY_FILE, "/run/secrets/router-session-key");
+  assert.deepEqual(router.secrets, [{
+    source: "router-session-key",
+    target: "router-session-key",
+    mode: 256,
+  }]);
+  assert.deepEqual(stack.secrets["router-session-key"], {
+    external: true,
+    name: "st_router-session-key",
+  });
+  assert.ok(router.healthcheck.test.includes("/readyz"));
+  assert.equal(router.deploy.update_config.order, "start-first");
+  const lb = stack.services.lb;
+  assert.deepEqual(lb.ports.map((port: { published: number; mode: string }) => port), [
+    { target: 8080, published: 18080, protocol: "tcp", mode: "host" },
+    { target: 8404, published: 18404, protocol: "tcp", mode: "host" },
+  ]);
+  assert.equal(lb.deploy.update_config.order, "stop-first");
+  assert.equal(lb.environment.LB_STATS_AUTH_FILE, undefined);
+  assert.equal(lb.secrets, undefined);
+});
+
+Deno.test("renderStack() mounts the stats credentials into the lb when given", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  const rendered = renderStack(template, {
+    vars: {},
+    images: {},
+    statsAuthSecret: "st_lb-stats-auth-abc",
+  });
+  // deno-lint-ignore no-explicit-any
+  const stack = parse(rendered) as any;
+  assert.equal(stack.services.lb.environment.LB_STATS_AUTH_FILE, "/run/secrets/lb-stats-auth");
+  assert.deepEqual(stack.services.lb.secrets, [{
+    source: "lb-stats-auth",
+    target: "lb-stats-auth",
+    mode: 256,
+  }]);
+  assert.deepEqual(stack.secrets["lb-stats-auth"], {
+    external: true,
+    name: "st_lb-stats-auth-abc",
+  });
+  assert.deepEqual(stack.secrets["router-session-key"].external, true);
 });

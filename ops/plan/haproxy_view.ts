@@ -1,0 +1,124 @@
+/** HAProxy's view of the MCP routers (its stats CSV), joined with Consul's for `status` and `deploy`. */
+import type { ConsulInstance } from "./state.ts";
+
+/** A server's state as HAProxy reports it, reduced to the four an operator acts on. */
+export type HaproxyState = "UP" | "DOWN" | "DRAIN" | "MAINT";
+
+/** One server line of a backend. */
+export interface HaproxyServer {
+  /** The slot name, e.g. `r3`. */
+  readonly name: string;
+  /** `address:port` it sends to. */
+  readonly address: string;
+  readonly state: HaproxyState;
+}
+
+/** What the ops tool could read from HAProxy. */
+export type HaproxyView =
+  | { readonly reachable: true; readonly servers: readonly HaproxyServer[] }
+  | { readonly reachable: false; readonly error: string };
+
+/** Maps HAProxy's status text (`UP`, `UP 1/2`, `DOWN 1/2`, `NOLB`, `MAINT (via …)`, …). */
+export function haproxyState(status: string): HaproxyState {
+  const text = status.trim().toUpperCase();
+  if (text.startsWith("MAINT")) return "MAINT";
+  if (text.startsWith("DRAIN") || text.startsWith("NOLB")) return "DRAIN";
+  // `UP 1/2` is still up (one check failed); `DOWN 1/2` still down (one check passed).
+  if (text.startsWith("UP") || text === "NO CHECK") return "UP";
+  return "DOWN";
+}
+
+/**
+ * The servers of `backend` in a stats CSV (`/stats;csv` or `show stat`). Empty slots, parked at
+ * `127.0.0.1:1` in maintenance, are left out.
+ */
+export function parseHaproxyServers(csv: string, backend: string): HaproxyServer[] {
+  const lines = csv.split("\n").filter((line) => line.trim() !== "");
+  if (lines.length === 0 || !lines[0].startsWith("# ")) {
+    throw new Error("HAProxy's stats are not CSV (no header line)");
+  }
+  const header = lines[0].slice(2).split(",");
+  const column = (name: string) => header.indexOf(name);
+  const [proxy, server, status, addr] = ["pxname", "svname", "status", "addr"].map(column);
+  if ([proxy, server, status, addr].includes(-1)) {
+    throw new Error("HAProxy's stats CSV lacks one of pxname, svname, status, addr");
+  }
+  const servers: HaproxyServer[] = [];
+  for (const line of lines.slice(1)) {
+    const cells = line.split(",");
+    if (cells[proxy] !== backend || ["FRONTEND", "BACKEND"].includes(cells[server])) continue;
+    const state = haproxyState(cells[status] ?? "");
+    const address = cells[addr] ?? "";
+    if (state === "MAINT" && (address === "" || address.endsWith(":1"))) continue;
+    servers.push({ name: cells[server], address, state });
+  }
+  return servers;
+}
+
+/** Something HAProxy and Consul disagree on. */
+export interface LbDisagreement {
+  kind: "lb-not-up" | "lb-sends-to-unknown" | "lb-unreachable";
+  id: string;
+  message: string;
+}
+
+/** The routers as HAProxy sees them, next to Consul. */
+export interface LbJoin {
+  /** HAProxy's state per Consul instance ID; `absent` when HAProxy has no server for it. */
+  byInstance: Record<string, HaproxyState | "absent">;
+  /** HAProxy servers that match no Consul instance (leaving or stale), by address. */
+  others: HaproxyServer[];
+  disagreements: LbDisagreement[];
+  /** Every passing instance is UP in HAProxy and HAProxy sends to nothing else. */
+  agrees: boolean;
+}
+
+/** Joins HAProxy's servers with Consul's instances of the service it fronts. */
+export function joinLbView(view: HaproxyView, instances: readonly ConsulInstance[]): LbJoin {
+  if (!view.reachable) {
+    return {
+      byInstance: {},
+      others: [],
+      disagreements: [{
+        kind: "lb-unreachable",
+        id: "lb",
+        message: `Cannot read HAProxy's view of the routers: ${view.error}`,
+      }],
+      agrees: false,
+    };
+  }
+  const byInstance: Record<string, HaproxyState | "absent"> = {};
+  const disagreements: LbDisagreement[] = [];
+  const matched = new Set<HaproxyServer>();
+  for (const instance of instances) {
+    const address = `${instance.address}:${instance.port}`;
+    const server = view.servers.find((candidate) => candidate.address === address);
+    if (server) matched.add(server);
+    const state = server?.state ?? "absent";
+    byInstance[instance.id] = state;
+    if (instance.status === "passing" && state !== "UP") {
+      disagreements.push({
+        kind: "lb-not-up",
+        id: instance.id,
+        message: `"${instance.id}" passes in Consul but HAProxy has it ${state}`,
+      });
+    }
+    if (instance.status !== "passing" && state === "UP") {
+      disagreements.push({
+        kind: "lb-sends-to-unknown",
+        id: instance.id,
+        message: `HAProxy sends to "${instance.id}", which is ${instance.status} in Consul`,
+      });
+    }
+  }
+  const others = view.servers.filter((server) => !matched.has(server));
+  for (const server of others) {
+    if (server.state !== "UP") continue;
+    disagreements.push({
+      kind: "lb-sends-to-unknown",
+      id: server.address,
+      message: `HAProxy sends to ${server.address} (${server.name}), which Consul does not hold`,
+    });
+  }
+  return { byInstance, others, disagreements, agrees: disagreements.length === 0 };
+}

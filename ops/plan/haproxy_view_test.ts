@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import { haproxyState, joinLbView, parseHaproxyServers } from "./haproxy_view.ts";
+import type { ConsulInstance } from "./state.ts";
+
+// Trimmed from HAProxy 2.6's `/stats;csv` with `stats show-legends` (which adds `addr`).
+const CSV = `# pxname,svname,status,addr
+stats,FRONTEND,OPEN,
+mcp-router,r1,UP,10.0.1.5:8080
+mcp-router,r2,DRAIN,10.0.1.6:8080
+mcp-router,r3,MAINT,127.0.0.1:1
+mcp-router,r4,DOWN 1/2,10.0.1.7:8080
+mcp-router,BACKEND,UP,
+`;
+
+function router(id: string, address: string, status: ConsulInstance["status"]): ConsulInstance {
+  return { id, service: "mcp-router", address, port: 8080, status };
+}
+
+Deno.test("haproxyState() reduces HAProxy's status texts to four states", async (t) => {
+  const cases: [string, string][] = [
+    ["UP", "UP"],
+    ["UP 1/2", "UP"],
+    ["no check", "UP"],
+    ["DOWN", "DOWN"],
+    ["DOWN 1/2", "DOWN"],
+    ["DRAIN", "DRAIN"],
+    ["NOLB", "DRAIN"],
+    ["MAINT", "MAINT"],
+    ["MAINT (via b/s)", "MAINT"],
+  ];
+  for (const [text, state] of cases) {
+    await t.step(`"${text}" is ${state}`, () => assert.equal(haproxyState(text), state));
+  }
+});
+
+Deno.test("parseHaproxyServers() reads one backend's servers and skips empty slots", () => {
+  assert.deepEqual(parseHaproxyServers(CSV, "mcp-router"), [
+    { name: "r1", address: "10.0.1.5:8080", state: "UP" },
+    { name: "r2", address: "10.0.1.6:8080", state: "DRAIN" },
+    { name: "r4", address: "10.0.1.7:8080", state: "DOWN" },
+  ]);
+  assert.throws(() => parseHaproxyServers("<html>", "mcp-router"), /not CSV/);
+});
+
+Deno.test("joinLbView() agrees when every passing router is UP and nothing else is", () => {
+  const view = {
+    reachable: true as const,
+    servers: [{ name: "r1", address: "10.0.1.5:8080", state: "UP" as const }, {
+      name: "r2",
+      address: "10.0.1.6:8080",
+      state: "DRAIN" as const,
+    }],
+  };
+  const join = joinLbView(view, [router("a", "10.0.1.5", "passing")]);
+  assert.deepEqual(join.byInstance, { a: "UP" });
+  assert.deepEqual(join.others.map((server) => server.name), ["r2"]);
+  assert.equal(join.agrees, true);
+});
+
+Deno.test("joinLbView() flags each way HAProxy and Consul disagree", () => {
+  const servers = parseHaproxyServers(CSV, "mcp-router");
+  const join = joinLbView({ reachable: true, servers }, [
+    router("a", "10.0.1.5", "critical"),
+    router("b", "10.0.1.7", "passing"),
+    router("c", "10.0.1.8", "passing"),
+  ]);
+  assert.deepEqual(join.byInstance, { a: "UP", b: "DOWN", c: "absent" });
+  assert.deepEqual(join.disagreements.map((entry) => [entry.kind, entry.id]), [
+    ["lb-sends-to-unknown", "a"],
+    ["lb-not-up", "b"],
+    ["lb-not-up", "c"],
+  ]);
+  assert.equal(join.agrees, false);
+  const unreachable = joinLbView({ reachable: false, error: "connection refused" }, []);
+  assert.equal(unreachable.agrees, false);
+  assert.match(unreachable.disagreements[0].message, /connection refused/);
+});

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+
+const SCRIPT = new URL("./http_health_probe.sh", import.meta.url).pathname;
+
+async function probe(port: number, env: Record<string, string> = {}) {
+  const output = await new Deno.Command("bash", {
+    args: [SCRIPT, String(port), "/readyz"],
+    env,
+    clearEnv: true,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: output.code, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+function serve(handler: (request: Request) => Response): Deno.HttpServer<Deno.NetAddr> {
+  return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+}
+
+Deno.test("http_health_probe.sh passes on 200 and fails on any other answer", async () => {
+  let ready = false;
+  const server = serve(() => new Response("x", { status: ready ? 200 : 503 }));
+  try {
+    const down = await probe(server.addr.port);
+    assert.equal(down.code, 1);
+    assert.match(down.stderr, /answered "503"/);
+    ready = true;
+    assert.equal((await probe(server.addr.port)).code, 0);
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("http_health_probe.sh asks Consul about SERVICE_ID and ignores an absent Consul", async () => {
+  const service = serve(() => new Response("ok"));
+  let consulStatus = 503;
+  const consul = serve((request) => {
+    const wanted = new URL(request.url).pathname === "/v1/agent/health/service/id/router-1";
+    return new Response("[]", { status: wanted ? consulStatus : 500 });
+  });
+  try {
+    const env = {
+      SERVICE_ID: "router-1",
+      CONSUL_HTTP_ADDR: `http://127.0.0.1:${consul.addr.port}`,
+    };
+    const critical = await probe(service.addr.port, env);
+    assert.equal(critical.code, 1);
+    assert.match(critical.stderr, /"router-1" is critical in Consul/);
+    consulStatus = 200;
+    assert.equal((await probe(service.addr.port, env)).code, 0);
+    const noConsul = { SERVICE_ID: "router-1", CONSUL_HTTP_ADDR: "http://127.0.0.1:1" };
+    assert.equal((await probe(service.addr.port, noConsul)).code, 0);
+  } finally {
+    await service.shutdown();
+    await consul.shutdown();
+  }
+});
+
+Deno.test("http_health_probe.sh rejects bad arguments with exit code 2", async () => {
+  const output = await new Deno.Command("bash", { args: [SCRIPT, "x"], stderr: "piped" }).output();
+  assert.equal(output.code, 2);
+});
