@@ -2,7 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/types.js";
 import assert from "node:assert/strict";
 import { CAPABILITY_SERVICE } from "../proto/mod.ts";
-import { startConsulDev } from "./helpers/consul_dev.ts";
+import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
 import { connectV1, connectV2, resultText, startRouter } from "./router_harness.ts";
 
@@ -214,6 +214,44 @@ Deno.test("mcp-router spreads calls with each strategy and survives a killed ins
     });
   } finally {
     for (const echo of echoes) await echo.stop();
+    await consul.stop();
+  }
+});
+
+Deno.test("mcp-router describes a backend again when its instance could not answer at first", async () => {
+  const consul = await startConsulDev();
+  const port = freePort();
+  // Registered and passing before anything listens on its port: the first Describe fails.
+  const register = await fetch(`${consul.url}/v1/agent/service/register`, {
+    method: "PUT",
+    body: JSON.stringify({
+      Name: "agent-echo",
+      ID: "echo-late",
+      Address: "127.0.0.1",
+      Port: port,
+      Tags: ["platform", "agent"],
+    }),
+  });
+  await register.body?.cancel();
+  const router = await startRouter(consul.url, "router-late");
+  let echo: ServiceProcess | undefined;
+  try {
+    await eventually(
+      "a failed Describe",
+      () => Promise.resolve(router.output()),
+      (out) => out.includes("Describe failed"),
+    );
+    // The same instance comes up on that port; its registration turns critical, then passing
+    // again, so the service also drops to no instance and comes back.
+    echo = startService("echo-agent", { consulUrl: consul.url, id: "echo-late", port });
+    await waitForTools(router.url, 1);
+    const client = await connectV2(router.url);
+    const result = await client.callTool({ name: "echo", arguments: { message: "late" } });
+    assert.match(resultText(result), /late/);
+    await client.close();
+  } finally {
+    await echo?.stop();
+    await router.stop();
     await consul.stop();
   }
 });

@@ -41,7 +41,14 @@ interface Backend {
   describedFrom: string;
   describing: Promise<void> | undefined;
   again: boolean;
+  /** A pending retry after every instance failed to describe itself. */
+  retry: ReturnType<typeof setTimeout> | undefined;
+  /** Describe rounds that failed in a row, for the retry backoff. */
+  failures: number;
 }
+
+/** First and longest wait before describing a service again after every instance failed. */
+const DESCRIBE_RETRY_MS = { first: 500, max: 10_000 };
 
 /** Platform services found in Consul, their discovery clients and their merged catalog. */
 export class BackendDirectory {
@@ -119,7 +126,10 @@ export class BackendDirectory {
     await this.#watch.close();
     const backends = [...this.#backends.values()];
     this.#backends.clear();
-    for (const backend of backends) backend.stopListening();
+    for (const backend of backends) {
+      clearTimeout(backend.retry);
+      backend.stopListening();
+    }
     await Promise.all(backends.map((backend) => backend.discovery.close()));
     await Promise.allSettled(backends.map((backend) => backend.describing));
     for (const client of this.#describeClients.values()) client.close();
@@ -133,6 +143,7 @@ export class BackendDirectory {
     for (const [service, backend] of this.#backends) {
       if (wanted.has(service)) continue;
       this.#backends.delete(service);
+      clearTimeout(backend.retry);
       backend.stopListening();
       void backend.discovery.close();
       this.#logger.info("Service left the catalog", { service });
@@ -152,14 +163,13 @@ export class BackendDirectory {
         describedFrom: "",
         describing: undefined,
         again: false,
+        retry: undefined,
+        failures: 0,
       };
       this.#backends.set(service, backend);
       this.#logger.info("Service joined the catalog", { service, strategy: discovery.strategy });
       discovery.start();
-      backend.describing = discovery.ready().then(
-        () => this.#describe(service),
-        () => {},
-      );
+      this.#track(backend, discovery.ready().then(() => this.#describe(service), () => {}));
     }
     this.#publish();
   }
@@ -171,31 +181,54 @@ export class BackendDirectory {
       backend.again = true;
       return;
     }
-    backend.describing = this.#describe(service);
+    this.#track(backend, this.#describe(service));
+  }
+
+  /**
+   * Marks `backend` as being described until `work` settles. The mark is cleared by `work` itself
+   * only if it is still the current one: a describe that finishes synchronously must not leave a
+   * settled promise behind as "in progress", or the service would never be described again.
+   */
+  #track(backend: Backend, work: Promise<void>): void {
+    const tracked: Promise<void> = work.finally(() => {
+      if (backend.describing === tracked) backend.describing = undefined;
+    });
+    backend.describing = tracked;
   }
 
   async #describe(service: string): Promise<void> {
     const backend = this.#backends.get(service);
     if (backend === undefined || this.#closed) return;
-    try {
-      do {
-        backend.again = false;
-        const endpoints = backend.discovery.endpoints();
-        const from = endpoints.map((endpoint) => endpoint.id).sort().join(",");
-        if (endpoints.length === 0) {
-          backend.tools = undefined;
-        } else if (from !== backend.describedFrom || backend.tools === undefined) {
-          const answer = await this.#describeAny(service, endpoints);
-          if (answer !== undefined) {
-            backend.tools = { service, version: answer.version, tools: answer.tools };
-          }
+    do {
+      backend.again = false;
+      const endpoints = backend.discovery.endpoints();
+      const from = endpoints.map((endpoint) => endpoint.id).sort().join(",");
+      if (endpoints.length === 0) {
+        backend.tools = undefined;
+      } else if (from !== backend.describedFrom || backend.tools === undefined) {
+        const answer = await this.#describeAny(service, endpoints);
+        if (answer === undefined) {
+          // No instance answered (starting up, or a channel that will not reconnect): try
+          // again later rather than leave the service's tools out until its instances change.
+          this.#retryDescribe(service, backend);
+          continue;
         }
-        backend.describedFrom = from;
-        this.#publish();
-      } while (backend.again && !this.#closed && this.#backends.get(service) === backend);
-    } finally {
-      backend.describing = undefined;
-    }
+        backend.failures = 0;
+        backend.tools = { service, version: answer.version, tools: answer.tools };
+      }
+      backend.describedFrom = from;
+      this.#publish();
+    } while (backend.again && !this.#closed && this.#backends.get(service) === backend);
+  }
+
+  #retryDescribe(service: string, backend: Backend): void {
+    if (this.#closed || backend.retry !== undefined) return;
+    const delay = Math.min(DESCRIBE_RETRY_MS.max, DESCRIBE_RETRY_MS.first * 2 ** backend.failures);
+    backend.failures++;
+    backend.retry = setTimeout(() => {
+      backend.retry = undefined;
+      if (this.#backends.get(service) === backend) this.#describeSoon(service);
+    }, delay);
   }
 
   async #describeAny(
@@ -206,6 +239,9 @@ export class BackendDirectory {
       try {
         return await this.#describeOne(endpoint);
       } catch (error) {
+        // A grpc-js channel under Deno may never reconnect after its server went away; the next
+        // attempt gets a fresh one.
+        this.#dropDescribeClient(endpoint);
         this.#logger.warn("Describe failed", {
           service,
           instance: endpoint.id,
@@ -214,6 +250,12 @@ export class BackendDirectory {
       }
     }
     return undefined;
+  }
+
+  #dropDescribeClient(endpoint: Endpoint): void {
+    const target = `${endpoint.address}:${endpoint.port}`;
+    this.#describeClients.get(target)?.close();
+    this.#describeClients.delete(target);
   }
 
   #describeOne(endpoint: Endpoint): Promise<DescribeResponse> {
