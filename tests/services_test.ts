@@ -150,11 +150,13 @@ Deno.test("tools reject bad arguments naming the field, and unknown tools", asyn
     itinerary: connect(itinerary.address),
   };
   try {
-    await eventually(
-      "itinerary passing",
-      () => passingIds(consul.url, "worker-itinerary"),
-      (ids) => ids.length === 1,
-    );
+    for (const name of ["agent-echo", "tool-weather", "worker-itinerary"]) {
+      await eventually(
+        `${name} passing`,
+        () => passingIds(consul.url, name),
+        (ids) => ids.length === 1,
+      );
+    }
     const cases: [string, keyof typeof clients, string, unknown, RegExp][] = [
       ["echo without message", "echo", "echo", {}, /"message": is required/],
       ["echo delay too long", "echo", "echo", { message: "x", delay_ms: 10_001 }, /"delay_ms"/],
