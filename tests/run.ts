@@ -9,7 +9,7 @@ const SUMMARY = /(ok|FAILED) \| (\d+) passed(?: \([^)]*\))? \| (\d+) failed/;
 const ANSI = /\x1b\[[0-9;]*m/g;
 
 const child = new Deno.Command(Deno.execPath(), {
-  args: ["test", "--allow-all", "--parallel", ...Deno.args],
+  args: ["test", "--allow-all", ...Deno.args],
   stdout: "piped",
   stderr: "inherit",
   stdin: "null",

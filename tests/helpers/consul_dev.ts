@@ -69,18 +69,40 @@ export async function waitForConsul(url: string, timeoutMs = 20_000): Promise<vo
   throw new Error(`Consul at "${url}" did not become ready: ${lastError}`);
 }
 
-/** Starts a dev agent and waits until it is ready. */
-export async function startConsulDev(): Promise<ConsulDev> {
-  const ports: ConsulPorts = {
+function pickPorts(): ConsulPorts {
+  return {
     http: freePort(),
     serfLan: freePort(),
     serfWan: freePort(),
     server: freePort(),
     grpc: freePort(),
   };
-  const url = `http://127.0.0.1:${ports.http}`;
+}
+
+/** Starts a dev agent and waits until it is ready. */
+export async function startConsulDev(): Promise<ConsulDev> {
+  // A port found free can be taken by another process before the agent binds it (tests run in
+  // parallel): an agent that does not come up is replaced by one on fresh ports.
+  let ports = pickPorts();
+  let url = `http://127.0.0.1:${ports.http}`;
   let child = spawnAgent(ports);
-  await waitForConsul(url);
+  for (let attempt = 1;; attempt++) {
+    try {
+      await waitForConsul(url, 15_000);
+      break;
+    } catch (error) {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+      await child.status;
+      if (attempt === 3) throw error;
+      ports = pickPorts();
+      url = `http://127.0.0.1:${ports.http}`;
+      child = spawnAgent(ports);
+    }
+  }
 
   async function stop(): Promise<void> {
     try {
