@@ -14,6 +14,7 @@ import { MetricsRegistry } from "./metrics.ts";
 import { createRouterService } from "./service.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
+import { onStopSignals } from "../runtime/stop_signals.ts";
 
 const PROGRAM = "mcp-router";
 const CONSUL_NAME = "mcp-router";
@@ -110,23 +111,7 @@ const registrar = new ConsulRegistrar(config.consulUrl, {
 registrar.start();
 logger.info("serving", { port, consul: config.consulUrl, path: "/mcp" });
 
-let stopping = false;
-function stop(signal: Deno.Signal): void {
-  if (stopping) {
-    logger.warn("second signal, exiting at once", { signal });
-    Deno.exit(1);
-  }
-  stopping = true;
-  shutdown(signal).then(
-    () => Deno.exit(0),
-    (error) => {
-      logger.error("shutdown failed", { error: (error as Error).message });
-      Deno.exit(1);
-    },
-  );
-}
-Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+onStopSignals(logger, shutdown);
 
 async function shutdown(signal: Deno.Signal): Promise<void> {
   logger.info("stopping", { signal, inFlight: service.inFlight });

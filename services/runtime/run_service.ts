@@ -7,6 +7,7 @@ import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from ".
 import { createLogger, type Logger } from "./logger.ts";
 import { ConsulRegistrar } from "./registration.ts";
 import type { ServiceDefinition } from "./tool.ts";
+import { onStopSignals } from "./stop_signals.ts";
 
 /** What a service's builder gets. */
 export interface ServiceContext {
@@ -89,23 +90,7 @@ export async function runService(
   registrar.start();
   logger.info("serving", { port, consul: config.consulUrl, tools: definition.tools.length });
 
-  let stopping = false;
-  const stop = (signal: Deno.Signal) => {
-    if (stopping) {
-      logger.warn("second signal, exiting at once", { signal });
-      Deno.exit(1);
-    }
-    stopping = true;
-    shutdown(signal).then(
-      () => Deno.exit(0),
-      (error) => {
-        logger.error("shutdown failed", { error: (error as Error).message });
-        Deno.exit(1);
-      },
-    );
-  };
-  Deno.addSignalListener("SIGTERM", () => stop("SIGTERM"));
-  Deno.addSignalListener("SIGINT", () => stop("SIGINT"));
+  onStopSignals(logger, shutdown);
 
   async function shutdown(signal: Deno.Signal): Promise<void> {
     logger.info("stopping", { signal, inFlight: capability.inFlight });
