@@ -9,8 +9,9 @@
  *   deno run … ops/probe/mcp_main.ts --consul http://consul:8500 --rate 50 --duration 20
  *
  * With `--url`, every request goes there (HAProxy). With `--consul`, the probe follows the passing
- * `mcp-router` instances and sends each HTTP request to the next one, so every session hops from
- * router to router: it goes on only because any replica accepts any session. A request that never
+ * `mcp-router` instances (the failing ones when none passes) and sends each HTTP request to the
+ * next one, so every session hops from router to router: it goes on only because any replica
+ * accepts any session. A request that never
  * reached a router (connection refused) is sent to another one, as HAProxy's `retry-on
  * conn-failure` does; the summary counts those as `retries`.
  */
@@ -22,6 +23,7 @@ import {
   StreamableHTTPClientTransport as TransportV2,
 } from "@modelcontextprotocol/client";
 import { ConsulWatch } from "../../services/runtime/consul_watch.ts";
+import { splitHealthEntries } from "../../services/runtime/discovery.ts";
 import { summarizeCalls } from "../plan/stats.ts";
 import { PROBE_CALLS, type ProbeCall } from "./calls.ts";
 
@@ -76,19 +78,22 @@ let watch: ConsulWatch<{ id: string; url: string }[]> | undefined;
 
 if (values.consul) {
   const consulUrl = values.consul.replace(/\/+$/, "");
+  // Passing routers; when none passes (every check late at once on a busy machine), the failing
+  // ones, as the platform's discovery client and HAProxy do: they may well still answer.
   watch = new ConsulWatch("/v1/health/service/mcp-router", {
     consulUrl,
-    query: { passing: "" },
-    parse: (body) =>
-      (body as { Service: { ID: string; Address: string; Port: number } }[]).map((entry) => ({
-        id: entry.Service.ID,
-        url: `http://${entry.Service.Address}:${entry.Service.Port}`,
-      })).sort((a, b) => a.id.localeCompare(b.id)),
+    parse: (body) => {
+      const view = splitHealthEntries(body);
+      return (view.passing.length > 0 ? view.passing : view.failing).map((entry) => ({
+        id: entry.id,
+        url: `http://${entry.address}:${entry.port}`,
+      }));
+    },
   });
   watch.start();
   try {
     const first = await watch.ready(15_000);
-    if (first.length === 0) throw new Error("no passing mcp-router instance");
+    if (first.length === 0) throw new Error("no mcp-router instance");
   } catch (error) {
     console.error(`error: Cannot find MCP routers in Consul at "${consulUrl}": ${error}`);
     Deno.exit(1);
@@ -101,7 +106,7 @@ if (values.consul) {
     for (let attempt = 0; attempt <= CONNECT_RETRIES; attempt++) {
       const live = watch!.value ?? [];
       if (live.length === 0) {
-        lastError = new Error("no passing mcp-router instance");
+        lastError = new Error("no mcp-router instance in Consul");
         await new Promise((resolve) => setTimeout(resolve, 200));
         continue;
       }

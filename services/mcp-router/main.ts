@@ -6,7 +6,7 @@
 import { ConfigError, parseServiceConfig, type ServiceConfig } from "../runtime/config.ts";
 import { createLogger } from "../runtime/logger.ts";
 import { readProcessFacts } from "../runtime/main_facts.ts";
-import { ConsulRegistrar } from "../runtime/registration.ts";
+import { checkTiming, ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
 import { parseRouterConfig, type RouterConfig } from "./config.ts";
 import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
@@ -103,9 +103,7 @@ const registrar = new ConsulRegistrar(config.consulUrl, {
   check: {
     HTTP: `http://${config.advertiseAddr}:${port}/readyz`,
     Method: "GET",
-    Interval: `${config.checkIntervalSeconds}s`,
-    Timeout: `${Math.max(1, config.checkIntervalSeconds)}s`,
-    DeregisterCriticalServiceAfter: "1m",
+    ...checkTiming(config),
   },
 }, { logger });
 registrar.start();

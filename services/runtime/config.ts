@@ -13,11 +13,22 @@ export interface ServiceConfig {
   readonly serviceId: string;
   /** Interval of Consul's health check, in seconds. */
   readonly checkIntervalSeconds: number;
+  /** Failed checks in a row before Consul marks the instance critical. */
+  readonly checkFailures: number;
   /** After deregistering, how long to keep serving so balancers stop sending, in seconds. */
   readonly drainSeconds: number;
   /** After draining, how long in-flight calls may take to finish, in seconds. */
   readonly graceSeconds: number;
   readonly logLevel: LogLevel;
+  /** The HAProxy frontend that exposes the service outside the Swarm; null when not exposed. */
+  readonly expose: ServiceExposure | null;
+}
+
+/** How HAProxy exposes a service: its frontend port and protocol (Consul Meta `lb_port`, `lb_mode`). */
+export interface ServiceExposure {
+  readonly port: number;
+  /** `grpc`: HTTP/2 proxied per call; `tcp`: connections passed through. */
+  readonly mode: "grpc" | "tcp";
 }
 
 /** What {@linkcode parseServiceConfig} needs besides the environment. */
@@ -108,15 +119,38 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     problems.push(`SERVICE_ID may hold letters, digits, ".", "_" and "-" only, got "${serviceId}"`);
   }
 
+  const failuresText = text("CHECK_FAILURES", "3");
+  const checkFailures = Number(failuresText);
+  if (!/^\d+$/.test(failuresText) || checkFailures < 1 || checkFailures > 10) {
+    problems.push(`CHECK_FAILURES must be an integer from 1 to 10, got "${failuresText}"`);
+  }
+
+  let expose: ServiceExposure | null = null;
+  const lbPortText = text("LB_PORT", "");
+  const lbMode = text("LB_MODE", "grpc").toLowerCase();
+  if (lbMode !== "grpc" && lbMode !== "tcp") {
+    problems.push(`LB_MODE must be "grpc" or "tcp", got "${lbMode}"`);
+  }
+  if (lbPortText !== "") {
+    const lbPort = Number(lbPortText);
+    if (!/^\d+$/.test(lbPortText) || lbPort < 1 || lbPort > 65535) {
+      problems.push(`LB_PORT must be an integer from 1 to 65535, got "${lbPortText}"`);
+    } else {
+      expose = Object.freeze({ port: lbPort, mode: lbMode === "tcp" ? "tcp" : "grpc" });
+    }
+  }
+
   const config: ServiceConfig = {
     consulUrl: withScheme,
     port,
     advertiseAddr,
     serviceId,
     checkIntervalSeconds: duration("CHECK_INTERVAL", 2, 0.1, 300),
+    checkFailures: Number.isInteger(checkFailures) ? checkFailures : 3,
     drainSeconds: duration("DRAIN_SECONDS", 2, 0, 300),
     graceSeconds: duration("GRACE_SECONDS", 10, 0, 600),
     logLevel: logLevel as LogLevel,
+    expose,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

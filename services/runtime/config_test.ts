@@ -11,9 +11,11 @@ Deno.test("parseServiceConfig() fills every default", () => {
     advertiseAddr: "10.0.1.5",
     serviceId: "echo-agent-3f2a9c1b",
     checkIntervalSeconds: 2,
+    checkFailures: 3,
     drainSeconds: 2,
     graceSeconds: 10,
     logLevel: "info",
+    expose: null,
   });
   assert.ok(Object.isFrozen(config));
 });
@@ -25,6 +27,7 @@ Deno.test("parseServiceConfig() reads the environment", () => {
     ADVERTISE_ADDR: "127.0.0.1",
     SWARM_SERVICE_NAME: "agent-platform_echo-agent",
     CHECK_INTERVAL: "500ms",
+    CHECK_FAILURES: "1",
     DRAIN_SECONDS: "0",
     GRACE_SECONDS: "1m",
     LOG_LEVEL: "DEBUG",
@@ -33,19 +36,46 @@ Deno.test("parseServiceConfig() reads the environment", () => {
   assert.equal(config.port, 0);
   assert.equal(config.serviceId, "agent-platform_echo-agent-3f2a9c1b");
   assert.equal(config.checkIntervalSeconds, 0.5);
+  assert.equal(config.checkFailures, 1);
   assert.equal(config.drainSeconds, 0);
   assert.equal(config.graceSeconds, 60);
   assert.equal(config.logLevel, "debug");
 });
 
+Deno.test("parseServiceConfig() reads the HAProxy exposure", async (t) => {
+  await t.step("LB_PORT alone exposes over gRPC", () => {
+    const config = parseServiceConfig({ LB_PORT: "9101" }, DEFAULTS);
+    assert.deepEqual(config.expose, { port: 9101, mode: "grpc" });
+  });
+  await t.step("LB_MODE=tcp passes connections through", () => {
+    const config = parseServiceConfig({ LB_PORT: "9102", LB_MODE: "TCP" }, DEFAULTS);
+    assert.deepEqual(config.expose, { port: 9102, mode: "tcp" });
+  });
+  await t.step("bad values are listed together", () => {
+    assert.throws(
+      () => parseServiceConfig({ LB_PORT: "0", LB_MODE: "udp" }, DEFAULTS),
+      (error: unknown) =>
+        error instanceof ConfigError && error.problems.length === 2 &&
+        /LB_PORT must be an integer from 1 to 65535, got "0"/.test(error.message) &&
+        /LB_MODE must be "grpc" or "tcp", got "udp"/.test(error.message),
+    );
+  });
+});
+
 Deno.test("parseServiceConfig() lists every problem at once", () => {
   try {
-    parseServiceConfig({ PORT: "70000", CHECK_INTERVAL: "soon", LOG_LEVEL: "loud" }, DEFAULTS);
+    parseServiceConfig({
+      PORT: "70000",
+      CHECK_INTERVAL: "soon",
+      CHECK_FAILURES: "0",
+      LOG_LEVEL: "loud",
+    }, DEFAULTS);
     assert.fail("expected a ConfigError");
   } catch (caught) {
     assert.ok(caught instanceof ConfigError);
     assert.equal(caught.exitCode, 2);
-    assert.equal(caught.problems.length, 3);
+    assert.equal(caught.problems.length, 4);
+    assert.match(caught.message, /CHECK_FAILURES must be an integer from 1 to 10, got "0"/);
     assert.match(caught.message, /PORT must be an integer from 0 to 65535, got "70000"/);
     assert.match(caught.message, /CHECK_INTERVAL must be a duration/);
     assert.match(caught.message, /LOG_LEVEL must be one of debug, info, warn, error, got "loud"/);

@@ -15,7 +15,7 @@
 import * as http2 from "node:http2";
 import * as net from "node:net";
 
-const TIMEOUT_MS = 2_000;
+const TIMEOUT_MS = 4_000;
 const SERVING = 1;
 
 /** Asks the gRPC health of `host:port` (overall service ""); resolves the numeric status. */

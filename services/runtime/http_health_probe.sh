@@ -8,7 +8,9 @@
 # Bash with /dev/tcp rather than `deno run`: a check runs every few seconds in every container,
 # and starting a Deno process for each costs a noticeable share of a small machine's CPU.
 # Consul being unreachable does not fail the check (Swarm would restart healthy services during a
-# Consul outage), as in health_probe.ts.
+# Consul outage), as in health_probe.ts. Each answer may take up to 4 s: on a busy machine a healthy
+# router can be slow to answer, and Swarm restarting it would make things worse (the healthcheck's
+# own timeout is longer).
 set -u
 
 if [[ $# -ne 2 || ! $1 =~ ^[0-9]+$ || $2 != /* ]]; then
@@ -21,7 +23,7 @@ http_status() {
   local host=$1 port=$2 path=$3 line
   exec 3<>"/dev/tcp/$host/$port" || return 1
   printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$host" >&3
-  IFS=' ' read -r -t 2 line <&3 || true
+  IFS=' ' read -r -t 4 line <&3 || true
   exec 3<&- 3>&-
   line=${line#* }
   echo "${line%% *}"

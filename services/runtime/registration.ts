@@ -15,7 +15,30 @@ export interface ConsulCheck {
   TCP?: string;
   Interval: string;
   Timeout: string;
+  FailuresBeforeCritical?: number;
   DeregisterCriticalServiceAfter: string;
+}
+
+/**
+ * When and how patiently Consul checks an instance: every `CHECK_INTERVAL`, each check given twice
+ * that (at least 2 s), critical only after `CHECK_FAILURES` failures in a row. On a busy machine a
+ * healthy instance can answer one check late; a single late answer must not take the only
+ * instance out of every balancer. A stopping instance deregisters at once, and a dead one is
+ * avoided by callers well before Consul calls it critical (refused connections are retried
+ * elsewhere, HAProxy runs its own checks).
+ */
+export function checkTiming(
+  config: { checkIntervalSeconds: number; checkFailures: number },
+): Pick<
+  ConsulCheck,
+  "Interval" | "Timeout" | "FailuresBeforeCritical" | "DeregisterCriticalServiceAfter"
+> {
+  return {
+    Interval: `${config.checkIntervalSeconds}s`,
+    Timeout: `${Math.max(2, 2 * config.checkIntervalSeconds)}s`,
+    FailuresBeforeCritical: config.checkFailures,
+    DeregisterCriticalServiceAfter: "1m",
+  };
 }
 
 /** What is registered. */

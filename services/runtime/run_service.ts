@@ -5,7 +5,7 @@
 import { bindServer, createCapabilityServer } from "./capability_server.ts";
 import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { ConsulRegistrar } from "./registration.ts";
+import { checkTiming, ConsulRegistrar } from "./registration.ts";
 import type { ServiceDefinition } from "./tool.ts";
 import { onStopSignals } from "./stop_signals.ts";
 
@@ -78,13 +78,15 @@ export async function runService(
       kind: definition.kind,
       tools: definition.tools.map((tool) => tool.name).join(","),
       program: identity.program,
+      // `lb sync` gives a service with `lb_port` its own HAProxy frontend.
+      ...(config.expose
+        ? { lb_port: String(config.expose.port), lb_mode: config.expose.mode }
+        : {}),
     },
     check: {
       GRPC: `${config.advertiseAddr}:${port}`,
       GRPCUseTLS: false,
-      Interval: `${config.checkIntervalSeconds}s`,
-      Timeout: `${Math.max(1, config.checkIntervalSeconds)}s`,
-      DeregisterCriticalServiceAfter: "1m",
+      ...checkTiming(config),
     },
   }, { logger });
   registrar.start();
