@@ -73,6 +73,8 @@ export interface LbJoin {
   agrees: boolean;
 }
 
+const RANK: Record<HaproxyState, number> = { UP: 0, DRAIN: 1, DOWN: 2, MAINT: 3 };
+
 /** Joins HAProxy's servers with Consul's instances of the service it fronts. */
 export function joinLbView(view: HaproxyView, instances: readonly ConsulInstance[]): LbJoin {
   if (!view.reachable) {
@@ -92,8 +94,11 @@ export function joinLbView(view: HaproxyView, instances: readonly ConsulInstance
   const matched = new Set<HaproxyServer>();
   for (const instance of instances) {
     const address = `${instance.address}:${instance.port}`;
-    const server = view.servers.find((candidate) => candidate.address === address);
-    if (server) matched.add(server);
+    // A slot that drained keeps the address it had: when the instance came back in another slot,
+    // the one taking traffic is the one that counts.
+    const candidates = view.servers.filter((candidate) => candidate.address === address);
+    candidates.forEach((candidate) => matched.add(candidate));
+    const server = candidates.sort((a, b) => RANK[a.state] - RANK[b.state])[0];
     const state = server?.state ?? "absent";
     byInstance[instance.id] = state;
     if (instance.status === "passing" && state !== "UP") {

@@ -75,3 +75,14 @@ Deno.test("joinLbView() flags each way HAProxy and Consul disagree", () => {
   assert.equal(unreachable.agrees, false);
   assert.match(unreachable.disagreements[0].message, /connection refused/);
 });
+
+Deno.test("joinLbView() takes the slot in service when an old slot kept the same address", () => {
+  const servers = [
+    { name: "r1", address: "10.0.1.5:8080", state: "MAINT" as const },
+    { name: "r2", address: "10.0.1.5:8080", state: "UP" as const },
+  ];
+  const join = joinLbView({ reachable: true, servers }, [router("a", "10.0.1.5", "passing")]);
+  assert.deepEqual(join.byInstance, { a: "UP" });
+  assert.deepEqual(join.others, []);
+  assert.equal(join.agrees, true);
+});
