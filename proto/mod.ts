@@ -97,3 +97,31 @@ export const CapabilityClientConstructor = loaded.platform.v1.Capability as unkn
 
 /** The service definition to add to a grpc-js server. */
 export const CAPABILITY_SERVICE: grpc.ServiceDefinition = loaded.platform.v1.Capability.service;
+
+/** A method of `platform.v1.Capability` as raw bytes: its HTTP/2 path and message codecs. */
+export interface CapabilityMethod<Request, Response> {
+  /** `/platform.v1.Capability/<Method>` */
+  readonly path: string;
+  serialize(request: Request): Uint8Array;
+  deserialize(bytes: Uint8Array): Response;
+}
+
+function capabilityMethod<Request, Response>(name: string): CapabilityMethod<Request, Response> {
+  const definition = (packageDefinition["platform.v1.Capability"] as grpc.ServiceDefinition)[name];
+  return {
+    path: definition.path,
+    serialize: (request) => definition.requestSerialize(request),
+    // proto-loader's deserializer takes a Buffer, but reads it only as bytes.
+    deserialize: (bytes) => definition.responseDeserialize(bytes as Buffer) as Response,
+  };
+}
+
+/** `Invoke`, for clients that frame gRPC themselves. */
+export const INVOKE_METHOD: CapabilityMethod<InvokeRequest, InvokeResponse> = capabilityMethod(
+  "Invoke",
+);
+
+/** `InvokeStream`, for clients that frame gRPC themselves. */
+export const INVOKE_STREAM_METHOD: CapabilityMethod<InvokeRequest, InvokeEvent> = capabilityMethod(
+  "InvokeStream",
+);

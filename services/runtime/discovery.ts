@@ -1,17 +1,18 @@
 /**
  * Client-side discovery and balancing of one Consul service: follows its passing instances, keeps a
- * gRPC client per instance and sends each call to one of them, retrying on another instance when a
+ * gRPC channel per instance and sends each call to one of them, retrying on another instance when a
  * call could not be delivered.
  */
-import * as grpc from "@grpc/grpc-js";
+import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
-  type CapabilityClient,
-  CapabilityClientConstructor,
+  INVOKE_METHOD,
+  INVOKE_STREAM_METHOD,
   type InvokeEvent,
   type InvokeRequest,
   type InvokeResponse,
 } from "../../proto/mod.ts";
 import { ConsulWatch } from "./consul_watch.ts";
+import { GrpcChannel, type GrpcChannelOptions } from "./grpc_channel.ts";
 import { Ejector, type EjectorOptions } from "./ejection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { createPicker, type Picker, type StrategyName } from "./strategies.ts";
@@ -48,8 +49,8 @@ export interface DiscoveryOptions {
   connectTimeoutMs?: number;
   /** When instances are ejected after delivery failures. */
   ejection?: EjectorOptions;
-  /** Extra grpc-js channel options of every client. */
-  channelOptions?: grpc.ChannelOptions;
+  /** Options of every instance's channel (reconnect backoff, message size). */
+  channelOptions?: GrpcChannelOptions;
 }
 
 /** Options of one call. */
@@ -60,7 +61,8 @@ export interface InvokeOptions {
   deadlineMs?: number;
   /** The tool may run twice: a call whose connection dropped before the answer is retried too. */
   idempotent?: boolean;
-  metadata?: grpc.Metadata;
+  /** Request metadata (lower-case names). */
+  metadata?: Readonly<Record<string, string>>;
 }
 
 /** Options of a streamed call. */
@@ -79,14 +81,16 @@ export interface InvokeResult {
 export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
 
 /**
- * How a failed call ended, from what grpc-js reports (1.14, observed with real servers):
+ * How a failed call ended, from what the channel reports ({@linkcode GrpcChannel} keeps the wording
+ * of grpc-js 1.14, observed with real servers):
  * - `undelivered`: the server never saw the call. UNAVAILABLE "No connection established. Last
  *   error: Error: connect ECONNREFUSED …" (nothing listening, server gone, server draining after
  *   tryShutdown), UNAVAILABLE "… write EPIPE" in the same wording (peer closed during the handshake),
  *   UNAVAILABLE "Stream refused by server" (HTTP/2 REFUSED_STREAM), INTERNAL "Failed to start HTTP/2
  *   stream …".
  * - `dropped`: the connection broke after the call was sent; the server may have run it.
- *   UNAVAILABLE "Connection dropped" (process killed), UNAVAILABLE "read ECONNRESET", and CANCELLED
+ *   UNAVAILABLE "Connection dropped" (process killed; "Connection dropped (…)" with the channel's
+ *   reason, e.g. a protocol error), UNAVAILABLE "read ECONNRESET", and CANCELLED
  *   "Call cancelled" (RST_STREAM CANCEL, what `forceShutdown()` sends) when we did not cancel.
  * - `final`: anything else, including every status the server's code chose (an UNAVAILABLE the
  *   application raised has its own message) and our own cancellation ("Cancelled on client").
@@ -96,21 +100,21 @@ export type FailureKind = "undelivered" | "dropped" | "final";
 /** Classifies a failed call; `cancelledByUs` is whether the caller aborted it. */
 export function classifyFailure(error: unknown, cancelledByUs: boolean): FailureKind {
   const { code, details } = grpcStatusOf(error);
-  if (code === grpc.status.UNAVAILABLE) {
+  if (code === GrpcStatus.UNAVAILABLE) {
     if (/(^|: )No connection established/.test(details)) return "undelivered";
     if (details === "Stream refused by server") return "undelivered";
-    if (details === "Connection dropped") return "dropped";
+    if (/^Connection dropped\b/.test(details)) return "dropped";
     if (/^(read|write) (ECONNRESET|ETIMEDOUT|EPIPE)$/.test(details)) return "dropped";
     return "final";
   }
-  if (code === grpc.status.INTERNAL && details.startsWith("Failed to start HTTP/2 stream")) {
+  if (code === GrpcStatus.INTERNAL && details.startsWith("Failed to start HTTP/2 stream")) {
     return "undelivered";
   }
   // The server's socket went away while the request was being written or awaited (kill -9).
   if (/triggered by internal client error: (read|write) (ECONNRESET|EPIPE)$/.test(details)) {
     return "dropped";
   }
-  if (code === grpc.status.CANCELLED && details === "Call cancelled" && !cancelledByUs) {
+  if (code === GrpcStatus.CANCELLED && details === "Call cancelled" && !cancelledByUs) {
     return "dropped";
   }
   return "final";
@@ -174,26 +178,30 @@ export function splitHealthEntries(body: unknown): HealthView {
 }
 
 interface ClientEntry {
-  client: CapabilityClient;
+  channel: GrpcChannel;
   target: string;
-  /** The endpoint left Consul; the client closes once its last call ends. */
+  /** The endpoint left Consul; the channel closes once its last call ends. */
   retiring: boolean;
 }
 
+/** The call options of one attempt. */
+interface AttemptOptions {
+  deadline: number | undefined;
+  signal: AbortSignal | undefined;
+  metadata: Readonly<Record<string, string>> | undefined;
+}
+
 type Attempt = (
-  client: CapabilityClient,
-  metadata: grpc.Metadata,
-  callOptions: grpc.CallOptions,
-  signal: AbortSignal | undefined,
+  channel: GrpcChannel,
+  options: AttemptOptions,
 ) => { promise: Promise<InvokeResponse>; received: () => boolean };
 
 /** Marks an attempt's error with whether any stream event had arrived. */
 const RECEIVED = Symbol("received");
 
-const CHANNEL_OPTIONS: grpc.ChannelOptions = {
+const CHANNEL_OPTIONS: GrpcChannelOptions = {
   // An instance that restarts at the same address is found again quickly.
-  "grpc.initial_reconnect_backoff_ms": 200,
-  "grpc.max_reconnect_backoff_ms": 5_000,
+  reconnectBackoffMs: { initial: 200, max: 5_000 },
 };
 
 /** Discovers the passing instances of one Consul service and balances calls across them. */
@@ -204,7 +212,7 @@ export class ServiceDiscovery {
   readonly #now: () => number;
   readonly #maxAttempts: number;
   readonly #connectTimeoutMs: number;
-  readonly #channelOptions: grpc.ChannelOptions;
+  readonly #channelOptions: GrpcChannelOptions;
   readonly #watch: ConsulWatch<HealthView>;
   readonly #ejector: Ejector;
   readonly #clients = new Map<string, ClientEntry>();
@@ -261,7 +269,7 @@ export class ServiceDiscovery {
   async close(): Promise<void> {
     this.#closed = true;
     await this.#watch.close();
-    for (const entry of this.#clients.values()) entry.client.close();
+    for (const entry of this.#clients.values()) entry.channel.close();
     this.#clients.clear();
     this.#listeners.clear();
   }
@@ -289,17 +297,13 @@ export class ServiceDiscovery {
 
   /** Calls `Invoke` on one instance, retrying on others as {@linkcode classifyFailure} allows. */
   invoke(request: InvokeRequest, options: InvokeOptions = {}): Promise<InvokeResult> {
-    return this.#call(options, (client, metadata, callOptions, signal) => {
-      let call: grpc.ClientUnaryCall | undefined;
-      const promise = new Promise<InvokeResponse>((resolve, reject) => {
-        call = client.invoke(request, metadata, callOptions, (error, response) => {
-          if (error) reject(error);
-          else if (response) resolve(response);
-          else reject(new ToolError("INTERNAL", `Empty answer from "${this.#service}"`));
-        });
-      });
-      return { promise: withCancel(promise, signal, () => call?.cancel()), received: () => false };
-    });
+    const message = INVOKE_METHOD.serialize(request);
+    return this.#call(options, (channel, callOptions) => ({
+      promise: channel.unary(INVOKE_METHOD.path, message, callOptions).then((bytes) =>
+        INVOKE_METHOD.deserialize(bytes)
+      ),
+      received: () => false,
+    }));
   }
 
   /**
@@ -307,60 +311,44 @@ export class ServiceDiscovery {
    * on another instance only if no event was received yet.
    */
   invokeStream(request: InvokeRequest, options: InvokeStreamOptions): Promise<InvokeResult> {
-    return this.#call(options, (client, metadata, callOptions, signal) => {
+    const message = INVOKE_STREAM_METHOD.serialize(request);
+    return this.#call(options, (channel, callOptions) => {
       let received = false;
-      let call: grpc.ClientReadableStream<InvokeEvent> | undefined;
-      const promise = new Promise<InvokeResponse>((resolve, reject) => {
-        let result: InvokeResponse | undefined;
-        let ended = false;
-        let statusOk = false;
-        const settle = () => {
-          if (!ended || !statusOk) return;
-          if (result) resolve(result);
-          else {
-            reject(
-              new ToolError("INTERNAL", `Stream from "${this.#service}" ended without a result`),
-            );
-          }
-        };
-        call = client.invokeStream(request, metadata, callOptions);
-        call.on("data", (event: InvokeEvent) => {
-          received = true;
-          if (event.result) result = event.result;
-          try {
-            options.onEvent(event);
-          } catch (error) {
-            this.#logger.error("Stream event listener failed", { error });
-          }
-        });
-        call.on("error", reject);
-        call.on("status", (status: grpc.StatusObject) => {
-          statusOk = status.code === grpc.status.OK;
-          settle();
-        });
-        call.on("end", () => {
-          ended = true;
-          settle();
-        });
-      });
-      return {
-        promise: withCancel(promise, signal, () => call?.cancel()),
-        received: () => received,
+      let result: InvokeResponse | undefined;
+      const onMessage = (bytes: Uint8Array) => {
+        const event = INVOKE_STREAM_METHOD.deserialize(bytes);
+        received = true;
+        if (event.result) result = event.result;
+        try {
+          options.onEvent(event);
+        } catch (error) {
+          this.#logger.error("Stream event listener failed", { error });
+        }
       };
+      const promise = channel.serverStream(
+        INVOKE_STREAM_METHOD.path,
+        message,
+        onMessage,
+        callOptions,
+      )
+        .then(() => {
+          if (result) return result;
+          throw new ToolError("INTERNAL", `Stream from "${this.#service}" ended without a result`);
+        });
+      return { promise, received: () => received };
     });
   }
 
   async #call(options: InvokeOptions, attempt: Attempt): Promise<InvokeResult> {
     const { signal } = options;
-    const deadline = options.deadlineMs === undefined
-      ? undefined
-      : new Date(Date.now() + options.deadlineMs);
+    const deadline = options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs;
     if (!this.#watch.hasValue && !this.#closed) {
       // Calls that arrive before Consul first answered wait for it rather than fail at startup.
       this.start();
       await this.#watch.ready(Math.min(options.deadlineMs ?? 5_000, 5_000)).catch(() => {});
     }
     const tried = new Set<string>();
+    const attemptOptions: AttemptOptions = { deadline, signal, metadata: options.metadata };
     let lastError: unknown;
     for (let attemptNumber = 0; attemptNumber < this.#maxAttempts; attemptNumber++) {
       if (signal?.aborted) throw cancelled(this.#service, signal);
@@ -368,12 +356,10 @@ export class ServiceDiscovery {
       if (!endpoint) break;
       tried.add(endpoint.id);
       const entry = this.#client(endpoint);
-      const metadata = options.metadata?.clone() ?? new grpc.Metadata();
-      const callOptions: grpc.CallOptions = deadline ? { deadline } : {};
       this.#outstanding.set(endpoint.id, (this.#outstanding.get(endpoint.id) ?? 0) + 1);
       try {
-        await this.#connected(entry.client, deadline);
-        const { promise, received } = attempt(entry.client, metadata, callOptions, signal);
+        await this.#connected(entry.channel, deadline);
+        const { promise, received } = attempt(entry.channel, attemptOptions);
         const response = await promise.catch((error) => {
           throw Object.assign(error, { [RECEIVED]: received() });
         });
@@ -407,27 +393,12 @@ export class ServiceDiscovery {
    * can leave an address that swallows SYNs (an overlay network); without this bound, calls queue
    * on its channel until their deadline instead of going to another instance.
    */
-  #connected(client: CapabilityClient, deadline: Date | undefined): Promise<void> {
-    const channel = client.getChannel();
-    if (channel.getConnectivityState(true) === grpc.connectivityState.READY) {
-      return Promise.resolve();
-    }
-    const limit = Date.now() + this.#connectTimeoutMs;
-    const until = deadline && deadline.getTime() < limit ? deadline : new Date(limit);
-    return new Promise((resolve, reject) => {
-      client.waitForReady(until, (error) => {
-        if (!error) return resolve();
-        reject(
-          Object.assign(
-            new Error(`No connection established within ${this.#connectTimeoutMs} ms`),
-            {
-              code: grpc.status.UNAVAILABLE,
-              details: `No connection established within ${this.#connectTimeoutMs} ms`,
-            },
-          ),
-        );
-      });
-    });
+  #connected(channel: GrpcChannel, deadline: number | undefined): Promise<void> {
+    if (channel.state === "ready") return Promise.resolve();
+    const limit = deadline === undefined
+      ? this.#connectTimeoutMs
+      : Math.min(this.#connectTimeoutMs, Math.max(0, deadline - Date.now()));
+    return channel.ready(limit);
   }
 
   /** Picks among endpoints not tried yet, preferring those not ejected. */
@@ -460,13 +431,9 @@ export class ServiceDiscovery {
     const target = `${endpoint.address}:${endpoint.port}`;
     const existing = this.#clients.get(endpoint.id);
     if (existing && existing.target === target) return existing;
-    existing?.client.close();
+    existing?.channel.close();
     const entry: ClientEntry = {
-      client: new CapabilityClientConstructor(
-        target,
-        grpc.credentials.createInsecure(),
-        this.#channelOptions,
-      ),
+      channel: new GrpcChannel(endpoint.address, endpoint.port, this.#channelOptions),
       target,
       retiring: false,
     };
@@ -483,7 +450,7 @@ export class ServiceDiscovery {
     this.#outstanding.delete(id);
     const entry = this.#clients.get(id);
     if (entry?.retiring) {
-      entry.client.close();
+      entry.channel.close();
       this.#clients.delete(id);
     }
   }
@@ -501,7 +468,7 @@ export class ServiceDiscovery {
       entry.retiring = !known.has(id);
       // Calls in flight to an instance that is draining must finish, so its client stays open.
       if (entry.retiring && !this.#outstanding.has(id)) {
-        entry.client.close();
+        entry.channel.close();
         this.#clients.delete(id);
       }
     }
@@ -523,7 +490,11 @@ function grpcStatusOf(error: unknown): { code: number | undefined; details: stri
   if (typeof error !== "object" || error === null) {
     return { code: undefined, details: String(error) };
   }
-  const { code, details, message } = error as Partial<grpc.ServiceError>;
+  const { code, details, message } = error as {
+    code?: unknown;
+    details?: unknown;
+    message?: unknown;
+  };
   return {
     code: typeof code === "number" ? code : undefined,
     details: typeof details === "string" ? details : String(message),
@@ -532,16 +503,4 @@ function grpcStatusOf(error: unknown): { code: number | undefined; details: stri
 
 function cancelled(service: string, signal: AbortSignal): ToolError {
   return new ToolError("CANCELLED", `Call to "${service}" was cancelled`, { cause: signal.reason });
-}
-
-/** Cancels the call when `signal` aborts, for as long as the call runs. */
-function withCancel<T>(
-  promise: Promise<T>,
-  signal: AbortSignal | undefined,
-  cancel: () => void,
-): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) cancel();
-  signal.addEventListener("abort", cancel, { once: true });
-  return promise.finally(() => signal.removeEventListener("abort", cancel));
 }
