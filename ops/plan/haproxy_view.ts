@@ -66,7 +66,7 @@ export interface LbDisagreement {
 export interface LbJoin {
   /** HAProxy's state per Consul instance ID; `absent` when HAProxy has no server for it. */
   byInstance: Record<string, HaproxyState | "absent">;
-  /** HAProxy servers that match no Consul instance (leaving or stale), by address. */
+  /** HAProxy servers that match no Consul instance (leaving or stale) and may take traffic. */
   others: HaproxyServer[];
   disagreements: LbDisagreement[];
   /** Every passing instance is UP in HAProxy and HAProxy sends to nothing else. */
@@ -116,7 +116,9 @@ export function joinLbView(view: HaproxyView, instances: readonly ConsulInstance
       });
     }
   }
-  const others = view.servers.filter((server) => !matched.has(server));
+  // A slot in maintenance that no Consul instance holds is a freed slot (its instance drained and
+  // left): it takes no traffic and is nobody's, so it is not shown.
+  const others = view.servers.filter((server) => !matched.has(server) && server.state !== "MAINT");
   for (const server of others) {
     if (server.state !== "UP") continue;
     disagreements.push({

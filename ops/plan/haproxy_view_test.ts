@@ -76,10 +76,11 @@ Deno.test("joinLbView() flags each way HAProxy and Consul disagree", () => {
   assert.match(unreachable.disagreements[0].message, /connection refused/);
 });
 
-Deno.test("joinLbView() takes the slot in service when an old slot kept the same address", () => {
+Deno.test("joinLbView() takes the slot in service, and leaves freed slots out", () => {
   const servers = [
     { name: "r1", address: "10.0.1.5:8080", state: "MAINT" as const },
     { name: "r2", address: "10.0.1.5:8080", state: "UP" as const },
+    { name: "r3", address: "10.0.1.9:8080", state: "MAINT" as const },
   ];
   const join = joinLbView({ reachable: true, servers }, [router("a", "10.0.1.5", "passing")]);
   assert.deepEqual(join.byInstance, { a: "UP" });
