@@ -399,6 +399,53 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "update router --force under 50 calls/s with live sessions: 0 failed, 0 lost",
+        async () => {
+          const probe = await startProbe("router", 50, 40);
+          const update = await ops("update", "router", "--force");
+          const result = await probe.result();
+          assert.equal(update.code, 0, explain(update));
+          assert.equal(result.json?.failures, 0, explain(result));
+          assert.equal(result.json.sessions.lost, 0, explain(result));
+          // The sessions began on the old router and went on on its replacement.
+          assert.equal(Object.keys(result.json.routers).length, 2, explain(result));
+        },
+      );
+
+      await t.step(
+        "scale router 3, update router and echo under 50 calls/s through HAProxy: 0 failed",
+        async () => {
+          const probe = await startHostMcpProbe(50, 300);
+          const runs: OpsRun[] = [];
+          for (
+            const args of [
+              ["scale", "router", "3"],
+              ["update", "router", "--force"],
+              ["update", "echo", "--force"],
+            ]
+          ) {
+            runs.push(await ops(...args));
+            if (runs.at(-1)!.code !== 0) break;
+          }
+          probe.stop();
+          const result = await probe.result();
+          for (const run of runs) assert.equal(run.code, 0, explain(run));
+          assert.equal(result.json?.failures, 0, explain(result));
+          assert.equal(result.json.sessions.lost, 0, explain(result));
+          assert.ok(result.json.calls > 500, explain(result));
+          const status = await ops("status");
+          const router = statusOf(status, "mcp-router");
+          assert.equal(router.converged, true, explain(status));
+          assert.deepEqual(
+            Object.values(router.lb.byInstance),
+            ["UP", "UP", "UP"],
+            explain(status),
+          );
+          assert.deepEqual(router.lb.others, [], explain(status));
+        },
+      );
+
       await t.step("logs prefix every line with its instance", async () => {
         const run = await ops("logs", "echo", "--since", "10m");
         assert.equal(run.code, 0, explain(run));
