@@ -3,6 +3,8 @@ import { OpsError } from "../errors.ts";
 import { type UpdateOutcome, updateOutcome } from "../plan/update.ts";
 import type { SwarmService } from "../plan/state.ts";
 import type { CommandContext } from "../context.ts";
+import type { PlatformService } from "../plan/services.ts";
+import { waitForAgreement } from "./_wait.ts";
 
 const POLL_MS = 500;
 // When Swarm found nothing to change it starts no update; after this long with no sign of one, the
@@ -74,4 +76,32 @@ export async function followRollout(
       );
     }
   }
+}
+
+/**
+ * Waits until Swarm and Consul agree on `service` after a finished rollout, then reports it:
+ * `<verb> <service> ... in N s`.
+ */
+export async function reportRollout(
+  context: CommandContext,
+  service: PlatformService,
+  rollout: RolloutResult,
+  options: { started: number; verb: string },
+): Promise<void> {
+  const snapshot = await waitForAgreement(context, [service], { what: `"${service.name}"` });
+  const after = snapshot.swarm.find((entry) => entry.name === service.name);
+  const seconds = Math.round((context.now() - options.started) / 100) / 10;
+  context.result(
+    {
+      service: service.name,
+      outcome: rollout.outcome,
+      image: after?.image,
+      events: rollout.events,
+      status: snapshot.statuses.find((status) => status.service === service.name),
+      seconds,
+    },
+    `${options.verb} ${service.name} to ${after?.image} (${rollout.outcome}) in ${
+      seconds.toFixed(1)
+    }s`,
+  );
 }

@@ -3,8 +3,7 @@ import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
 import { resolveService } from "../plan/services.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { findService, followRollout } from "./_rollout.ts";
-import { waitForAgreement } from "./_wait.ts";
+import { findService, followRollout, reportRollout } from "./_rollout.ts";
 
 /** Runs `rollback`. */
 export async function rollbackCommand(context: CommandContext, name: string): Promise<void> {
@@ -18,19 +17,7 @@ export async function rollbackCommand(context: CommandContext, name: string): Pr
       code: "ROLLBACK_PAUSED",
     });
   }
-  const snapshot = await waitForAgreement(context, [service], { what: `"${service.name}"` });
-  const after = snapshot.swarm.find((entry) => entry.name === service.name);
-  const seconds = Math.round((context.now() - started) / 100) / 10;
-  context.result(
-    {
-      service: service.name,
-      outcome: rollout.outcome,
-      image: after?.image,
-      events: rollout.events,
-      seconds,
-    },
-    `rolled back ${service.name} to ${after?.image} in ${seconds.toFixed(1)}s`,
-  );
+  await reportRollout(context, service, rollout, { started, verb: "rolled back" });
 }
 
 /** Registers `rollback`. */

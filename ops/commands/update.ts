@@ -4,7 +4,7 @@ import { OpsError } from "../errors.ts";
 import { resolveService } from "../plan/services.ts";
 import { parseEnvAssignments, planUpdateArgs } from "../plan/update.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { findService, followRollout } from "./_rollout.ts";
+import { findService, followRollout, reportRollout } from "./_rollout.ts";
 import { waitForAgreement } from "./_wait.ts";
 
 /** Options of `update`. */
@@ -53,20 +53,7 @@ export async function updateCommand(
       { code: rollout.outcome === "rolled-back" ? "ROLLED_BACK" : "UPDATE_PAUSED" },
     );
   }
-  const snapshot = await waitForAgreement(context, [service], { what: `"${service.name}"` });
-  const after = snapshot.swarm.find((entry) => entry.name === service.name);
-  const seconds = Math.round((context.now() - started) / 100) / 10;
-  context.result(
-    {
-      service: service.name,
-      outcome: rollout.outcome,
-      image: after?.image,
-      events: rollout.events,
-      status: snapshot.statuses.find((status) => status.service === service.name),
-      seconds,
-    },
-    `updated ${service.name} (${rollout.outcome}) in ${seconds.toFixed(1)}s`,
-  );
+  await reportRollout(context, service, rollout, { started, verb: "updated" });
 }
 
 /** Registers `update`. */
