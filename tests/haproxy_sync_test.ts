@@ -11,10 +11,9 @@ import {
   registerInstance,
   spawnBackend,
 } from "./helpers/lb_backend.ts";
-import { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
+import { startLbSyncer } from "./helpers/lb_syncer.ts";
+import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
 import { showServers } from "../ops/adapters/haproxy_socket.ts";
-import { DEFAULT_LB_SETTINGS, type LbSettings } from "../ops/render/haproxy_model.ts";
-import { SILENT_LOGGER } from "../services/runtime/logger.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url).pathname;
 
@@ -88,24 +87,11 @@ Deno.test("lb sync follows Consul without failed calls", async (t) => {
     for (const name of ["a", "b", "c"]) backends.push(await spawnBackend(name, freePort()));
     const [a, b, c] = backends;
     await registerInstance(consul.url, "router-a", a.port);
-    const settings: LbSettings = {
-      ...DEFAULT_LB_SETTINGS,
-      bindAddress: "127.0.0.1",
-      mcpPort: freePort(),
-      statsPort: freePort(),
-      runtimeSocket: `${dir}/admin.sock`,
-      minSlots: 4,
-      hardStopAfter: "10s",
-    };
-    syncer = await LbSyncer.start({
-      consulUrl: consul.url,
-      settings,
+    syncer = await startLbSyncer(consul.url, dir, {
       templatePath: `${dir}/templates/haproxy.cfg.hbs`,
-      configPath: `${dir}/haproxy.cfg`,
-      masterSocket: `${dir}/master.sock`,
-      logger: SILENT_LOGGER,
     });
     const running = syncer;
+    const settings = running.applied.settings;
     const url = `http://127.0.0.1:${settings.mcpPort}/mcp`;
     const addr = (backend: Backend) => `127.0.0.1:${backend.port}`;
 

@@ -12,6 +12,7 @@ import {
   buildLbModel,
   type ConsulHealthEntry,
   type ConsulSnapshot,
+  describeRefused,
   type LbModel,
   type LbSettings,
   releaseDrained,
@@ -74,6 +75,7 @@ export class LbSyncer {
   #drainStarted = new Map<string, number>();
   #drainTimer: ReturnType<typeof setInterval> | undefined;
   #templateWatcher: Deno.FsWatcher | null = null;
+  #refused = "[]";
   #closed = false;
 
   private constructor(options: LbSyncerOptions, templates: HaproxyTemplates) {
@@ -140,6 +142,7 @@ export class LbSyncer {
     }
     await this.#syncServiceWatches();
     const model = buildLbModel(this.#snapshot(), this.#options.settings);
+    this.#warnRefused(model);
     const text = this.#render(model, this.#templates);
     const check = await this.#validate(text);
     if (!check.ok) throw new Error(`HAProxy refused the rendered config: ${check.output}`);
@@ -208,6 +211,7 @@ export class LbSyncer {
     const next = buildLbModel(this.#snapshot(), this.#options.settings, {
       previous: this.#applied,
     });
+    this.#warnRefused(next);
     const plan = planLbSync(this.#applied, next);
     if (plan.kind === "none") return;
     const delay = plan.kind === "reload"
@@ -216,6 +220,16 @@ export class LbSyncer {
       ? 0
       : this.#options.debounceMs ?? 20;
     this.#schedule(delay);
+  }
+
+  /** Logs the services refused a frontend port, once each time that list changes. */
+  #warnRefused(model: LbModel): void {
+    const refused = JSON.stringify(model.refused);
+    if (refused === this.#refused) return;
+    this.#refused = refused;
+    for (const entry of model.refused) {
+      this.#logger.warn(describeRefused(entry), { ...entry });
+    }
   }
 
   #schedule(delayMs: number): void {

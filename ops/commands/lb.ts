@@ -7,7 +7,7 @@ import { readConsulSnapshot } from "../adapters/haproxy_consul.ts";
 import { LbSyncer } from "../adapters/haproxy_syncer.ts";
 import { loadHaproxyTemplates } from "../adapters/haproxy_templates.ts";
 import { renderHaproxyConfig } from "../render/haproxy_config.ts";
-import { buildLbModel } from "../render/haproxy_model.ts";
+import { buildLbModel, describeRefused } from "../render/haproxy_model.ts";
 import { type LbConfig, type LbFlags, parseLbConfig } from "../render/haproxy_settings.ts";
 
 /** The process around the `lb` commands; tests replace it. */
@@ -45,7 +45,9 @@ async function render(io: LbIo, flags: LbFlags): Promise<void> {
   const config = await loadConfig(io, flags);
   const templates = await loadHaproxyTemplates(config.templatePath);
   const snapshot = await readConsulSnapshot(config.consulUrl, config.settings.routerService);
-  const text = renderHaproxyConfig(buildLbModel(snapshot, config.settings), templates);
+  const model = buildLbModel(snapshot, config.settings);
+  for (const refused of model.refused) io.stderr(`lb: warning: ${describeRefused(refused)}\n`);
+  const text = renderHaproxyConfig(model, templates);
   if (!flags.out) {
     io.stdout(text);
     return;

@@ -84,12 +84,25 @@ export interface LbSettings {
   readonly routerService: string;
 }
 
+/** A service whose Meta `lb_port` names a port another frontend holds; it is not exposed. */
+export interface RefusedExposure {
+  readonly service: string;
+  readonly port: number;
+  /** What holds the port: `mcp`, `stats`, or the service exposed on it. */
+  readonly heldBy: string;
+}
+
 /** The whole model; rendering it gives a complete HAProxy config. */
 export interface LbModel {
   readonly settings: LbSettings;
   readonly mcp: LbBackend;
   /** Services exposed as extra TCP/gRPC frontends, sorted by service name. */
   readonly exposed: readonly LbBackend[];
+  /**
+   * Services refused a frontend: HAProxy binds two frontends to one port without complaint and
+   * splits the connections between them, so a clash must never reach the config.
+   */
+  readonly refused: readonly RefusedExposure[];
 }
 
 /** Defaults of {@linkcode LbSettings}. */
@@ -231,6 +244,15 @@ function exposure(
   return null;
 }
 
+/** One line for each refused exposure, for logs and warnings. */
+export function describeRefused(refused: RefusedExposure): string {
+  return `Not exposing "${refused.service}" on port ${refused.port}: ${
+    refused.heldBy === "mcp" || refused.heldBy === "stats"
+      ? `HAProxy's ${refused.heldBy} frontend`
+      : `service "${refused.heldBy}"`
+  } holds it`;
+}
+
 /** Builds the model from a Consul snapshot, keeping slots stable against `previous`. */
 export function buildLbModel(
   snapshot: ConsulSnapshot,
@@ -249,10 +271,18 @@ export function buildLbModel(
     }),
   };
   const exposed: LbBackend[] = [];
+  const refused: RefusedExposure[] = [];
+  const held = new Map([[settings.mcpPort, "mcp"], [settings.statsPort, "stats"]]);
   for (const service of Object.keys(snapshot.services).sort()) {
     const entries = snapshot.services[service];
     const wanted = exposure(entries);
     if (wanted === null) continue;
+    const heldBy = held.get(wanted.port);
+    if (heldBy !== undefined) {
+      refused.push({ service, port: wanted.port, heldBy });
+      continue;
+    }
+    held.set(wanted.port, service);
     const before = previous?.exposed.find((backend) => backend.service === service);
     exposed.push({
       name: `svc_${proxyName(service)}`,
@@ -265,5 +295,5 @@ export function buildLbModel(
       }),
     });
   }
-  return { settings, mcp, exposed };
+  return { settings, mcp, exposed, refused };
 }

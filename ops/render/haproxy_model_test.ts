@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
-import { assignSlots, instanceHealth, slotCount, toInstance } from "./haproxy_model.ts";
-import { entry } from "./testdata/haproxy_fixtures.ts";
+import {
+  assignSlots,
+  buildLbModel,
+  instanceHealth,
+  slotCount,
+  toInstance,
+} from "./haproxy_model.ts";
+import { entry, GOLDEN_SETTINGS } from "./testdata/haproxy_fixtures.ts";
 
 Deno.test("instanceHealth() ranks maintenance over critical over warning", async (t) => {
   const cases: [string, Parameters<typeof entry>[2], string][] = [
@@ -43,5 +49,28 @@ Deno.test("assignSlots() keeps instances in their slots and fills free ones in I
     ["b", "ready"],
     ["c", "ready"],
     [null, "empty"],
+  ]);
+});
+
+Deno.test("buildLbModel() refuses an exposure on a port another frontend holds", () => {
+  const settings = { ...GOLDEN_SETTINGS, mcpPort: 8080, statsPort: 8404 };
+  const model = buildLbModel({
+    routers: [],
+    services: {
+      alpha: [entry("alpha-1", 50051, { service: "alpha", meta: { lb_port: "9101" } })],
+      beta: [entry("beta-1", 50052, { service: "beta", meta: { lb_port: "9101" } })],
+      gamma: [entry("gamma-1", 50053, { service: "gamma", meta: { lb_port: "8080" } })],
+      delta: [entry("delta-1", 50054, { service: "delta", meta: { lb_port: "8404" } })],
+      omega: [entry("omega-1", 50055, { service: "omega", meta: { lb_port: "9102" } })],
+    },
+  }, settings);
+  assert.deepEqual(model.exposed.map((backend) => [backend.service, backend.port]), [
+    ["alpha", 9101],
+    ["omega", 9102],
+  ]);
+  assert.deepEqual(model.refused, [
+    { service: "beta", port: 9101, heldBy: "alpha" },
+    { service: "delta", port: 8404, heldBy: "stats" },
+    { service: "gamma", port: 8080, heldBy: "mcp" },
   ]);
 });

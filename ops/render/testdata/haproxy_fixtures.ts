@@ -106,6 +106,8 @@ export const GOLDEN_CASES: Record<string, { snapshot: ConsulSnapshot; settings: 
           }),
         ],
         quiet: [entry("quiet-1", 50071, { service: "quiet" })],
+        // Asks for the MCP frontend's port: refused, not rendered.
+        clash: [entry("clash-1", 50081, { service: "clash", meta: { lb_port: "8080" } })],
       },
     },
     settings: {

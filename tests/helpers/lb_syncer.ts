@@ -1,0 +1,43 @@
+/** Runs `lb sync`'s syncer (real HAProxy kept in step with real Consul) on loopback for tests. */
+import { freePort } from "./consul_dev.ts";
+import { LbSyncer } from "../../ops/adapters/haproxy_syncer.ts";
+import { DEFAULT_LB_SETTINGS } from "../../ops/render/haproxy_model.ts";
+import { SILENT_LOGGER } from "../../services/runtime/logger.ts";
+
+/** Options of {@linkcode startLbSyncer}. */
+export interface StartLbSyncerOptions {
+  /** The main template; default the repository's `templates/haproxy.cfg.hbs`. */
+  templatePath?: string;
+  /** Reload when the templates change; default true. */
+  watchTemplates?: boolean;
+}
+
+const TEMPLATE = new URL("../../templates/haproxy.cfg.hbs", import.meta.url).pathname;
+
+/**
+ * Starts HAProxy on free loopback ports with its config and sockets in `dir`; its settings are
+ * `syncer.applied.settings`. Stop it in the test.
+ */
+export function startLbSyncer(
+  consulUrl: string,
+  dir: string,
+  options: StartLbSyncerOptions = {},
+): Promise<LbSyncer> {
+  return LbSyncer.start({
+    consulUrl,
+    settings: {
+      ...DEFAULT_LB_SETTINGS,
+      bindAddress: "127.0.0.1",
+      mcpPort: freePort(),
+      statsPort: freePort(),
+      runtimeSocket: `${dir}/admin.sock`,
+      minSlots: 4,
+      hardStopAfter: "10s",
+    },
+    templatePath: options.templatePath ?? TEMPLATE,
+    configPath: `${dir}/haproxy.cfg`,
+    masterSocket: `${dir}/master.sock`,
+    logger: SILENT_LOGGER,
+    watchTemplates: options.watchTemplates,
+  });
+}
