@@ -1,21 +1,36 @@
-/** Runs real platform service processes (`services/<program>/main.ts`) for integration tests. */
+/**
+ * Runs real platform service processes (`services/<program>/main.ts`), and other Deno programs of
+ * the repository, for integration tests.
+ */
 import { fileURLToPath } from "node:url";
 import { freePort } from "./consul_dev.ts";
 
+/** A Deno process a test started. */
+export interface TestProcess {
+  /** The process ID, e.g. to read its CPU time. */
+  readonly pid: number;
+  /** Sends a signal unless the process has exited. */
+  kill(signal: Deno.Signal): void;
+  /** Resolves when the process has exited and its output is read. */
+  readonly exited: Promise<Deno.CommandStatus>;
+  /** What it wrote to stderr and stdout so far (the last 4 MiB of a long run). */
+  output(): string;
+  /** Sends `signal` (default SIGTERM) unless it has exited, and waits for the exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
 /** A running service process. */
-export interface ServiceProcess {
+export interface ServiceProcess extends TestProcess {
   readonly program: string;
   readonly id: string;
   readonly port: number;
   readonly address: string;
-  /** Sends a signal. */
-  kill(signal: Deno.Signal): void;
-  /** Resolves when the process has exited and its output is read. */
-  readonly exited: Promise<Deno.CommandStatus>;
-  /** Everything it wrote to stderr and stdout so far. */
-  output(): string;
-  /** Sends `signal` (default SIGTERM) unless it has exited, and waits for the exit. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
+}
+
+/** Options of {@linkcode spawnDeno}. */
+export interface SpawnDenoOptions {
+  /** The environment, on top of the test's own. */
+  env?: Record<string, string>;
 }
 
 /** Options of {@linkcode startService}. */
@@ -27,23 +42,15 @@ export interface StartServiceOptions {
 }
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+// A long run (a benchmark) logs a line per request: only the tail is kept.
+const MAX_OUTPUT_CHARS = 4 * 1024 * 1024;
 
-/** Starts `services/<program>/main.ts` on loopback, registered under `id`. */
-export function startService(program: string, options: StartServiceOptions): ServiceProcess {
-  const port = options.port ?? freePort();
+/** Runs `deno run --allow-all <args>` in the repository root (paths in `args` are relative to it). */
+export function spawnDeno(args: readonly string[], options: SpawnDenoOptions = {}): TestProcess {
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}services/${program}/main.ts`],
+    args: ["run", "--allow-all", ...args],
     cwd: ROOT,
-    env: {
-      CONSUL_HTTP_ADDR: options.consulUrl,
-      PORT: String(port),
-      ADVERTISE_ADDR: "127.0.0.1",
-      SERVICE_ID: options.id,
-      CHECK_INTERVAL: "500ms",
-      DRAIN_SECONDS: "0.3",
-      LOG_LEVEL: "info",
-      ...options.env,
-    },
+    env: options.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -51,7 +58,10 @@ export function startService(program: string, options: StartServiceOptions): Ser
   let text = "";
   const decoder = new TextDecoder();
   async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream) text += decoder.decode(chunk, { stream: true });
+    for await (const chunk of stream) {
+      text += decoder.decode(chunk, { stream: true });
+      if (text.length > MAX_OUTPUT_CHARS) text = text.slice(-MAX_OUTPUT_CHARS / 2);
+    }
   }
   const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
     child.status
@@ -59,10 +69,7 @@ export function startService(program: string, options: StartServiceOptions): Ser
   let done = false;
   exited.then(() => done = true);
   return {
-    program,
-    id: options.id,
-    port,
-    address: `127.0.0.1:${port}`,
+    pid: child.pid,
     kill(signal) {
       if (!done) child.kill(signal);
     },
@@ -79,6 +86,24 @@ export function startService(program: string, options: StartServiceOptions): Ser
       return await exited;
     },
   };
+}
+
+/** Starts `services/<program>/main.ts` on loopback, registered under `id`. */
+export function startService(program: string, options: StartServiceOptions): ServiceProcess {
+  const port = options.port ?? freePort();
+  const child = spawnDeno([`services/${program}/main.ts`], {
+    env: {
+      CONSUL_HTTP_ADDR: options.consulUrl,
+      PORT: String(port),
+      ADVERTISE_ADDR: "127.0.0.1",
+      SERVICE_ID: options.id,
+      CHECK_INTERVAL: "500ms",
+      DRAIN_SECONDS: "0.3",
+      LOG_LEVEL: "info",
+      ...options.env,
+    },
+  });
+  return { ...child, program, id: options.id, port, address: `127.0.0.1:${port}` };
 }
 
 /** One entry of `/v1/health/service/<name>`. */
