@@ -5,22 +5,12 @@ import {
 } from "@modelcontextprotocol/client";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { fileURLToPath } from "node:url";
-import { freePort } from "./helpers/consul_dev.ts";
-import { eventually } from "./helpers/service_process.ts";
+import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
 
 /** A running router process. */
-export interface RouterProcess {
-  readonly id: string;
-  /** The process ID, e.g. to read its CPU time. */
-  readonly pid: number;
-  readonly port: number;
+export interface RouterProcess extends ServiceProcess {
   /** `http://127.0.0.1:<port>/mcp` */
   readonly url: URL;
-  output(): string;
-  kill(signal: Deno.Signal): void;
-  /** Sends `signal` (default SIGTERM) and waits for the exit. */
-  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
 /** A base64 session key, shared by routers that must serve each other's sessions. */
@@ -28,71 +18,27 @@ export function sessionKeyText(): string {
   return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
 }
 
-const MAX_OUTPUT_CHARS = 4 * 1024 * 1024;
-const ROOT = fileURLToPath(new URL("../", import.meta.url));
-
 /** Starts `services/mcp-router/main.ts` on loopback and waits until it is ready. */
 export async function startRouter(
   consulUrl: string,
   id: string,
   env: Record<string, string> = {},
 ): Promise<RouterProcess> {
-  const port = freePort();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}services/mcp-router/main.ts`],
-    cwd: ROOT,
-    env: {
-      CONSUL_HTTP_ADDR: consulUrl,
-      PORT: String(port),
-      ADVERTISE_ADDR: "127.0.0.1",
-      SERVICE_ID: id,
-      CHECK_INTERVAL: "500ms",
-      DRAIN_SECONDS: "0.2",
-      LOG_LEVEL: "info",
-      ...env,
-    },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  async function collect(stream: ReadableStream<Uint8Array>): Promise<void> {
-    for await (const chunk of stream) {
-      text += decoder.decode(chunk, { stream: true });
-      // A long run (the benchmark) logs a line per request: keep the tail only.
-      if (text.length > MAX_OUTPUT_CHARS) text = text.slice(-MAX_OUTPUT_CHARS / 2);
-    }
-  }
-  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
-    child.status
-  );
-  let done = false;
-  exited.then(() => done = true);
-  const router: RouterProcess = {
+  const service = startService("mcp-router", {
+    consulUrl,
     id,
-    pid: child.pid,
-    port,
-    url: new URL(`http://127.0.0.1:${port}/mcp`),
-    output: () => text,
-    kill(signal) {
-      if (!done) child.kill(signal);
-    },
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!done) {
-        try {
-          child.kill(signal);
-        } catch {
-          // It exited in the meantime.
-        }
-      }
-      return await exited;
-    },
+    env: { DRAIN_SECONDS: "0.2", ...env },
+  });
+  const router: RouterProcess = {
+    ...service,
+    url: new URL(`http://127.0.0.1:${service.port}/mcp`),
   };
+  let done = false;
+  router.exited.then(() => done = true);
   try {
     await eventually(`router "${id}" ready`, async () => {
-      if (done) throw new Error(`Router "${id}" exited: ${text}`);
-      const response = await fetch(`http://127.0.0.1:${port}/readyz`);
+      if (done) throw new Error(`Router "${id}" exited: ${router.output()}`);
+      const response = await fetch(`http://127.0.0.1:${router.port}/readyz`);
       await response.body?.cancel();
       return response.status;
     }, (status) => status === 200);
