@@ -76,6 +76,8 @@ export class LbSyncer {
   #drainTimer: ReturnType<typeof setInterval> | undefined;
   #templateWatcher: Deno.FsWatcher | null = null;
   #refused = "[]";
+  /** HAProxy runs the model in `#applied`: until then, Consul changes wait (see `#begin`). */
+  #running = false;
   #closed = false;
 
   private constructor(options: LbSyncerOptions, templates: HaproxyTemplates) {
@@ -155,6 +157,10 @@ export class LbSyncer {
     });
     this.#applied = model;
     this.#configText = text;
+    this.#running = true;
+    // A service watch may have changed while HAProxy started (its handlers are already set):
+    // compare once more against what HAProxy really runs.
+    this.#consulChanged();
     this.#routers.onChange(() => this.#consulChanged());
     this.#catalog.onChange(() => {
       this.#syncServiceWatches().then(() => this.#consulChanged());
@@ -205,7 +211,9 @@ export class LbSyncer {
   }
 
   #consulChanged(): void {
-    if (this.#closed) return;
+    // Before HAProxy runs, a change planned against the empty model would move instances between
+    // slots behind the back of the config HAProxy is starting on.
+    if (this.#closed || !this.#running) return;
     this.counters.consulUpdates++;
     this.#changedAt ??= this.#now();
     const next = buildLbModel(this.#snapshot(), this.#options.settings, {
