@@ -123,6 +123,11 @@ export function createCapabilityServer(
     return { resultJson: JSON.stringify(result), instanceId: options.instanceId };
   }
 
+  /** At debug level only: info keeps one line per RPC. Tests wait for it to know a call arrived. */
+  function logStart(rpc: string, request: InvokeRequest): void {
+    logger.debug("rpc started", { rpc, tool: request.tool, requestId: request.requestId });
+  }
+
   function logCall(rpc: string, request: InvokeRequest, started: number, error?: unknown): void {
     const fields = {
       rpc,
@@ -176,6 +181,7 @@ export function createCapabilityServer(
     ) {
       inFlight++;
       const started = now();
+      logStart("Invoke", call.request);
       const controller = abortOnCancel(call);
       execute(call.request, controller.signal, undefined).then(
         (response) => {
@@ -194,6 +200,7 @@ export function createCapabilityServer(
     InvokeStream(call: grpc.ServerWritableStream<InvokeRequest, InvokeEvent>) {
       inFlight++;
       const started = now();
+      logStart("InvokeStream", call.request);
       const controller = abortOnCancel(call);
       const emit = (event: InvokeEvent) => {
         if (!controller.signal.aborted) call.write(event);
