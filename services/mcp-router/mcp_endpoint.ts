@@ -58,8 +58,6 @@ interface ServeContext {
 export class McpEndpoint {
   readonly #options: McpEndpointOptions;
   readonly #modern: McpHttpHandler;
-  /** 2026-07-28 tool calls: answered as an event stream, see {@linkcode callsTools}. */
-  readonly #modernCalls: McpHttpHandler;
   readonly #listeners = new Set<Server>();
   /** Calls in flight on this replica by session and JSON-RPC id, for `notifications/cancelled`. */
   readonly #inFlight = new Map<string, AbortController>();
@@ -68,16 +66,10 @@ export class McpEndpoint {
   constructor(options: McpEndpointOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
-    const handlerOptions = {
-      legacy: "reject" as const,
+    this.#modern = createMcpHandler(() => this.#createServer({}), {
+      legacy: "reject",
       maxRequestBodySize: options.maxBodyBytes,
-      onerror: (error: Error) =>
-        options.logger.debug("MCP request refused", { error: error.message }),
-    };
-    this.#modern = createMcpHandler(() => this.#createServer({}), handlerOptions);
-    this.#modernCalls = createMcpHandler(() => this.#createServer({}), {
-      ...handlerOptions,
-      responseMode: "sse",
+      onerror: (error) => options.logger.debug("MCP request refused", { error: error.message }),
     });
   }
 
@@ -105,8 +97,7 @@ export class McpEndpoint {
     }
     const options = { maxRequestBodySize: this.#options.maxBodyBytes };
     if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body);
-    const handler = callsTools(body) ? this.#modernCalls : this.#modern;
-    return handler.fetch(forward, body === undefined ? undefined : { parsedBody: body });
+    return this.#modern.fetch(forward, body === undefined ? undefined : { parsedBody: body });
   }
 
   /** Tells every listening client, in both eras, that the tool list changed. */
@@ -129,7 +120,6 @@ export class McpEndpoint {
     for (const controller of this.#inFlight.values()) controller.abort();
     await this.closeListeners();
     await this.#modern.close();
-    await this.#modernCalls.close();
   }
 
   #createServer(context: ServeContext): Server {
@@ -261,8 +251,10 @@ export class McpEndpoint {
     const server = this.#createServer(context);
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
-      // Plain JSON is cheaper than an event stream; a tool call still gets one (see callsTools).
-      enableJsonResponse: !callsTools(body),
+      // A plain JSON answer is cheaper than an event stream; a stream is needed only to carry
+      // progress notifications before the result. A client that goes away before either is
+      // noticed all the same: Deno aborts `request.signal` when the connection closes.
+      enableJsonResponse: !wantsProgress(body),
     });
     await server.connect(transport);
     return transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body });
@@ -327,14 +319,11 @@ function parseJson(text: string): unknown {
   }
 }
 
-/**
- * Whether a body holds a `tools/call` request. Such a call is answered as an event stream whose
- * headers go out at once: Deno (2.9) notices a client that went away only once the response has
- * begun, and only then can the backend call be cancelled. Other requests get plain JSON.
- */
-function callsTools(body: unknown): boolean {
+/** Whether any request in a body asked for progress notifications. */
+function wantsProgress(body: unknown): boolean {
   for (const message of Array.isArray(body) ? body : [body]) {
-    if ((message as { method?: unknown } | null)?.method === "tools/call") return true;
+    const params = (message as { params?: { _meta?: { progressToken?: unknown } } })?.params;
+    if (params?._meta?.progressToken !== undefined) return true;
   }
   return false;
 }
