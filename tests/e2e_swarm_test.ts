@@ -117,7 +117,12 @@ async function startCaller(args: string[]) {
   })();
   return {
     stop(): void {
-      child.kill("SIGTERM");
+      // A caller that already ended (it could not open its sessions) reports why in result().
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
     },
     async result(): Promise<OpsRun> {
       const [status, out] = await Promise.all([child.status, stdout, rest]);

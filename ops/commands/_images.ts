@@ -53,14 +53,12 @@ export async function ensureImages(
   const present = await serviceEntrypoints(root);
   const entrypoints = context.services.flatMap((service) => service.entrypoint ?? []);
   const probeEntries = ["ops/probe/main.ts", "ops/probe/mcp_main.ts"];
-  const healthProbe = "services/runtime/health_probe.ts";
-  const httpHealthProbe = "services/runtime/http_health_probe.sh";
+  const healthCheck = "services/runtime/health_check.sh";
   const shared = [
     "deno.json",
     "deno.lock",
     ...await listFiles(root, "proto"),
-    healthProbe,
-    httpHealthProbe,
+    healthCheck,
   ];
   const [dockerfile, consulDockerfile, lbDockerfile] = await readSourceFiles(root, [
     "services/Dockerfile",
@@ -98,7 +96,7 @@ export async function ensureImages(
   const lbFiles = new Set<string>([
     "deno.json",
     "deno.lock",
-    httpHealthProbe,
+    healthCheck,
     ...await listFiles(root, "templates"),
   ]);
   for (const entry of lbEntries) {
@@ -156,14 +154,14 @@ export async function ensureImages(
         const contextDir = `${config.buildDir}/services`;
         const depsKey = filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
           deno: denoVersion,
-          entrypoints: [...entrypoints, ...probeEntries, healthProbe].join(","),
+          entrypoints: [...entrypoints, ...probeEntries].join(","),
         });
         await stageServicesContext({
           root,
           context: contextDir,
           denoPath: config.denoPath,
           appFiles: [...appFiles].sort(),
-          entrypoints: [...entrypoints, ...probeEntries, healthProbe],
+          entrypoints: [...entrypoints, ...probeEntries],
           depsKey,
           onLine: (line) => progress.update(`  ${line}`),
         });

@@ -42,7 +42,7 @@ Deno.test("renderStack() sets images and replicas, and keeps the stack's safety 
   assert.equal(echo.environment.SERVICE_ID, "echo-agent-{{.Task.ID}}");
   assert.equal(echo.environment.CONSUL_HTTP_ADDR, "http://consul:8500");
   assert.deepEqual(echo.networks, ["platform"]);
-  assert.ok(echo.healthcheck.test.includes("/app/services/runtime/health_probe.ts"));
+  assert.ok(echo.healthcheck.test.includes("/app/services/runtime/health_check.sh"));
   assert.equal(stack.services["weather-tool"].deploy.replicas, 1);
   assert.equal(stack.services.consul.ports[0].published, 18500);
   assert.equal(stack.services.consul.ports[0].mode, "host");

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 
-const SCRIPT = new URL("./http_health_probe.sh", import.meta.url).pathname;
+const SCRIPT = new URL("./health_check.sh", import.meta.url).pathname;
 
-async function probe(port: number, env: Record<string, string> = {}) {
+async function probe(
+  port: number,
+  env: Record<string, string> = {},
+  path: string | null = "/readyz",
+) {
   const output = await new Deno.Command("bash", {
-    args: [SCRIPT, String(port), "/readyz"],
+    args: [SCRIPT, String(port), ...(path === null ? [] : [path])],
     env,
     clearEnv: true,
     stdout: "piped",
@@ -17,7 +21,7 @@ function serve(handler: (request: Request) => Response): Deno.HttpServer<Deno.Ne
   return Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
 }
 
-Deno.test("http_health_probe.sh passes on 200 and fails on any other answer", async () => {
+Deno.test("health_check.sh passes on 200 and fails on any other answer", async () => {
   let ready = false;
   const server = serve(() => new Response("x", { status: ready ? 200 : 503 }));
   try {
@@ -31,7 +35,7 @@ Deno.test("http_health_probe.sh passes on 200 and fails on any other answer", as
   }
 });
 
-Deno.test("http_health_probe.sh asks Consul about SERVICE_ID and ignores an absent Consul", async () => {
+Deno.test("health_check.sh asks Consul about SERVICE_ID and ignores an absent Consul", async () => {
   const service = serve(() => new Response("ok"));
   let consulStatus = 503;
   const consul = serve((request) => {
@@ -56,7 +60,27 @@ Deno.test("http_health_probe.sh asks Consul about SERVICE_ID and ignores an abse
   }
 });
 
-Deno.test("http_health_probe.sh rejects bad arguments with exit code 2", async () => {
-  const output = await new Deno.Command("bash", { args: [SCRIPT, "x"], stderr: "piped" }).output();
-  assert.equal(output.code, 2);
+Deno.test("health_check.sh without a path passes when the port accepts connections", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const accepting = (async () => {
+    for await (const connection of listener) connection.close();
+  })().catch(() => {});
+  try {
+    assert.equal((await probe(port, {}, null)).code, 0);
+  } finally {
+    listener.close();
+    await accepting;
+  }
+  const closed = await probe(port, {}, null);
+  assert.equal(closed.code, 1);
+  assert.match(closed.stderr, /nothing accepts connections on port/);
+});
+
+Deno.test("health_check.sh rejects bad arguments with exit code 2", async () => {
+  for (const args of [["x"], ["80", "readyz"], ["80", "/a", "/b"], []]) {
+    const output = await new Deno.Command("bash", { args: [SCRIPT, ...args], stderr: "piped" })
+      .output();
+    assert.equal(output.code, 2, args.join(" "));
+  }
 });
