@@ -325,16 +325,13 @@ export class ServiceDiscovery {
           this.#logger.error("Stream event listener failed", { error });
         }
       };
-      const promise = channel.serverStream(
-        INVOKE_STREAM_METHOD.path,
-        message,
-        onMessage,
-        callOptions,
-      )
-        .then(() => {
+      const streamOptions = { ...callOptions, onMessage };
+      const promise = channel.serverStream(INVOKE_STREAM_METHOD.path, message, streamOptions).then(
+        () => {
           if (result) return result;
           throw new ToolError("INTERNAL", `Stream from "${this.#service}" ended without a result`);
-        });
+        },
+      );
       return { promise, received: () => received };
     });
   }

@@ -13,6 +13,7 @@
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import type { HeaderField } from "./hpack.ts";
 import {
+  type Http2Request,
   Http2Session,
   type Http2Stream,
   type StreamHandler,
@@ -58,6 +59,18 @@ export interface GrpcCallOptions {
   /** Request metadata (lower-case ASCII names and values). */
   metadata?: Readonly<Record<string, string>>;
 }
+
+/** Options of a server-streaming call. */
+export interface GrpcStreamOptions extends GrpcCallOptions {
+  /** Called with every message, in order, before the call resolves. */
+  onMessage(message: Uint8Array): void;
+}
+
+/** Opens a stream for a call: at once when connected, else once a connection is made. */
+type StreamOpener = (
+  request: Http2Request,
+  handler: StreamHandler,
+) => Http2Stream | Promise<Http2Stream>;
 
 const BACKOFF_MULTIPLIER = 1.6;
 const BACKOFF_JITTER = 0.2;
@@ -124,7 +137,7 @@ function decodeMessage(text: string): string {
 
 /** One call in flight: gathers its answer from the stream and settles once. */
 class Call implements StreamHandler {
-  readonly #channel: GrpcChannel;
+  readonly #open: StreamOpener;
   readonly #onMessage: ((message: Uint8Array) => void) | undefined;
   readonly #maxMessage: number;
   readonly #signal: AbortSignal | undefined;
@@ -141,23 +154,21 @@ class Call implements StreamHandler {
   #messages = 0;
 
   constructor(
-    channel: GrpcChannel,
+    open: StreamOpener,
     onMessage: ((message: Uint8Array) => void) | undefined,
     maxMessage: number,
     signal: AbortSignal | undefined,
   ) {
-    this.#channel = channel;
+    this.#open = open;
     this.#onMessage = onMessage;
     this.#maxMessage = maxMessage;
     this.#signal = signal;
   }
 
   /** Settles with the single message of a unary call, or `undefined` for a stream. */
-  start(
-    headers: HeaderField[],
-    body: Uint8Array,
-    deadline: number | undefined,
-  ): Promise<Uint8Array | undefined> {
+  start(request: Http2Request & { headers: HeaderField[] }, deadline: number | undefined): Promise<
+    Uint8Array | undefined
+  > {
     const promise = new Promise<Uint8Array | undefined>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -173,11 +184,11 @@ class Call implements StreamHandler {
         this.#fail(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
         return promise;
       }
-      headers.push(["grpc-timeout", timeoutHeader(remaining)]);
+      request.headers.push(["grpc-timeout", timeoutHeader(remaining)]);
       this.#timer = setTimeout(() => this.#deadlineReached(), remaining);
     }
     signal?.addEventListener("abort", this, { once: true });
-    const opened = this.#channel.open(headers, body, this);
+    const opened = this.#open(request, this);
     if (!(opened instanceof Promise)) this.#stream = opened;
     else {
       opened.then(
@@ -463,23 +474,14 @@ export class GrpcChannel {
     message: Uint8Array,
     options: GrpcCallOptions = {},
   ): Promise<Uint8Array> {
-    const call = new Call(this, undefined, this.#maxMessage, options.signal);
-    return (await call.start(
-      this.#headers(path, options),
-      frameMessage(message),
-      options.deadline,
-    ))!;
+    const call = new Call(this.#openStream, undefined, this.#maxMessage, options.signal);
+    return (await call.start(this.#request(path, message, options), options.deadline))!;
   }
 
   /** A server-streaming call: passes every message to `onMessage`, resolves at status OK. */
-  async serverStream(
-    path: string,
-    message: Uint8Array,
-    onMessage: (message: Uint8Array) => void,
-    options: GrpcCallOptions = {},
-  ): Promise<void> {
-    const call = new Call(this, onMessage, this.#maxMessage, options.signal);
-    await call.start(this.#headers(path, options), frameMessage(message), options.deadline);
+  async serverStream(path: string, message: Uint8Array, options: GrpcStreamOptions): Promise<void> {
+    const call = new Call(this.#openStream, options.onMessage, this.#maxMessage, options.signal);
+    await call.start(this.#request(path, message, options), options.deadline);
   }
 
   /**
@@ -496,25 +498,22 @@ export class GrpcChannel {
     for (const session of this.#retired) session.closeWhenIdle();
   }
 
-  /**
-   * Opens a stream for a call of this channel: at once when connected, else once a connection is
-   * made. Rejects when there is none to be had now.
-   */
-  open(
-    headers: HeaderField[],
-    body: Uint8Array,
-    handler: StreamHandler,
-  ): Http2Stream | Promise<Http2Stream> {
+  /** The {@linkcode StreamOpener} of this channel's calls. */
+  readonly #openStream: StreamOpener = (request, handler) => {
     const session = this.#session;
-    if (session !== undefined && session.available) return session.request(headers, body, handler);
+    if (session !== undefined && session.available) return session.request(request, handler);
     if (this.#state === "shutdown") return Promise.reject(this.#shutdownError());
     if (this.#state === "transient-failure" && Date.now() < this.#retryAt) {
       return Promise.reject(this.#connectError());
     }
-    return this.#connect().then((connected) => connected.request(headers, body, handler));
-  }
+    return this.#connect().then((connected) => connected.request(request, handler));
+  };
 
-  #headers(path: string, options: GrpcCallOptions): HeaderField[] {
+  #request(
+    path: string,
+    message: Uint8Array,
+    options: GrpcCallOptions,
+  ): Http2Request & { headers: HeaderField[] } {
     const headers: HeaderField[] = [
       [":method", "POST"],
       [":scheme", "http"],
@@ -526,7 +525,7 @@ export class GrpcChannel {
     if (options.metadata) {
       for (const [name, value] of Object.entries(options.metadata)) headers.push([name, value]);
     }
-    return headers;
+    return { headers, body: frameMessage(message) };
   }
 
   #connect(): Promise<Http2Session> {

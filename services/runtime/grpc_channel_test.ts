@@ -234,11 +234,9 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
     });
     await t.step("a server stream delivers every message in order", async () => {
       const events: InvokeEvent[] = [];
-      await channel.serverStream(
-        INVOKE_STREAM_METHOD.path,
-        invokeBytes({ events: 3 }),
-        (bytes) => events.push(INVOKE_STREAM_METHOD.deserialize(bytes)),
-      );
+      await channel.serverStream(INVOKE_STREAM_METHOD.path, invokeBytes({ events: 3 }), {
+        onMessage: (bytes) => events.push(INVOKE_STREAM_METHOD.deserialize(bytes)),
+      });
       assert.deepEqual(events.map((event) => event.event), [
         "progress",
         "progress",
@@ -251,7 +249,7 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
         channel.serverStream(
           INVOKE_STREAM_METHOD.path,
           invokeBytes({ fail: { code: grpc.status.NOT_FOUND, details: "no such tool" } }),
-          () => {},
+          { onMessage: () => {} },
         ),
         assertStatus(grpc.status.NOT_FOUND, "no such tool"),
       );

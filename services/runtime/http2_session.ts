@@ -28,6 +28,12 @@ export interface StreamHandler {
   onLost(loss: StreamLoss, reason: string): void;
 }
 
+/** A request: its header fields, then a body that ends it. */
+export interface Http2Request {
+  headers: readonly HeaderField[];
+  body: Uint8Array;
+}
+
 /** A request stream: what the owner may do with it. */
 export interface Http2Stream {
   /** Resets the stream with CANCEL unless it has already ended; the handler hears nothing more. */
@@ -246,13 +252,13 @@ export class Http2Session {
   }
 
   /**
-   * Opens a stream: `headers` (name, value pairs), then `body` ending the request. If the peer's
-   * concurrency limit is reached, the stream waits for another to end.
+   * Opens a stream for `request`; `handler` hears what comes back. If the peer's concurrency limit
+   * is reached, the stream waits for another to end.
    */
-  request(headers: readonly HeaderField[], body: Uint8Array, handler: StreamHandler): Http2Stream {
+  request(request: Http2Request, handler: StreamHandler): Http2Stream {
     const pending: PendingStream = {
-      headers: encodeHeaders(headers),
-      body,
+      headers: encodeHeaders(request.headers),
+      body: request.body,
       handler,
       state: undefined,
       cancelled: false,
