@@ -39,7 +39,7 @@ interface TestServer {
   held(count: number): Promise<void>;
 }
 
-async function startServer(id: string): Promise<TestServer> {
+async function startServer(id: string, port = 0): Promise<TestServer> {
   const server = new grpc.Server();
   let holding = true;
   const heldCalls: (() => void)[] = [];
@@ -127,14 +127,14 @@ async function startServer(id: string): Promise<TestServer> {
       callback(null, { service: SERVICE, version: "test", tools: [], instanceId: id });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => {
+  const bound = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
-      "127.0.0.1:0",
+      `127.0.0.1:${port}`,
       grpc.ServerCredentials.createInsecure(),
-      (error, bound) => error ? reject(error) : resolve(bound),
+      (error, actual) => error ? reject(error) : resolve(actual),
     );
   });
-  return Object.assign(state, { port });
+  return Object.assign(state, { port: bound });
 }
 
 async function consulPut(consul: ConsulDev, path: string, body?: unknown): Promise<void> {
@@ -418,6 +418,30 @@ Deno.test("ServiceDiscovery retries undelivered calls on another instance and ej
     assert.ok(failures.every((line) => line.endpoint === "a" && line.kind === "undelivered"));
     assert.ok(fixture.logs.some((line) => line.msg === "Instance ejected"));
   } finally {
+    await fixture.close();
+  }
+});
+
+Deno.test("ServiceDiscovery tries a lone instance again when the call reached it nowhere", async () => {
+  const fixture = await startFixture([]);
+  const port = freePort();
+  let late: TestServer | undefined;
+  try {
+    await register(fixture.consul, "late", port);
+    await until(() => fixture.discovery.endpoints().length === 1, "the endpoint");
+    const call = fixture.discovery.invoke(request(), BOUNDED);
+    // The only instance comes up just after the first attempt was refused.
+    await until(
+      () => fixture.logs.some((line) => line.msg === "Call to instance failed"),
+      "a refused attempt",
+    );
+    late = await startServer("late", port);
+    late.release();
+    const { endpoint } = await call;
+    assert.equal(endpoint.id, "late");
+    assert.equal(late.calls, 1);
+  } finally {
+    late?.server.forceShutdown();
     await fixture.close();
   }
 });

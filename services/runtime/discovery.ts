@@ -198,6 +198,8 @@ type Attempt = (
 
 /** Marks an attempt's error with whether any stream event had arrived. */
 const RECEIVED = Symbol("received");
+/** Pause before trying every instance again when none could take a call. */
+const RETRY_PAUSE_MS = 200;
 
 const CHANNEL_OPTIONS: GrpcChannelOptions = {
   // An instance that restarts at the same address is found again quickly.
@@ -347,9 +349,25 @@ export class ServiceDiscovery {
     const tried = new Set<string>();
     const attemptOptions: AttemptOptions = { deadline, signal, metadata: options.metadata };
     let lastError: unknown;
-    for (let attemptNumber = 0; attemptNumber < this.#maxAttempts; attemptNumber++) {
+    let attempts = 0;
+    for (; attempts < this.#maxAttempts; attempts++) {
       if (signal?.aborted) throw cancelled(this.#service, signal);
-      const endpoint = this.#pick(tried);
+      let endpoint = this.#pick(tried);
+      if (!endpoint && lastError !== undefined) {
+        // Every instance was tried and the call reached none of them (each failure so far was
+        // safe to retry): with attempts left, try them again after a short pause. A service with
+        // one instance would otherwise fail a call on one slow first connection (a new router on
+        // a busy machine) or one restart.
+        const pause = Math.min(
+          RETRY_PAUSE_MS,
+          deadline === undefined ? RETRY_PAUSE_MS : deadline - Date.now(),
+        );
+        if (pause <= 0) break;
+        await new Promise((resolve) => setTimeout(resolve, pause));
+        if (signal?.aborted) throw cancelled(this.#service, signal);
+        tried.clear();
+        endpoint = this.#pick(tried);
+      }
       if (!endpoint) break;
       tried.add(endpoint.id);
       const entry = this.#client(endpoint);
@@ -380,7 +398,7 @@ export class ServiceDiscovery {
     const { details } = grpcStatusOf(lastError);
     throw new ToolError(
       "UNAVAILABLE",
-      `No instance of "${this.#service}" could take the call after ${tried.size} attempts: ${details}`,
+      `No instance of "${this.#service}" could take the call after ${attempts} attempts: ${details}`,
       { cause: lastError },
     );
   }
