@@ -279,16 +279,8 @@ export class DockerCli {
   }
 
   /** Networks carrying a label, by name. */
-  async networks(label: string): Promise<string[]> {
-    const result = await this.#run([
-      "network",
-      "ls",
-      "--format",
-      "{{.Name}}",
-      "--filter",
-      `label=${label}`,
-    ]);
-    return splitLines(result.stdout);
+  networks(label: string): Promise<string[]> {
+    return this.#namesByLabel("network", label);
   }
 
   /** Volumes carrying a label, by name. */
@@ -336,16 +328,8 @@ export class DockerCli {
   }
 
   /** Swarm secrets carrying a label, by name. */
-  async secrets(label: string): Promise<string[]> {
-    const result = await this.#run([
-      "secret",
-      "ls",
-      "--format",
-      "{{.Name}}",
-      "--filter",
-      `label=${label}`,
-    ]);
-    return splitLines(result.stdout);
+  secrets(label: string): Promise<string[]> {
+    return this.#namesByLabel("secret", label);
   }
 
   /** Removes secrets by name; a secret still in use stays and is an error. */
@@ -356,6 +340,18 @@ export class DockerCli {
   /** Sends a signal to a container (default SIGKILL). */
   async kill(container: string, signal = "KILL"): Promise<void> {
     await this.#run(["kill", "--signal", signal, container]);
+  }
+
+  async #namesByLabel(kind: "network" | "secret", label: string): Promise<string[]> {
+    const result = await this.#run([
+      kind,
+      "ls",
+      "--format",
+      "{{.Name}}",
+      "--filter",
+      `label=${label}`,
+    ]);
+    return splitLines(result.stdout);
   }
 
   async #ids(args: readonly string[], tolerant = false): Promise<string[]> {

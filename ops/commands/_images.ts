@@ -125,55 +125,24 @@ export async function ensureImages(
         });
         break;
       }
-      case "build-lb": {
-        progress.log(`building ${step.tag}`);
-        const contextDir = `${config.buildDir}/lb`;
-        await stageServicesContext({
-          root,
-          context: contextDir,
-          denoPath: config.denoPath,
-          appFiles: [...lbFiles].sort(),
+      case "build-lb":
+        await buildStaged(context, step.tag, {
+          name: "lb",
+          dockerfile: "haproxy/Dockerfile",
+          appFiles: lbFiles,
           entrypoints: lbEntries,
-          depsKey: filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
-            deno: denoVersion,
-            entrypoints: lbEntries.join(","),
-          }),
-          onLine: (line) => progress.update(`  ${line}`),
-        });
-        await docker.build({
-          context: contextDir,
-          dockerfile: `${root}/haproxy/Dockerfile`,
-          tag: step.tag,
-          buildArgs: { BASE_IMAGE: base },
-          onLine: (line) => progress.update(`  ${line}`),
+          base,
         });
         break;
-      }
-      case "build-services": {
-        progress.log(`building ${step.tag}`);
-        const contextDir = `${config.buildDir}/services`;
-        const depsKey = filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
-          deno: denoVersion,
-          entrypoints: [...entrypoints, ...probeEntries].join(","),
-        });
-        await stageServicesContext({
-          root,
-          context: contextDir,
-          denoPath: config.denoPath,
-          appFiles: [...appFiles].sort(),
+      case "build-services":
+        await buildStaged(context, step.tag, {
+          name: "services",
+          dockerfile: "services/Dockerfile",
+          appFiles,
           entrypoints: [...entrypoints, ...probeEntries],
-          depsKey,
-          onLine: (line) => progress.update(`  ${line}`),
-        });
-        await docker.build({
-          context: contextDir,
-          dockerfile: `${root}/services/Dockerfile`,
-          tag: step.tag,
-          buildArgs: { BASE_IMAGE: base },
-          onLine: (line) => progress.update(`  ${line}`),
+          base,
         });
         break;
-      }
       case "tag":
         await docker.tag(step.source, step.target);
         break;
@@ -187,6 +156,46 @@ export async function ensureImages(
     await docker.tag(ref, latestOf(ref));
   }
   return { base, ...desired, steps };
+}
+
+/**
+ * Builds an image of Deno programs: stages `.build/<name>` (the code, the Deno binary and the npm
+ * cache its entrypoints need), then runs `docker build` with `dockerfile` on it.
+ */
+async function buildStaged(
+  context: CommandContext,
+  tag: string,
+  image: {
+    name: string;
+    dockerfile: string;
+    appFiles: ReadonlySet<string>;
+    entrypoints: readonly string[];
+    base: string;
+  },
+): Promise<void> {
+  const { config, docker, progress } = context;
+  const root = config.root;
+  progress.log(`building ${tag}`);
+  const contextDir = `${config.buildDir}/${image.name}`;
+  await stageServicesContext({
+    root,
+    context: contextDir,
+    denoPath: config.denoPath,
+    appFiles: [...image.appFiles].sort(),
+    entrypoints: [...image.entrypoints],
+    depsKey: filesHash(await readSourceFiles(root, ["deno.json", "deno.lock"]), {
+      deno: Deno.version.deno,
+      entrypoints: image.entrypoints.join(","),
+    }),
+    onLine: (line) => progress.update(`  ${line}`),
+  });
+  await docker.build({
+    context: contextDir,
+    dockerfile: `${root}/${image.dockerfile}`,
+    tag,
+    buildArgs: { BASE_IMAGE: image.base },
+    onLine: (line) => progress.update(`  ${line}`),
+  });
 }
 
 /** The base image: Debian's when present or pullable, else one made with debootstrap, once. */

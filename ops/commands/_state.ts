@@ -3,6 +3,7 @@ import { readTextFile } from "../adapters/files.ts";
 import { readHaproxyView } from "../adapters/haproxy_stats.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
 import type { HaproxyView } from "../plan/haproxy_view.ts";
+import { parseStatsCredentials } from "../plan/secrets.ts";
 import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
 import type { CommandContext } from "../context.ts";
@@ -30,6 +31,24 @@ export function mcpUrl(context: CommandContext): string {
   return `http://127.0.0.1:${context.config.mcpPort}/mcp`;
 }
 
+const credentialsRead = new WeakMap<CommandContext, Promise<string | undefined>>();
+
+/**
+ * HAProxy's stats credentials (`user:password`) from `PLATFORM_STATS_AUTH_FILE`, checked; read
+ * once per command, however often the command polls. Undefined when no file is set.
+ */
+export function readStatsCredentials(context: CommandContext): Promise<string | undefined> {
+  let read = credentialsRead.get(context);
+  if (read === undefined) {
+    const file = context.config.statsAuthFile;
+    read = file
+      ? readTextFile(file).then((text) => parseStatsCredentials(text, file))
+      : Promise.resolve(undefined);
+    credentialsRead.set(context, read);
+  }
+  return read;
+}
+
 /** Reads Swarm's services, Consul's registrations and HAProxy's servers (default: every service). */
 export async function readSnapshot(
   context: CommandContext,
@@ -42,8 +61,7 @@ export async function readSnapshot(
   const lbService = swarm.find((service) => service.name === "lb");
   let lb: HaproxyView | null = null;
   if (lbService && lbService.replicas > 0 && names.includes(ROUTER_SERVICE)) {
-    const file = context.config.statsAuthFile;
-    const credentials = file ? (await readTextFile(file)).trim() : undefined;
+    const credentials = await readStatsCredentials(context);
     lb = await readHaproxyView(statsUrl(context), ROUTER_SERVICE, { credentials });
   }
   const statuses = stackStatus(services, swarm, instances, {

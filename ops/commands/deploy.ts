@@ -2,17 +2,12 @@
 import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
-import {
-  parseStatsCredentials,
-  SECRET_LABEL,
-  sessionKeySecretName,
-  statsAuthSecretName,
-} from "../plan/secrets.ts";
+import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
 import { renderStack } from "../render/stack.ts";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { ensureImages } from "./_images.ts";
-import { mcpUrl, statsUrl } from "./_state.ts";
+import { mcpUrl, readStatsCredentials, statsUrl } from "./_state.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { readTextFile, writeTextFile } from "../adapters/files.ts";
 
@@ -54,11 +49,8 @@ async function ensureSecrets(
     const text = btoa(String.fromCharCode(...key));
     await docker.createSecret(sessionKey, new TextEncoder().encode(text), labels);
   }
-  if (!config.statsAuthFile) return { sessionKey };
-  const credentials = parseStatsCredentials(
-    await readTextFile(config.statsAuthFile),
-    config.statsAuthFile,
-  );
+  const credentials = await readStatsCredentials(context);
+  if (credentials === undefined) return { sessionKey };
   const statsAuth = statsAuthSecretName(config.stack, credentials);
   if (!(await docker.secretExists(statsAuth))) {
     progress.log(`creating secret "${statsAuth}" (HAProxy stats credentials)`);
