@@ -125,21 +125,44 @@ export function parseHealthEntries(body: unknown): Endpoint[] {
   if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
   const endpoints: Endpoint[] = [];
   for (const entry of body) {
-    const service = entry?.Service;
-    if (!service || typeof service.ID !== "string" || typeof service.Port !== "number") continue;
-    const address = service.Address || entry?.Node?.Address;
-    if (typeof address !== "string" || address === "") continue;
-    const weight = service.Weights?.Passing;
-    endpoints.push(Object.freeze({
-      id: service.ID,
-      address,
-      port: service.Port,
-      weight: typeof weight === "number" ? weight : 1,
-      tags: Object.freeze([...(service.Tags ?? [])]),
-      meta: Object.freeze({ ...(service.Meta ?? {}) }),
-    }));
+    const endpoint = endpointOf(entry);
+    if (endpoint) endpoints.push(endpoint);
   }
-  return endpoints.sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
+  return endpoints.sort(byId);
+}
+
+/** The fields of a Consul health entry that make an endpoint, as far as they can be trusted. */
+interface HealthEntry {
+  Node?: { Address?: unknown };
+  Service?: {
+    ID?: unknown;
+    Address?: unknown;
+    Port?: unknown;
+    Weights?: { Passing?: unknown };
+    Tags?: string[];
+    Meta?: Record<string, string>;
+  };
+}
+
+/** The endpoint of one health entry, or `undefined` when it lacks an ID, address or port. */
+function endpointOf(entry: HealthEntry | undefined): Endpoint | undefined {
+  const service = entry?.Service;
+  if (!service || typeof service.ID !== "string" || typeof service.Port !== "number") return;
+  const address = service.Address || entry?.Node?.Address;
+  if (typeof address !== "string" || address === "") return;
+  const weight = service.Weights?.Passing;
+  return Object.freeze({
+    id: service.ID,
+    address,
+    port: service.Port,
+    weight: typeof weight === "number" ? weight : 1,
+    tags: Object.freeze([...(service.Tags ?? [])]),
+    meta: Object.freeze({ ...(service.Meta ?? {}) }),
+  });
+}
+
+function byId(a: Endpoint, b: Endpoint): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
 }
 
 /** The instances of a service by health, from `/v1/health/service/<name>`. */
@@ -162,7 +185,7 @@ export function splitHealthEntries(body: unknown): HealthView {
   if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
   const view: HealthView = { passing: [], failing: [] };
   for (const entry of body) {
-    const [endpoint] = parseHealthEntries([entry]);
+    const endpoint = endpointOf(entry);
     if (!endpoint) continue;
     const checks: { CheckID?: unknown; Status?: unknown }[] = Array.isArray(entry?.Checks)
       ? entry.Checks
@@ -171,7 +194,6 @@ export function splitHealthEntries(body: unknown): HealthView {
     const passing = checks.every((check) => check?.Status === "passing");
     (passing ? view.passing : view.failing).push(endpoint);
   }
-  const byId = (a: Endpoint, b: Endpoint) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
   view.passing.sort(byId);
   view.failing.sort(byId);
   return view;
@@ -409,7 +431,6 @@ export class ServiceDiscovery {
    * on its channel until their deadline instead of going to another instance.
    */
   #connected(channel: GrpcChannel, deadline: number | undefined): Promise<void> {
-    if (channel.state === "ready") return Promise.resolve();
     const limit = deadline === undefined
       ? this.#connectTimeoutMs
       : Math.min(this.#connectTimeoutMs, Math.max(0, deadline - Date.now()));

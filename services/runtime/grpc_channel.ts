@@ -121,6 +121,14 @@ function resetToError(code: number): GrpcCallError {
   }
 }
 
+/** A stream that ended (END_STREAM or RST_STREAM NO_ERROR) without trailers, as grpc-js reports it. */
+function endedWithoutStatus(): GrpcCallError {
+  return new GrpcCallError(
+    GrpcStatus.INTERNAL,
+    "Received RST_STREAM with code 0 (Call ended without gRPC status)",
+  );
+}
+
 /** `grpc-timeout`: at most 8 digits, in milliseconds while they fit. */
 function timeoutHeader(milliseconds: number): string {
   const ms = Math.max(1, Math.ceil(milliseconds));
@@ -239,12 +247,7 @@ class Call implements StreamHandler {
     if (this.#settled) return;
     this.#readMessages(payload);
     if (endStream && !this.#settled) {
-      this.#fail(
-        this.#httpStatus !== 200 ? this.#httpError() : new GrpcCallError(
-          GrpcStatus.INTERNAL,
-          "Received RST_STREAM with code 0 (Call ended without gRPC status)",
-        ),
-      );
+      this.#fail(this.#httpStatus !== 200 ? this.#httpError() : endedWithoutStatus());
     }
   }
 
@@ -253,20 +256,12 @@ class Call implements StreamHandler {
     if (code === 0 && this.#httpStatus !== 0 && this.#httpStatus !== 200) {
       return this.#fail(this.#httpError());
     }
-    this.#fail(
-      code === 0
-        ? new GrpcCallError(
-          GrpcStatus.INTERNAL,
-          "Received RST_STREAM with code 0 (Call ended without gRPC status)",
-        )
-        : resetToError(code),
-    );
+    this.#fail(code === 0 ? endedWithoutStatus() : resetToError(code));
   }
 
   onLost(loss: StreamLoss, reason: string): void {
     if (this.#settled) return;
-    if (loss === "dropped") this.#fail(new GrpcCallError(GrpcStatus.UNAVAILABLE, reason));
-    else if (reason === "Stream refused by server") {
+    if (loss === "dropped" || reason === "Stream refused by server") {
       this.#fail(new GrpcCallError(GrpcStatus.UNAVAILABLE, reason));
     } else {
       this.#fail(
@@ -423,11 +418,6 @@ export class GrpcChannel {
     this.#maxMessage = options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE;
     this.#random = options.random ?? Math.random;
     this.#nextBackoffMs = this.#backoff.initial;
-  }
-
-  /** `host:port`. */
-  get target(): string {
-    return this.#authority;
   }
 
   /** The connectivity state now; a connection that takes no new streams counts as idle. */

@@ -326,6 +326,11 @@ interface RawPeer {
   port: number;
   /** Connections accepted so far. */
   connections: number;
+  /**
+   * The most requests that completed within one read: above 1, a request was sent before the
+   * answer to the one before it had been written.
+   */
+  maxRequestsPerRead: number;
   close(): Promise<void>;
 }
 
@@ -339,6 +344,7 @@ function startRawPeer(
   const loops: Promise<void>[] = [];
   let requests = 0;
   let connections = 0;
+  let maxRequestsPerRead = 0;
   async function serve(conn: Deno.Conn): Promise<void> {
     const decoder = new HpackDecoder();
     let data = new Uint8Array(0);
@@ -357,6 +363,7 @@ function startRawPeer(
       joined.set(data);
       joined.set(buffer.subarray(0, count), data.length);
       data = joined;
+      let requestsInRead = 0;
       if (!prefaceSeen) {
         if (data.length < 24) continue;
         data = data.slice(24);
@@ -373,6 +380,7 @@ function startRawPeer(
         if (type === 0x1) decoder.decode(body);
         // A request is complete with its END_STREAM DATA frame.
         if (type === 0x0 && flags & 1) {
+          maxRequestsPerRead = Math.max(maxRequestsPerRead, ++requestsInRead);
           for (const frame of respond(streamId, requests++)) await conn.write(frame);
         }
       }
@@ -391,6 +399,9 @@ function startRawPeer(
     port: (listener.addr as Deno.NetAddr).port,
     get connections() {
       return connections;
+    },
+    get maxRequestsPerRead() {
+      return maxRequestsPerRead;
     },
     close() {
       closing ??= closeListener(listener, accepting, conns, loops);
@@ -552,6 +563,7 @@ Deno.test("GrpcChannel opens a new connection after GOAWAY, and reports a droppe
         Array.from({ length: 5 }, () => channel.unary(INVOKE_METHOD.path, invokeBytes({}))),
       );
       assert.equal(peer.connections, 1);
+      assert.equal(peer.maxRequestsPerRead, 1);
     } finally {
       channel.close();
       await peer.close();

@@ -72,7 +72,7 @@ const SETTINGS_MAX_FRAME_SIZE = 0x5;
 const SETTINGS_ENABLE_PUSH = 0x2;
 
 /** HTTP/2 error code CANCEL. */
-export const HTTP2_CANCEL = 0x8;
+const HTTP2_CANCEL = 0x8;
 
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -247,7 +247,7 @@ export class Http2Session {
   }
 
   /** Streams open or waiting to open. */
-  get activeStreams(): number {
+  get #activeStreams(): number {
     return this.#streams.size + this.#pending.length;
   }
 
@@ -287,12 +287,7 @@ export class Http2Session {
   /** Closes the connection once no stream is left; at once if none is open. */
   closeWhenIdle(): void {
     this.#draining = true;
-    if (this.activeStreams === 0) this.#close("Connection dropped");
-  }
-
-  /** Closes the connection now; open streams are lost. */
-  close(): void {
-    this.#close("Connection dropped");
+    if (this.#activeStreams === 0) this.#close("Connection dropped");
   }
 
   #start(): void {
@@ -632,10 +627,10 @@ export class Http2Session {
     this.#blocked.delete(state);
     state.body = undefined;
     this.#openPending();
-    if (this.#draining && this.activeStreams === 0) {
+    if (this.#draining && this.#activeStreams === 0) {
       // The frames of the stream that just ended go out first.
       queueMicrotask(() => {
-        if (this.activeStreams === 0) this.#close("Connection dropped");
+        if (this.#activeStreams === 0) this.#close("Connection dropped");
       });
     }
   }
