@@ -4,7 +4,13 @@ import assert from "node:assert/strict";
 import { CAPABILITY_SERVICE } from "../proto/mod.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
-import { connectV1, connectV2, resultText, startRouter } from "./router_harness.ts";
+import {
+  backendInFlight,
+  connectV1,
+  connectV2,
+  resultText,
+  startRouter,
+} from "./router_harness.ts";
 
 /** A one-tool backend served in-process, registered in Consul without a check (so passing). */
 async function startShoutBackend(consulUrl: string): Promise<() => Promise<void>> {
@@ -163,8 +169,12 @@ Deno.test("mcp-router spreads calls with each strategy and survives a killed ins
               name: "echo",
               arguments: { message: "s", delay_ms: 3000 },
             });
-            // Let the slow call reach its instance before the fast ones start.
-            await new Promise((resolve) => setTimeout(resolve, 200));
+            // The slow call is with its instance before the fast ones start.
+            await eventually(
+              "the slow call in flight",
+              () => backendInFlight(router, "agent-echo"),
+              (count) => count === 1,
+            );
             const fast: string[] = [];
             for (let i = 0; i < 30; i++) {
               const result = await client.callTool({ name: "echo", arguments: { message: "f" } });

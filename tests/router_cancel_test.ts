@@ -1,18 +1,10 @@
 import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, startService } from "./helpers/service_process.ts";
-import { connectV1, connectV2, type RouterProcess, startRouter } from "./router_harness.ts";
+import { backendInFlight, connectV1, connectV2, startRouter } from "./router_harness.ts";
 
 /** A call the echo agent would answer only after 8 s, unless cancelled. */
 const SLOW_ECHO = { name: "echo", arguments: { message: "slow", delay_ms: 8000 } };
-
-function inFlight(router: RouterProcess): Promise<number> {
-  return fetch(`http://127.0.0.1:${router.port}/metrics`).then(async (response) => {
-    const text = await response.text();
-    const match = /mcp_router_backend_in_flight\{service="agent-echo"\} (\d+)/.exec(text);
-    return match ? Number(match[1]) : 0;
-  });
-}
 
 /** The echo agent's log lines with message `msg` (its JSON fields), oldest first. */
 function rpcLines(
@@ -64,7 +56,11 @@ Deno.test("mcp-router cancels the backend gRPC call when the client cancels or g
       (lines) => lines.length > 0,
     );
     assert.equal(ended[0].outcome, "CANCELLED");
-    await eventually("no call in flight", () => inFlight(router), (count) => count === 0);
+    await eventually(
+      "no call in flight",
+      () => backendInFlight(router, "agent-echo"),
+      (count) => count === 0,
+    );
   }
   try {
     await eventually(

@@ -95,3 +95,12 @@ export function resultText(result: unknown): string {
   const content = (result as { content?: { type: string; text?: string }[] }).content ?? [];
   return content[0]?.text ?? "";
 }
+
+/** Backend calls the router has in flight to a Consul service, from its `/metrics`. */
+export async function backendInFlight(router: RouterProcess, service: string): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${router.port}/metrics`);
+  const text = await response.text();
+  const match = new RegExp(`mcp_router_backend_in_flight\\{service="${service}"\\} (\\d+)`)
+    .exec(text);
+  return match ? Number(match[1]) : 0;
+}
