@@ -8,6 +8,36 @@ const SUMMARY = /(ok|FAILED) \| (\d+) passed(?: \([^)]*\))? \| (\d+) failed/;
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*m/g;
 
+// Tests spawn the CLI and the services as programs and read their stderr: fetch every npm package
+// they import first, so no "Download ..." line lands in the middle of what a test reads.
+const ENTRYPOINTS = [
+  "ops/main.ts",
+  "ops/probe/main.ts",
+  "ops/probe/mcp_main.ts",
+  "bench/main.ts",
+  ...[...Deno.readDirSync("services")]
+    .filter((entry) => entry.isDirectory)
+    .map((entry) => `services/${entry.name}/main.ts`)
+    .filter((path) => {
+      try {
+        return Deno.statSync(path).isFile;
+      } catch {
+        return false;
+      }
+    }),
+];
+const cached = await new Deno.Command(Deno.execPath(), {
+  args: ["install", "--quiet", "--entrypoint", ...ENTRYPOINTS],
+  stdout: "inherit",
+  stderr: "inherit",
+  stdin: "null",
+}).output();
+if (!cached.success) {
+  console.log(`0 passed, 1 failed`);
+  console.error("error: cannot fetch the npm packages the programs under test import");
+  Deno.exit(1);
+}
+
 const child = new Deno.Command(Deno.execPath(), {
   args: ["test", "--allow-all", ...Deno.args],
   stdout: "piped",

@@ -13,7 +13,15 @@ export interface DestroyFlags {
 export async function destroyCommand(context: CommandContext, flags: DestroyFlags): Promise<void> {
   const { docker, config, progress } = context;
   const started = context.now();
-  await docker.info();
+  const info = await docker.info();
+  if (info.swarmState !== "active") {
+    // No Swarm, so no stack: nothing to remove (a fresh engine, or one that left its Swarm).
+    context.result(
+      { stack: config.stack, removedServices: [], removedVolumes: [], removedSecrets: [], seconds: 0 },
+      `stack "${config.stack}" was not deployed (this engine is in no Swarm)`,
+    );
+    return;
+  }
   const label = `com.docker.stack.namespace=${config.stack}`;
   const services = (await docker.services(config.stack)).map((service) => service.fullName);
   await docker.stackRemove(config.stack);
