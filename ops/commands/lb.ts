@@ -1,6 +1,7 @@
 /** `lb render | sync | reload`: HAProxy's config from Consul, and HAProxy kept in step with it. */
 
 import { Command } from "commander";
+import { withNodeAgent } from "../../services/runtime/local_agent.ts";
 import { createLogger } from "../../services/runtime/logger.ts";
 import { serveLbAdmin } from "../adapters/haproxy_admin.ts";
 import { readConsulSnapshot } from "../adapters/haproxy_consul.ts";
@@ -60,12 +61,13 @@ async function render(io: LbIo, flags: LbFlags): Promise<void> {
 }
 
 async function sync(io: LbIo, flags: LbFlags): Promise<void> {
-  const config = await loadConfig(io, flags);
   const logger = createLogger({
     level: (io.env.LOG_LEVEL as "debug" | "info" | "warn" | "error" | undefined) ?? "info",
     fields: { service: "lb" },
     write: (line) => io.stderr(`${line}\n`),
   });
+  // In the stack, HAProxy follows the Consul agent of its own node (CONSUL_NODE).
+  const config = await loadConfig({ ...io, env: await withNodeAgent(io.env, logger) }, flags);
   await Deno.mkdir(config.runDir, { recursive: true });
   // Listen before HAProxy starts: a signal's default action would orphan it.
   const stopSignal = new Promise<string>((resolve) => {

@@ -5,7 +5,9 @@
  */
 import { ConfigError, parseServiceConfig, type ServiceConfig } from "../runtime/config.ts";
 import { createLogger } from "../runtime/logger.ts";
+import { withNodeAgent } from "../runtime/local_agent.ts";
 import { readProcessFacts } from "../runtime/main_facts.ts";
+import { bootLogger } from "../runtime/run_service.ts";
 import { checkTiming, ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
 import { parseRouterConfig, type RouterConfig } from "./config.ts";
@@ -20,7 +22,11 @@ const PROGRAM = "mcp-router";
 const CONSUL_NAME = "mcp-router";
 const VERSION = "1.0.0";
 
-const facts = readProcessFacts();
+const processFacts = readProcessFacts();
+const facts = {
+  ...processFacts,
+  env: await withNodeAgent(processFacts.env, bootLogger(PROGRAM, processFacts.env)),
+};
 let config: ServiceConfig;
 let routerConfig: RouterConfig;
 try {

@@ -4,7 +4,8 @@
  */
 import { bindServer, createCapabilityServer } from "./capability_server.ts";
 import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from "./config.ts";
-import { createLogger, type Logger } from "./logger.ts";
+import { createLogger, LOG_LEVELS, type Logger } from "./logger.ts";
+import { withNodeAgent } from "./local_agent.ts";
 import { checkTiming, ConsulRegistrar } from "./registration.ts";
 import type { ServiceDefinition } from "./tool.ts";
 import { onStopSignals } from "./stop_signals.ts";
@@ -43,7 +44,8 @@ export async function runService(
 ): Promise<never> {
   let config: ServiceConfig;
   try {
-    config = parseServiceConfig(facts.env, { ...identity, ...facts });
+    const env = await withNodeAgent(facts.env, bootLogger(identity.program, facts.env));
+    config = parseServiceConfig(env, { ...identity, ...facts });
   } catch (error) {
     if (error instanceof ConfigError) {
       console.error(`error: ${identity.program}: ${error.message}`);
@@ -113,4 +115,10 @@ export async function runService(
 
   // Serve until a signal ends the process.
   return await new Promise<never>(() => {});
+}
+
+/** The logger of the first steps, before the configuration (and its log level) is known. */
+export function bootLogger(program: string, env: Readonly<Record<string, string | undefined>>): Logger {
+  const level = LOG_LEVELS.find((known) => known === env.LOG_LEVEL) ?? "info";
+  return createLogger({ level, fields: { service: program } });
 }
