@@ -67,6 +67,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
   const images = await ensureImages(context, { dryRun: flags.dryRun });
   const imageByService: Record<string, string> = {
     consul: images.consul,
+    "consul-agent": images.consul,
     lb: images.lb,
     ...images.perService,
   };

@@ -25,6 +25,7 @@ function service(replicas: number, tasks: SwarmTask[]): SwarmService {
     name: "echo-agent",
     fullName: "st_echo-agent",
     replicas,
+    global: false,
     image: "p/echo-agent:1",
     tasks,
   };

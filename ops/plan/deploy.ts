@@ -31,7 +31,9 @@ export function planDeploy(
       action: current.image === image ? "unchanged" : "update",
       image,
       from: current.image,
-      replicas: current.replicas,
+      // Replica counts of scalable services are the operator's; the others (Consul servers,
+      // global services) come from the stack file.
+      replicas: service.scalable ? current.replicas : undefined,
     };
   });
 }
@@ -42,8 +44,12 @@ export function describeDeployAction(action: DeployAction): string {
     case "create":
       return `+ ${action.service}: create with ${action.image}`;
     case "update":
-      return `~ ${action.service}: ${action.from} -> ${action.image} (rolling, ${action.replicas} replicas)`;
+      return `~ ${action.service}: ${action.from} -> ${action.image} (rolling${
+        action.replicas === undefined ? "" : `, ${action.replicas} replicas`
+      })`;
     case "unchanged":
-      return `= ${action.service}: unchanged (${action.replicas} replicas)`;
+      return `= ${action.service}: unchanged${
+        action.replicas === undefined ? "" : ` (${action.replicas} replicas)`
+      }`;
   }
 }

@@ -4,11 +4,12 @@ import { PLATFORM_SERVICES } from "./services.ts";
 import type { SwarmService } from "./state.ts";
 
 function swarm(name: string, image: string, replicas: number): SwarmService {
-  return { id: name, name, fullName: `s_${name}`, replicas, image, tasks: [] };
+  return { id: name, name, fullName: `s_${name}`, replicas, global: false, image, tasks: [] };
 }
 
 const IMAGES = {
   consul: "p/consul:c",
+  "consul-agent": "p/consul:c",
   "echo-agent": "p/echo-agent:e2",
   "weather-tool": "p/weather-tool:w",
   "itinerary-worker": "p/itinerary-worker:i",
@@ -25,11 +26,12 @@ Deno.test("planDeploy() creates every service of an empty stack", () => {
     "create",
     "create",
     "create",
+    "create",
   ]);
   assert.equal(actions.every((action) => action.replicas === undefined), true);
 });
 
-Deno.test("planDeploy() updates only changed images and keeps replica counts", () => {
+Deno.test("planDeploy() updates only changed images and keeps scaled replica counts", () => {
   const actual = [
     swarm("consul", "p/consul:c", 1),
     swarm("echo-agent", "p/echo-agent:e1", 3),
@@ -42,8 +44,10 @@ Deno.test("planDeploy() updates only changed images and keeps replica counts", (
       action: "unchanged",
       image: "p/consul:c",
       from: "p/consul:c",
-      replicas: 1,
+      // Consul servers and global services take their count from the stack file.
+      replicas: undefined,
     },
+    { service: "consul-agent", action: "create", image: "p/consul:c" },
     {
       service: "echo-agent",
       action: "update",
@@ -63,7 +67,7 @@ Deno.test("planDeploy() updates only changed images and keeps replica counts", (
     { service: "lb", action: "create", image: "p/lb:l" },
   ]);
   assert.match(
-    describeDeployAction(actions[1]),
+    describeDeployAction(actions[2]),
     /^~ echo-agent: p\/echo-agent:e1 -> p\/echo-agent:e2/,
   );
 });

@@ -5,7 +5,7 @@ import { PLATFORM_SERVICES } from "./services.ts";
 import type { SwarmService } from "./state.ts";
 
 function swarm(name: string, replicas: number): SwarmService {
-  return { id: name, name, fullName: `s_${name}`, replicas, image: "i", tasks: [] };
+  return { id: name, name, fullName: `s_${name}`, replicas, global: false, image: "i", tasks: [] };
 }
 
 const ACTUAL = [

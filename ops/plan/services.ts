@@ -37,6 +37,16 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     scalable: false,
   },
   {
+    // The Consul client agent of every node without a server (none on a single node).
+    name: "consul-agent",
+    consulName: "consul-agent",
+    aliases: ["consul-agent"],
+    port: 8500,
+    image: "consul",
+    health: "swarm",
+    scalable: false,
+  },
+  {
     name: "echo-agent",
     consulName: "agent-echo",
     aliases: ["echo", "agent-echo"],
@@ -77,7 +87,7 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     scalable: true,
   },
   {
-    // HAProxy publishes host-mode ports: one task per node, so one replica on a single node.
+    // HAProxy publishes host-mode ports: one task on every edge node (global mode).
     name: "lb",
     consulName: "lb",
     aliases: ["lb", "haproxy"],

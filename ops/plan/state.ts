@@ -17,6 +17,8 @@ export interface SwarmTask {
   readonly timestamp: string;
   /** Whether the task runs the service's current spec (false for tasks an update will replace). */
   readonly current: boolean;
+  /** The Swarm node it is placed on; undefined while unassigned. */
+  readonly nodeId?: string;
 }
 
 /** One Swarm service of the stack. */
@@ -26,7 +28,13 @@ export interface SwarmService {
   readonly name: string;
   /** Swarm's name, e.g. `agent-platform_echo-agent`. */
   readonly fullName: string;
+  /**
+   * Desired tasks: the replica count, or for a global service the tasks Swarm wants running (one
+   * per eligible node).
+   */
   readonly replicas: number;
+  /** Whether the service runs one task per eligible node instead of a replica count. */
+  readonly global: boolean;
   readonly image: string;
   /** `UpdateStatus.State` when an update ran: updating, paused, completed, rollback_started, … */
   readonly updateState?: string;
@@ -63,6 +71,7 @@ interface RawService {
 
 interface RawTask {
   ID: string;
+  NodeID?: string;
   ServiceID: string;
   Slot?: number;
   DesiredState: string;
@@ -87,17 +96,21 @@ export function parseSwarmServices(
     const fullName = raw.Spec.Name;
     const prefix = `${stack}_`;
     const name = fullName.startsWith(prefix) ? fullName.slice(prefix.length) : fullName;
+    const own = tasks.filter((task) => task.ServiceID === raw.ID);
+    const global = raw.Spec.Mode?.Global !== undefined && raw.Spec.Mode?.Replicated === undefined;
     const service: SwarmService = {
       id: raw.ID,
       name,
       fullName,
-      replicas: raw.Spec.Mode?.Replicated?.Replicas ?? 0,
+      replicas: global
+        ? own.filter((task) => task.DesiredState === "running").length
+        : raw.Spec.Mode?.Replicated?.Replicas ?? 0,
+      global,
       image: stripDigest(raw.Spec.TaskTemplate?.ContainerSpec?.Image ?? ""),
       updateState: raw.UpdateStatus?.State,
       updateMessage: raw.UpdateStatus?.Message,
       updateStartedAt: raw.UpdateStatus?.StartedAt,
-      tasks: tasks.filter((task) => task.ServiceID === raw.ID)
-        .map((task) => parseTask(task, specKey(raw.Spec.TaskTemplate)))
+      tasks: own.map((task) => parseTask(task, specKey(raw.Spec.TaskTemplate)))
         .sort((a, b) => (a.slot ?? 0) - (b.slot ?? 0) || a.timestamp.localeCompare(b.timestamp)),
     };
     return service;
@@ -120,6 +133,7 @@ function parseTask(raw: RawTask, serviceSpec: string): SwarmTask {
     error: raw.Status.Err || undefined,
     timestamp: raw.Status.Timestamp,
     current: specKey(raw.Spec) === serviceSpec,
+    nodeId: raw.NodeID || undefined,
   };
 }
 

@@ -68,6 +68,7 @@ Deno.test("stackServiceNames() lists the stack's services", async () => {
   const template = await Deno.readTextFile(STACK_FILE);
   assert.deepEqual(stackServiceNames(template), [
     "consul",
+    "consul-agent",
     "echo-agent",
     "weather-tool",
     "itinerary-worker",
