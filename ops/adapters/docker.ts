@@ -8,6 +8,7 @@
  * Debian's engine).
  */
 import { OpsError } from "../errors.ts";
+import { parseSwarmNodes, type SwarmNode } from "../plan/nodes.ts";
 import { parseSwarmServices, type SwarmService } from "../plan/state.ts";
 import { type CommandResult, lastLines, runCommand, type RunCommandOptions } from "./command.ts";
 
@@ -17,6 +18,8 @@ export interface EngineInfo {
   /** inactive, pending, active, error, locked */
   swarmState: string;
   isManager: boolean;
+  /** This engine's Swarm node ID; empty outside a Swarm. */
+  nodeId: string;
 }
 
 /** Options of {@linkcode DockerCli.build}. */
@@ -76,7 +79,7 @@ export class DockerCli {
     const info = parseJsonLine(result.stdout) as {
       ServerVersion?: string;
       ServerErrors?: string[];
-      Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean };
+      Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean; NodeID?: string };
     } | undefined;
     if (result.code !== 0 || !info?.ServerVersion) {
       const why = info?.ServerErrors?.join("; ") || lastLines(result.stderr, 2) || "no answer";
@@ -89,6 +92,7 @@ export class DockerCli {
       serverVersion: info.ServerVersion,
       swarmState: info.Swarm?.LocalNodeState ?? "inactive",
       isManager: info.Swarm?.ControlAvailable ?? false,
+      nodeId: info.Swarm?.NodeID ?? "",
     };
   }
 
@@ -215,6 +219,44 @@ export class DockerCli {
     const taskIds = await this.#ids(["service", "ps", "--quiet", "--no-trunc", ...ids], true);
     const rawTasks = taskIds.length === 0 ? [] : await this.#inspect(["inspect", ...taskIds], true);
     return parseSwarmServices(stack, rawServices, rawTasks);
+  }
+
+  /** The Swarm's nodes, this engine's first (`docker node inspect`). */
+  async nodes(): Promise<SwarmNode[]> {
+    const info = await this.info();
+    const ids = await this.#ids(["node", "ls", "--quiet"]);
+    if (ids.length === 0) return [];
+    return parseSwarmNodes(await this.#inspect(["node", "inspect", ...ids]), info.nodeId);
+  }
+
+  /** Adds labels to a node (`docker node update --label-add`). */
+  async nodeLabels(node: string, labels: Readonly<Record<string, string>>): Promise<void> {
+    const args = ["node", "update"];
+    for (const [key, value] of Object.entries(labels)) args.push("--label-add", `${key}=${value}`);
+    await this.#run([...args, node]);
+  }
+
+  /** Sets a node's availability: active, pause or drain. */
+  async nodeAvailability(node: string, availability: "active" | "pause" | "drain"): Promise<void> {
+    await this.#run(["node", "update", "--availability", availability, node]);
+  }
+
+  /**
+   * Pushes a local image to its registry and returns the reference pinned by digest
+   * (`host:port/name:tag@sha256:…`), which every node pulls and verifies.
+   */
+  async push(ref: string): Promise<string> {
+    await this.#run(["push", "--quiet", ref]);
+    const result = await this.#run(["image", "inspect", "--format", "{{json .RepoDigests}}", ref]);
+    const digests = (parseJsonLine(result.stdout) ?? []) as string[];
+    const repository = ref.slice(0, ref.lastIndexOf(":"));
+    const pinned = digests.find((digest) => digest.startsWith(`${repository}@`));
+    if (!pinned) {
+      throw new OpsError(`Pushed "${ref}" but the engine reports no digest for it`, {
+        code: "PUSH_FAILED",
+      });
+    }
+    return `${ref}${pinned.slice(repository.length)}`;
   }
 
   /** Sets replica counts (`docker service scale`) without waiting. */

@@ -1,6 +1,13 @@
 /** `deploy`: checks Docker and the Swarm, builds, deploys the stack, waits for agreement. */
 import type { Command } from "commander";
-import { OpsError } from "../errors.ts";
+import { CLUSTER_REGISTRY, ensurePlatformRegistry } from "../adapters/registry.ts";
+import { OpsError, UsageError } from "../errors.ts";
+import {
+  CONSUL_SERVER_LABEL,
+  consulServerCount,
+  planNodeLabels,
+  type SwarmNode,
+} from "../plan/nodes.ts";
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
 import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
 import { renderStack } from "../render/stack.ts";
@@ -14,6 +21,71 @@ import { readTextFile, writeTextFile } from "../adapters/files.ts";
 /** Options of `deploy`. */
 export interface DeployFlags {
   dryRun?: boolean;
+  /** A registry every node pulls from (`host:port`); needed on more than one node. */
+  registry?: string;
+}
+
+const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/**
+ * On more than one node, the images go to a registry every node can pull from, and the stack
+ * names them there, pinned by digest. Returns the image of each service to deploy.
+ */
+async function publishImages(
+  context: CommandContext,
+  images: Readonly<Record<string, string>>,
+  registry: string | undefined,
+): Promise<Record<string, string>> {
+  if (registry === undefined) return { ...images };
+  const { docker, progress } = context;
+  const target = registry === CLUSTER_REGISTRY
+    ? await ensurePlatformRegistry({
+      root: context.config.root,
+      log: (line) => progress.log(line),
+      sleep: context.sleep,
+    })
+    : registry;
+  const pinned = new Map<string, string>();
+  const started = context.now();
+  for (const ref of new Set(Object.values(images))) {
+    const remote = `${target}/${ref}`;
+    await docker.tag(ref, remote);
+    progress.update(`pushing ${remote}`);
+    pinned.set(ref, await docker.push(remote));
+  }
+  progress.done();
+  progress.log(
+    `pushed ${pinned.size} images to ${target} in ${
+      ((context.now() - started) / 1000).toFixed(1)
+    }s`,
+  );
+  return Object.fromEntries(
+    Object.entries(images).map(([service, ref]) => [service, pinned.get(ref)!]),
+  );
+}
+
+/** Labels the nodes so the stack can be placed (Consul servers, edge nodes); returns the servers. */
+async function placeOnNodes(
+  context: CommandContext,
+  nodes: readonly SwarmNode[],
+  dryRun: boolean,
+): Promise<number> {
+  const changes = planNodeLabels(nodes);
+  for (const change of changes) {
+    const labels = Object.entries(change.add).map(([key, value]) => `${key}=${value}`).join(" ");
+    context.progress.log(
+      `${dryRun ? "would label" : "labelling"} node "${change.node}": ${labels} (${change.why})`,
+    );
+    if (!dryRun) await context.docker.nodeLabels(change.id, change.add);
+  }
+  const servers = consulServerCount(nodes, changes);
+  if (servers % 2 === 0) {
+    context.progress.log(
+      `warning: ${servers} nodes are labelled ${CONSUL_SERVER_LABEL}=server: an even number of ` +
+        "Consul servers tolerates no more failures than one fewer",
+    );
+  }
+  return servers;
 }
 
 /** Makes sure a Docker engine answers and is a Swarm manager; initialises a one-node Swarm. */
@@ -71,8 +143,24 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
     lb: images.lb,
     ...images.perService,
   };
+  if (flags.registry !== undefined && !REGISTRY_ADDRESS.test(flags.registry)) {
+    throw new UsageError(`--registry must be HOST:PORT, got "${flags.registry}"`);
+  }
+  const nodes = await docker.nodes();
+  const consulServers = await placeOnNodes(context, nodes, flags.dryRun ?? false);
+  if (nodes.length > 1 || flags.registry !== undefined) {
+    progress.log(
+      `${nodes.length} nodes: images ${flags.dryRun ? "would be" : "are"} pushed to ${
+        flags.registry ?? "the platform's registry"
+      }`,
+    );
+  }
+  const registry = nodes.length > 1 ? flags.registry ?? CLUSTER_REGISTRY : flags.registry;
+  const planned = registry === undefined ? imageByService : Object.fromEntries(
+    Object.entries(imageByService).map(([service, ref]) => [service, `${registry}/${ref}`]),
+  );
   const actual = await docker.services(config.stack);
-  const actions = planDeploy(context.services, imageByService, actual);
+  const actions = planDeploy(context.services, planned, actual);
   for (const action of actions) progress.log(describeDeployAction(action));
   const consulUi = `http://127.0.0.1:${config.consulPort}/ui/`;
   const urls = { consulUi, mcp: mcpUrl(context), stats: statsUrl(context) };
@@ -81,6 +169,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
     return;
   }
 
+  const deployed = await publishImages(context, imageByService, registry);
   const secrets = await ensureSecrets(context);
   const template = await readTextFile(`${config.root}/stack.yml`);
   const replicas = Object.fromEntries(
@@ -93,8 +182,9 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
       LB_PUBLISHED_PORT: String(config.mcpPort),
       LB_STATS_PUBLISHED_PORT: String(config.statsPort),
       ROUTER_SESSION_KEY_SECRET: secrets.sessionKey,
+      CONSUL_SERVERS: String(consulServers),
     },
-    images: imageByService,
+    images: deployed,
     replicas,
     statsAuthSecret: secrets.statsAuth,
   });
@@ -132,5 +222,9 @@ export function registerDeploy(program: Command, run: CommandRunner): void {
   program.command("deploy")
     .description("build the images, deploy the stack and wait until Swarm and Consul agree")
     .option("--dry-run", "show the plan and stop")
+    .option(
+      "--registry <host:port>",
+      "registry every node pulls from (more than one node; default: the local cluster's own)",
+    )
     .action((flags: DeployFlags) => run((context) => deployCommand(context, flags)));
 }

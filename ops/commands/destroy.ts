@@ -17,7 +17,13 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
   if (info.swarmState !== "active") {
     // No Swarm, so no stack: nothing to remove (a fresh engine, or one that left its Swarm).
     context.result(
-      { stack: config.stack, removedServices: [], removedVolumes: [], removedSecrets: [], seconds: 0 },
+      {
+        stack: config.stack,
+        removedServices: [],
+        removedVolumes: [],
+        removedSecrets: [],
+        seconds: 0,
+      },
       `stack "${config.stack}" was not deployed (this engine is in no Swarm)`,
     );
     return;

@@ -8,7 +8,15 @@ function task(id: string, state: string, desiredState = "running"): SwarmTask {
 }
 
 function echo(tasks: SwarmTask[]): SwarmService {
-  return { id: "s", name: "echo-agent", fullName: "st_echo-agent", replicas: 1, global: false, image: "i", tasks };
+  return {
+    id: "s",
+    name: "echo-agent",
+    fullName: "st_echo-agent",
+    replicas: 1,
+    global: false,
+    image: "i",
+    tasks,
+  };
 }
 
 function instance(id: string, status: ConsulInstance["status"]): ConsulInstance {

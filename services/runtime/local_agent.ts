@@ -80,7 +80,11 @@ export async function nodeLocalConsulUrl(
       why = (error as Error).message;
     }
     const delay = backoffDelay(attempt + 1, { baseMs: 250, maxMs: 3000, jitter: 0.2 });
-    options.logger.warn("waiting for the node's Consul agent", { node, reason: why, retryInMs: delay });
+    options.logger.warn("waiting for the node's Consul agent", {
+      node,
+      reason: why,
+      retryInMs: delay,
+    });
     await abortableDelay(delay, options.signal);
   }
 }

@@ -118,7 +118,10 @@ export async function runService(
 }
 
 /** The logger of the first steps, before the configuration (and its log level) is known. */
-export function bootLogger(program: string, env: Readonly<Record<string, string | undefined>>): Logger {
+export function bootLogger(
+  program: string,
+  env: Readonly<Record<string, string | undefined>>,
+): Logger {
   const level = LOG_LEVELS.find((known) => known === env.LOG_LEVEL) ?? "info";
   return createLogger({ level, fields: { service: program } });
 }

@@ -1,0 +1,138 @@
+/** The Swarm's nodes, and which of them run Consul servers and HAProxy (node labels). */
+
+/** One Swarm node, reduced to what the ops tool shows and plans with. */
+export interface SwarmNode {
+  readonly id: string;
+  /** Its hostname, as `docker node ls` shows it: the name every command takes. */
+  readonly hostname: string;
+  readonly role: "manager" | "worker";
+  /** active, pause, drain */
+  readonly availability: string;
+  /** ready, down, unknown, disconnected */
+  readonly state: string;
+  readonly address: string;
+  readonly labels: Readonly<Record<string, string>>;
+  /** Whether this is the node of the engine the ops tool talks to. */
+  readonly self: boolean;
+  /** Whether it is the Raft leader among the managers. */
+  readonly leader: boolean;
+}
+
+/** The label of the nodes that run a Consul server. */
+export const CONSUL_SERVER_LABEL = "platform.consul";
+/** The label of the nodes that run HAProxy (`lb`) and publish the MCP port. */
+export const EDGE_LABEL = "platform.edge";
+
+interface RawNode {
+  ID: string;
+  Description?: { Hostname?: string };
+  Spec?: { Role?: string; Availability?: string; Labels?: Record<string, string> };
+  Status?: { State?: string; Addr?: string };
+  ManagerStatus?: { Leader?: boolean; Addr?: string };
+}
+
+/** Turns `docker node inspect` output into nodes, sorted managers first, then by hostname. */
+export function parseSwarmNodes(raw: readonly unknown[], selfId: string): SwarmNode[] {
+  return (raw as RawNode[]).map((node): SwarmNode => ({
+    id: node.ID,
+    hostname: node.Description?.Hostname ?? node.ID,
+    role: node.Spec?.Role === "manager" ? "manager" : "worker",
+    availability: node.Spec?.Availability ?? "active",
+    state: node.Status?.State ?? "unknown",
+    address: node.Status?.Addr && node.Status.Addr !== "0.0.0.0"
+      ? node.Status.Addr
+      : (node.ManagerStatus?.Addr ?? "").replace(/:\d+$/, ""),
+    labels: { ...node.Spec?.Labels },
+    self: node.ID === selfId,
+    leader: node.ManagerStatus?.Leader === true,
+  })).sort(nodeOrder);
+}
+
+function nodeOrder(a: SwarmNode, b: SwarmNode): number {
+  const rank = (node: SwarmNode) => node.self ? 0 : node.role === "manager" ? 1 : 2;
+  return rank(a) - rank(b) || a.hostname.localeCompare(b.hostname);
+}
+
+/** A label change on one node. */
+export interface NodeLabelChange {
+  readonly node: string;
+  readonly id: string;
+  readonly add: Readonly<Record<string, string>>;
+  readonly why: string;
+}
+
+/** Whether a node runs a Consul server by its labels. */
+export function isConsulServer(node: SwarmNode): boolean {
+  return node.labels[CONSUL_SERVER_LABEL] === "server";
+}
+
+/** Whether a node runs HAProxy by its labels. */
+export function isEdge(node: SwarmNode): boolean {
+  return node.labels[EDGE_LABEL] === "true";
+}
+
+/**
+ * The labels a deploy adds so the stack can be placed: Consul servers on 3 nodes when 3 or more
+ * can take tasks (else 1, on this node), topping up a smaller set but never taking a label away;
+ * edge nodes (HAProxy) only when no node has the label: this node, plus one more when there is
+ * another, so losing one edge node leaves one serving. This node comes first: the ops tool reaches
+ * Consul and the MCP port on it, through 127.0.0.1.
+ */
+export function planNodeLabels(nodes: readonly SwarmNode[]): NodeLabelChange[] {
+  const eligible = [...nodes].sort(nodeOrder)
+    .filter((node) => node.availability === "active" && node.state === "ready");
+  const changes = new Map<
+    string,
+    { node: SwarmNode; add: Record<string, string>; why: string[] }
+  >();
+  const add = (node: SwarmNode, key: string, value: string, why: string) => {
+    const entry = changes.get(node.id) ?? { node, add: {}, why: [] };
+    entry.add[key] = value;
+    entry.why.push(why);
+    changes.set(node.id, entry);
+  };
+
+  const servers = nodes.filter(isConsulServer).length;
+  const wantServers = eligible.length >= 3 ? 3 : 1;
+  let missing = wantServers - servers;
+  for (const node of eligible) {
+    if (missing <= 0) break;
+    if (isConsulServer(node)) continue;
+    add(
+      node,
+      CONSUL_SERVER_LABEL,
+      "server",
+      `Consul server ${wantServers - missing + 1} of ${wantServers}`,
+    );
+    missing--;
+  }
+
+  if (!nodes.some(isEdge)) {
+    for (const node of eligible.slice(0, Math.min(2, eligible.length))) {
+      add(node, EDGE_LABEL, "true", "edge node (HAProxy)");
+    }
+  }
+  return [...changes.values()].map(({ node, add, why }) => ({
+    node: node.hostname,
+    id: node.id,
+    add,
+    why: why.join(", "),
+  }));
+}
+
+/** How many Consul servers the nodes' labels ask for (the stack's CONSUL_SERVERS). */
+export function consulServerCount(
+  nodes: readonly SwarmNode[],
+  changes: readonly NodeLabelChange[] = [],
+): number {
+  const labelled = new Set(nodes.filter(isConsulServer).map((node) => node.id));
+  for (const change of changes) {
+    if (change.add[CONSUL_SERVER_LABEL] === "server") labelled.add(change.id);
+  }
+  return Math.max(1, labelled.size);
+}
+
+/** Finds a node by hostname (or ID); undefined when none matches. */
+export function findNode(nodes: readonly SwarmNode[], name: string): SwarmNode | undefined {
+  return nodes.find((node) => node.hostname === name) ?? nodes.find((node) => node.id === name);
+}
