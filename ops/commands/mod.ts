@@ -6,6 +6,7 @@ import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
 import { lbCommand } from "./lb.ts";
 import { registerLogs } from "./logs.ts";
+import { registerNode } from "./node.ts";
 import { registerProbe } from "./probe.ts";
 import { registerPrune } from "./prune.ts";
 import { registerRollback } from "./rollback.ts";
@@ -27,6 +28,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerRollback,
   registerPrune,
   registerDestroy,
+  registerNode,
   registerBuild,
   (program) => void program.addCommand(lbCommand()),
 ];

@@ -1,18 +1,28 @@
 /** `status`: Swarm's and Consul's view of every service, and where they disagree. */
 import type { Command } from "commander";
+import { nodePlacement } from "../plan/nodes.ts";
+import { formatNodeTable } from "../render/node_table.ts";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { readSnapshot } from "./_state.ts";
 
 /** Runs `status`. */
 export async function statusCommand(context: CommandContext): Promise<void> {
-  await context.docker.info();
+  const info = await context.docker.info();
+  const inSwarm = info.swarmState === "active";
   const snapshot = await readSnapshot(context);
+  const nodes = inSwarm ? nodePlacement(await context.docker.nodes(), snapshot.swarm) : [];
   const deployed = snapshot.swarm.length > 0;
   const agreed = deployed && snapshot.statuses.every((status) => status.converged);
+  const names = context.services.map((service) => service.name)
+    .filter((name) => snapshot.swarm.some((service) => service.name === name));
   const text = deployed
-    ? formatStatusTable(snapshot.statuses) +
-      (snapshot.consulReachable ? "" : `\n! Consul does not answer at ${context.config.consulUrl}`)
+    ? [
+      formatStatusTable(snapshot.statuses) +
+      (snapshot.consulReachable ? "" : `\n! Consul does not answer at ${context.config.consulUrl}`),
+      "",
+      formatNodeTable(nodes, names),
+    ].join("\n")
     : `stack "${context.config.stack}" is not deployed`;
   context.result(
     {
@@ -21,6 +31,7 @@ export async function statusCommand(context: CommandContext): Promise<void> {
       consulReachable: snapshot.consulReachable,
       agreed,
       services: snapshot.statuses,
+      nodes,
     },
     text,
   );

@@ -136,3 +136,63 @@ export function consulServerCount(
 export function findNode(nodes: readonly SwarmNode[], name: string): SwarmNode | undefined {
   return nodes.find((node) => node.hostname === name) ?? nodes.find((node) => node.id === name);
 }
+
+/** One node with the stack's tasks on it. */
+export interface NodePlacement {
+  readonly node: string;
+  readonly id: string;
+  readonly role: SwarmNode["role"];
+  readonly availability: string;
+  readonly state: string;
+  readonly address: string;
+  readonly consulServer: boolean;
+  readonly edge: boolean;
+  /** Running tasks per service (stack names without prefix); services with none are left out. */
+  readonly running: Readonly<Record<string, number>>;
+  /** Tasks that still hold the node but are on their way out (desired shutdown, not yet ended). */
+  readonly leaving: number;
+}
+
+const ENDED = new Set(["complete", "shutdown", "failed", "rejected", "orphaned", "remove"]);
+
+/** Where the stack's tasks run: per node, the running tasks of each service. */
+export function nodePlacement(
+  nodes: readonly SwarmNode[],
+  services: readonly {
+    name: string;
+    tasks: readonly { nodeId?: string; state: string; desiredState: string }[];
+  }[],
+): NodePlacement[] {
+  return nodes.map((node) => {
+    const running: Record<string, number> = {};
+    let leaving = 0;
+    for (const service of services) {
+      for (const task of service.tasks) {
+        if (task.nodeId !== node.id || ENDED.has(task.state)) continue;
+        if (task.desiredState === "running" && task.state === "running") {
+          running[service.name] = (running[service.name] ?? 0) + 1;
+        } else if (task.desiredState !== "running") {
+          leaving++;
+        }
+      }
+    }
+    return {
+      node: node.hostname,
+      id: node.id,
+      role: node.role,
+      availability: node.availability,
+      state: node.state,
+      address: node.address,
+      consulServer: isConsulServer(node),
+      edge: isEdge(node),
+      running,
+      leaving,
+    };
+  });
+}
+
+/** Tasks of the stack still on a node: running, starting or stopping (for `drain`). */
+export function tasksOnNode(placement: NodePlacement): number {
+  return Object.values(placement.running).reduce((sum, count) => sum + count, 0) +
+    placement.leaving;
+}
