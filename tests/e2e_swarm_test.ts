@@ -6,140 +6,15 @@
  * `./platform test` installs and starts Docker, so these always run there.
  */
 import assert from "node:assert/strict";
-import { freePort } from "./helpers/consul_dev.ts";
+import { docker, e2eStack, explain, type OpsRun, statusOf, waitFor } from "./helpers/e2e_stack.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
-// E2E_STACK: a second checkout on the same machine runs its own stack beside this one.
-const STACK = Deno.env.get("E2E_STACK") ?? "ap-e2e";
+const E2E = e2eStack("ap-e2e");
+const { stack: STACK, ops, startProbe, startHostMcpProbe, passingIds, allIds, runningTaskIds } =
+  E2E;
+const CONSUL_URL = E2E.consulUrl;
+const MCP_URL = E2E.mcpUrl;
+const STATS_URL = E2E.statsUrl;
 const BROKEN_IMAGE = `agent-platform/broken:${STACK}`;
-const CONSUL_PORT = freePort();
-const CONSUL_URL = `http://127.0.0.1:${CONSUL_PORT}`;
-const MCP_PORT = freePort();
-const STATS_PORT = freePort();
-const MCP_URL = `http://127.0.0.1:${MCP_PORT}/mcp`;
-const STATS_URL = `http://127.0.0.1:${STATS_PORT}/stats`;
-const ENV = {
-  PLATFORM_STACK: STACK,
-  PLATFORM_CONSUL_PORT: String(CONSUL_PORT),
-  PLATFORM_MCP_PORT: String(MCP_PORT),
-  PLATFORM_STATS_PORT: String(STATS_PORT),
-  PLATFORM_TIMEOUT: "300",
-};
-
-interface OpsRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  // deno-lint-ignore no-explicit-any
-  json: any;
-}
-
-/** Runs the real CLI with `--json` and returns its exit code, output and parsed result. */
-async function ops(...args: string[]): Promise<OpsRun> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}ops/main.ts`, "--json", ...args],
-    cwd: ROOT,
-    env: ENV,
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return parseRun(output.code, output.stdout, output.stderr);
-}
-
-function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
-  const stdout = new TextDecoder().decode(stdoutBytes);
-  const stderr = new TextDecoder().decode(stderrBytes);
-  let json: unknown;
-  try {
-    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code, stdout, stderr, json };
-}
-
-function explain(run: OpsRun): string {
-  return `exit ${run.code}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-3000)}`;
-}
-
-/** A probe running in the background; resolves once the probe container is calling. */
-function startProbe(service: string, rate: number, seconds: number) {
-  return startCaller([
-    `${ROOT}ops/main.ts`,
-    "--json",
-    "probe",
-    service,
-    "--rate",
-    String(rate),
-    "--duration",
-    String(seconds),
-  ]);
-}
-
-/**
- * The MCP probe run here, on the host, through HAProxy's published port; resolves once it calls.
- * `stop()` ends it early (SIGTERM): calls in flight finish and it reports.
- */
-function startHostMcpProbe(rate: number, seconds: number) {
-  return startCaller([
-    `${ROOT}ops/probe/mcp_main.ts`,
-    "--url",
-    MCP_URL,
-    "--rate",
-    String(rate),
-    "--duration",
-    String(seconds),
-  ]);
-}
-
-async function startCaller(args: string[]) {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...args],
-    cwd: ROOT,
-    env: ENV,
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const stdout = new Response(child.stdout).arrayBuffer();
-  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let stderr = "";
-  while (!/probe: calling/.test(stderr)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    stderr += value;
-  }
-  const rest = (async () => {
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      stderr += value;
-    }
-  })();
-  return {
-    stop(): void {
-      // A caller that already ended (it could not open its sessions) reports why in result().
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-    },
-    async result(): Promise<OpsRun> {
-      const [status, out] = await Promise.all([child.status, stdout, rest]);
-      return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
-    },
-  };
-}
-
-async function docker(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return text;
-}
 
 async function dockerWithInput(input: string, ...args: string[]): Promise<void> {
   const child = new Deno.Command("docker", {
@@ -156,50 +31,6 @@ async function dockerWithInput(input: string, ...args: string[]): Promise<void> 
   if (!output.success) {
     throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
   }
-}
-
-/** Passing instance IDs of a Consul service, straight from Consul. */
-async function passingIds(service: string): Promise<string[]> {
-  const response = await fetch(`${CONSUL_URL}/v1/health/service/${service}?passing`);
-  const entries = await response.json() as { Service: { ID: string } }[];
-  return entries.map((entry) => entry.Service.ID).sort();
-}
-
-/** Every registration of a Consul service, passing or not. */
-async function allIds(service: string): Promise<string[]> {
-  const response = await fetch(`${CONSUL_URL}/v1/health/service/${service}`);
-  const entries = await response.json() as { Service: { ID: string } }[];
-  return entries.map((entry) => entry.Service.ID).sort();
-}
-
-async function runningTaskIds(service: string): Promise<string[]> {
-  const text = await docker(
-    "service",
-    "ps",
-    "--no-trunc",
-    "--filter",
-    "desired-state=running",
-    "--format",
-    "{{.ID}} {{.CurrentState}}",
-    `${STACK}_${service}`,
-  );
-  return text.trim().split("\n").filter((line) => /\bRunning\b/.test(line))
-    .map((line) => line.split(" ")[0]).sort();
-}
-
-// deno-lint-ignore no-explicit-any
-function statusOf(run: OpsRun, service: string): any {
-  // deno-lint-ignore no-explicit-any
-  return run.json.services.find((entry: any) => entry.service === service);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 120_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
 }
 
 Deno.test({
@@ -252,6 +83,7 @@ Deno.test({
         assert.equal(run.code, 0, explain(run));
         // deno-lint-ignore no-explicit-any
         assert.deepEqual(run.json.actions.map((action: any) => action.action), [
+          "unchanged",
           "unchanged",
           "unchanged",
           "unchanged",

@@ -48,6 +48,10 @@ export interface GrpcChannelOptions {
   maxReceiveMessageBytes?: number;
   /** Source of numbers in [0, 1) for backoff jitter. */
   random?: () => number;
+  /** HTTP/2 keepalive: PING after this long without a frame while calls are open; 1 s. */
+  keepaliveMs?: number;
+  /** A connection whose PING is unanswered this long is lost, its calls too; 2 s. */
+  keepaliveTimeoutMs?: number;
 }
 
 /** Options of one call. */
@@ -398,6 +402,7 @@ export class GrpcChannel {
   readonly #connectTimeoutMs: number;
   readonly #maxMessage: number;
   readonly #random: () => number;
+  readonly #keepalive: { keepaliveMs?: number; keepaliveTimeoutMs?: number };
   #state: ChannelState = "idle";
   #session: Http2Session | undefined;
   #connecting: Promise<Http2Session> | undefined;
@@ -417,6 +422,10 @@ export class GrpcChannel {
     this.#connectTimeoutMs = options.connectTimeoutMs ?? 20_000;
     this.#maxMessage = options.maxReceiveMessageBytes ?? DEFAULT_MAX_MESSAGE;
     this.#random = options.random ?? Math.random;
+    this.#keepalive = {
+      keepaliveMs: options.keepaliveMs,
+      keepaliveTimeoutMs: options.keepaliveTimeoutMs,
+    };
     this.#nextBackoffMs = this.#backoff.initial;
   }
 
@@ -527,6 +536,7 @@ export class GrpcChannel {
     const attempt = Http2Session.connect(this.#hostname, this.#port, {
       timeoutMs: this.#connectTimeoutMs,
       onClose: (session) => this.#sessionClosed(session),
+      ...this.#keepalive,
     }).then(
       (session) => {
         this.#connecting = undefined;

@@ -554,6 +554,29 @@ Deno.test("GrpcChannel opens a new connection after GOAWAY, and reports a droppe
       await peer.close();
     }
   });
+  await t.step("a silent peer (its node cut off): a missed PING drops the call", async () => {
+    // The peer takes the request and then says nothing, not even a PING ACK, like a host whose
+    // link went down: the call must end as sent-but-unanswered, long before any deadline.
+    const peer = startRawPeer(() => []);
+    const channel = new GrpcChannel("127.0.0.1", peer.port, {
+      keepaliveMs: 100,
+      keepaliveTimeoutMs: 200,
+    });
+    try {
+      await assert.rejects(
+        channel.unary(INVOKE_METHOD.path, invokeBytes({})),
+        (error: unknown) => {
+          assert.ok(error instanceof GrpcCallError);
+          assert.equal(error.code, grpc.status.UNAVAILABLE);
+          assert.match(error.details, /no answer to PING within 200 ms/);
+          return true;
+        },
+      );
+    } finally {
+      channel.close();
+      await peer.close();
+    }
+  });
   await t.step("MAX_CONCURRENT_STREAMS 1: calls wait for each other", async () => {
     const peer = startRawPeer((id) => okAnswer(id), [[0x3, 1]]);
     const channel = new GrpcChannel("127.0.0.1", peer.port);

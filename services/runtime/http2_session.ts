@@ -46,6 +46,14 @@ export interface Http2SessionOptions {
   timeoutMs: number;
   /** Called once when the session has ended, for whatever reason. */
   onClose?: (session: Http2Session) => void;
+  /**
+   * While streams are open and nothing has been read for this long, a PING is sent (default
+   * 1000 ms). A peer whose node was cut off never answers or resets: without this, its calls
+   * would wait for their deadlines instead of going to another instance.
+   */
+  keepaliveMs?: number;
+  /** How long an unanswered PING may wait before the connection counts as lost (default 2000 ms). */
+  keepaliveTimeoutMs?: number;
 }
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -197,10 +205,18 @@ export class Http2Session {
   /** No new streams: GOAWAY received, stream IDs used up, or closing. */
   #draining = false;
   #closed = false;
+  readonly #keepaliveMs: number;
+  readonly #keepaliveTimeoutMs: number;
+  #lastReadAt = performance.now();
+  /** When the unanswered PING was sent; undefined when none is out. */
+  #pingSentAt: number | undefined;
+  #keepaliveTimer: ReturnType<typeof setTimeout> | undefined;
 
-  private constructor(conn: Deno.TcpConn, onClose: ((session: Http2Session) => void) | undefined) {
+  private constructor(conn: Deno.TcpConn, options: Http2SessionOptions) {
     this.#conn = conn;
-    this.#onClose = onClose;
+    this.#onClose = options.onClose;
+    this.#keepaliveMs = options.keepaliveMs ?? 1000;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 2000;
   }
 
   /**
@@ -228,7 +244,7 @@ export class Http2Session {
       connecting.then((conn) => timedOut && conn.close(), () => {});
       const conn = await Promise.race([connecting, timeout]);
       conn.setNoDelay(true);
-      session = new Http2Session(conn, options.onClose);
+      session = new Http2Session(conn, options);
       const ready = new Promise<void>((resolve, reject) => session!.#ready = { resolve, reject });
       session.#start();
       await Promise.race([ready, timeout]);
@@ -326,6 +342,7 @@ export class Http2Session {
     };
     pending.state = state;
     this.#streams.set(id, state);
+    this.#armKeepalive();
     this.#sendHeaders(id, pending.headers);
     this.#sendBody(state);
   }
@@ -418,6 +435,7 @@ export class Http2Session {
       while (!this.#closed) {
         const count = await this.#conn.read(buffer);
         if (count === null) break;
+        this.#lastReadAt = performance.now();
         let data = buffer.subarray(0, count);
         if (carry !== undefined) {
           const joined = new Uint8Array(carry.length + count);
@@ -476,6 +494,7 @@ export class Http2Session {
       case FRAME_PING:
         if (payload.length !== 8) throw new Http2ProtocolError("PING of the wrong size");
         if ((flags & FLAG_ACK) === 0) this.#enqueue(frame(FRAME_PING, FLAG_ACK, 0, payload));
+        else this.#pingSentAt = undefined;
         return;
       case FRAME_GOAWAY:
         return this.#onGoaway(payload);
@@ -644,10 +663,37 @@ export class Http2Session {
     }
   }
 
+  /** Checks the connection's liveness every keepalive period while streams are open. */
+  #armKeepalive(): void {
+    if (this.#keepaliveTimer !== undefined || this.#closed) return;
+    this.#keepaliveTimer = setTimeout(() => {
+      this.#keepaliveTimer = undefined;
+      if (this.#closed || this.#activeStreams === 0) {
+        this.#pingSentAt = undefined;
+        return;
+      }
+      const now = performance.now();
+      if (this.#pingSentAt !== undefined) {
+        if (now - this.#pingSentAt >= this.#keepaliveTimeoutMs) {
+          this.#close(
+            `Connection dropped (no answer to PING within ${this.#keepaliveTimeoutMs} ms)`,
+          );
+          return;
+        }
+      } else if (now - this.#lastReadAt >= this.#keepaliveMs) {
+        this.#pingSentAt = now;
+        this.#enqueue(frame(FRAME_PING, 0, 0, new Uint8Array(8)));
+      }
+      this.#armKeepalive();
+    }, Math.min(this.#keepaliveMs, this.#keepaliveTimeoutMs) / 2);
+  }
+
   #close(reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
     this.#draining = true;
+    if (this.#keepaliveTimer !== undefined) clearTimeout(this.#keepaliveTimer);
+    this.#keepaliveTimer = undefined;
     try {
       this.#conn.close();
     } catch {

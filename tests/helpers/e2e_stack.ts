@@ -1,0 +1,228 @@
+/**
+ * What the end-to-end tests (and `bench cluster`) share: a stack of their own on free host ports,
+ * the real ops CLI run with `--json`, callers (probes) in the background, and straight reads of
+ * Docker and Consul to check the ops tool against.
+ */
+import { freePort } from "./consul_dev.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+/** One run of the ops CLI. */
+export interface OpsRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+/** A caller (probe) running in the background. */
+export interface Caller {
+  /** Ends it early (SIGTERM): calls in flight finish and it reports. */
+  stop(): void;
+  result(): Promise<OpsRun>;
+}
+
+/** A stack of the tests' own, on free ports, and the tools to drive and read it. */
+export interface E2eStack {
+  readonly stack: string;
+  readonly root: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly consulUrl: string;
+  readonly mcpUrl: string;
+  readonly statsUrl: string;
+  /** Runs the real CLI with `--json`. */
+  ops(...args: string[]): Promise<OpsRun>;
+  /** `ops probe <service>` in the background; resolves once it calls. */
+  startProbe(service: string, rate: number, seconds: number): Promise<Caller>;
+  /** The MCP probe on the host, through HAProxy's published port; resolves once it calls. */
+  startHostMcpProbe(rate: number, seconds: number): Promise<Caller>;
+  /** Passing instance IDs of a Consul service, straight from Consul. */
+  passingIds(service: string): Promise<string[]>;
+  /** Every registration of a Consul service, passing or not. */
+  allIds(service: string): Promise<string[]>;
+  /** Registrations of a Consul service with their node (the agent's node name) and status. */
+  instances(service: string): Promise<{ id: string; node: string; passing: boolean }[]>;
+  /** IDs of the running tasks of a stack service. */
+  runningTaskIds(service: string): Promise<string[]>;
+}
+
+/** The stack `name` (env `E2E_STACK` overrides, for a second checkout on the machine). */
+export function e2eStack(name: string): E2eStack {
+  const stack = Deno.env.get("E2E_STACK") ?? name;
+  const consulPort = freePort();
+  const mcpPort = freePort();
+  const statsPort = freePort();
+  const consulUrl = `http://127.0.0.1:${consulPort}`;
+  const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
+  const env = {
+    PLATFORM_STACK: stack,
+    PLATFORM_CONSUL_PORT: String(consulPort),
+    PLATFORM_MCP_PORT: String(mcpPort),
+    PLATFORM_STATS_PORT: String(statsPort),
+    PLATFORM_TIMEOUT: "300",
+  };
+
+  async function ops(...args: string[]): Promise<OpsRun> {
+    const output = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", `${ROOT}ops/main.ts`, "--json", ...args],
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    return parseRun(output.code, output.stdout, output.stderr);
+  }
+
+  async function startCaller(args: string[]): Promise<Caller> {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-all", ...args],
+      cwd: ROOT,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(child.stdout).arrayBuffer();
+    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+    let stderr = "";
+    while (!/probe: calling/.test(stderr)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      stderr += value;
+    }
+    const rest = (async () => {
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) return;
+        stderr += value;
+      }
+    })();
+    return {
+      stop(): void {
+        // A caller that already ended (it could not open its sessions) reports why in result().
+        try {
+          child.kill("SIGTERM");
+        } catch {
+          // already exited
+        }
+      },
+      async result(): Promise<OpsRun> {
+        const [status, out] = await Promise.all([child.status, stdout, rest]);
+        return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
+      },
+    };
+  }
+
+  async function health(service: string, query = "") {
+    const response = await fetch(`${consulUrl}/v1/health/service/${service}${query}`);
+    return await response.json() as {
+      Service: { ID: string };
+      Node: { Node: string };
+      Checks: { Status: string }[];
+    }[];
+  }
+
+  return {
+    stack,
+    root: ROOT,
+    env,
+    consulUrl,
+    mcpUrl,
+    statsUrl: `http://127.0.0.1:${statsPort}/stats`,
+    ops,
+    startProbe: (service, rate, seconds) =>
+      startCaller([
+        `${ROOT}ops/main.ts`,
+        "--json",
+        "probe",
+        service,
+        "--rate",
+        String(rate),
+        "--duration",
+        String(seconds),
+      ]),
+    startHostMcpProbe: (rate, seconds) =>
+      startCaller([
+        `${ROOT}ops/probe/mcp_main.ts`,
+        "--url",
+        mcpUrl,
+        "--rate",
+        String(rate),
+        "--duration",
+        String(seconds),
+      ]),
+    passingIds: async (service) =>
+      (await health(service, "?passing")).map((entry) => entry.Service.ID).sort(),
+    allIds: async (service) => (await health(service)).map((entry) => entry.Service.ID).sort(),
+    instances: async (service) =>
+      (await health(service)).map((entry) => ({
+        id: entry.Service.ID,
+        node: entry.Node.Node,
+        passing: entry.Checks.every((check) => check.Status === "passing"),
+      })),
+    async runningTaskIds(service) {
+      const text = await docker(
+        "service",
+        "ps",
+        "--no-trunc",
+        "--filter",
+        "desired-state=running",
+        "--format",
+        "{{.ID}} {{.CurrentState}}",
+        `${stack}_${service}`,
+      );
+      return text.trim().split("\n").filter((line) => /\bRunning\b/.test(line))
+        .map((line) => line.split(" ")[0]).sort();
+    },
+  };
+}
+
+/** Exit code and output of a run, with stdout parsed as JSON when it is JSON. */
+export function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
+  const stdout = new TextDecoder().decode(stdoutBytes);
+  const stderr = new TextDecoder().decode(stderrBytes);
+  let json: unknown;
+  try {
+    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
+/** A run's exit code and the tail of its output, for assertion messages. */
+export function explain(run: OpsRun): string {
+  return `exit ${run.code}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-3000)}`;
+}
+
+/** `docker …`; throws with stderr when it fails. */
+export async function docker(...args: string[]): Promise<string> {
+  const output = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  const text = new TextDecoder().decode(output.stdout);
+  if (!output.success) {
+    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return text;
+}
+
+/** The status entry of one service in a `status --json` run. */
+// deno-lint-ignore no-explicit-any
+export function statusOf(run: OpsRun, service: string): any {
+  // deno-lint-ignore no-explicit-any
+  return run.json.services.find((entry: any) => entry.service === service);
+}
+
+/** Polls `check` every `everyMs` until it holds; throws after `timeoutMs`. */
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  options: { timeoutMs?: number; everyMs?: number } = {},
+): Promise<void> {
+  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 1000));
+  }
+  throw new Error(`Timed out waiting for ${what}`);
+}
