@@ -12,7 +12,7 @@ import { checkTiming, ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
 import { parseRouterConfig, type RouterConfig } from "./config.ts";
 import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
-import { MetricsRegistry } from "./metrics.ts";
+import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";

@@ -7,7 +7,7 @@ import type { BackendDirectory } from "./backend_directory.ts";
 import type { RouterConfig } from "./config.ts";
 import { guardRequest, jsonRpcError } from "./http_guard.ts";
 import { type EndedSessions, McpEndpoint } from "./mcp_endpoint.ts";
-import type { MetricsRegistry } from "./metrics.ts";
+import type { MetricsRegistry } from "../runtime/metrics.ts";
 import type { SessionCodec } from "./session_token.ts";
 import { ToolGateway } from "./tool_gateway.ts";
 

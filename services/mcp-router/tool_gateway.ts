@@ -9,7 +9,7 @@ import type { Logger } from "../runtime/logger.ts";
 import { compileValidator, type Validator } from "../runtime/schema_validator.ts";
 import { ToolError } from "../runtime/tool_error.ts";
 import type { CatalogTool } from "./catalog.ts";
-import type { MetricsRegistry } from "./metrics.ts";
+import type { MetricsRegistry } from "../runtime/metrics.ts";
 
 /** Progress of a call, as MCP `notifications/progress` carries it. */
 export interface CallProgress {

@@ -13,6 +13,7 @@ import {
 } from "../../proto/mod.ts";
 import type { Logger } from "./logger.ts";
 import { compileValidator, type Validator } from "./schema_validator.ts";
+import type { CallRecord } from "./service_metrics.ts";
 import type { ServiceDefinition, ToolContext, ToolDefinition, ToolProgress } from "./tool.ts";
 import { ToolError } from "./tool_error.ts";
 
@@ -22,6 +23,8 @@ export interface CapabilityServerOptions {
   logger: Logger;
   /** The clock, for durations in logs. */
   now?: () => number;
+  /** Called when a tool call ends (metrics). */
+  onCallEnd?: (call: CallRecord) => void;
 }
 
 /** A gRPC server for one service, not yet bound. */
@@ -137,6 +140,12 @@ export function createCapabilityServer(
       outcome: error === undefined ? "OK" : error instanceof ToolError ? error.code : "INTERNAL",
       ...(error === undefined ? {} : { error: (error as Error).message }),
     };
+    options.onCallEnd?.({
+      rpc,
+      tool: request.tool,
+      outcome: fields.outcome,
+      durationMs: fields.durationMs,
+    });
     if (error === undefined || error instanceof ToolError) logger.info("rpc", fields);
     else logger.error("rpc", fields);
   }

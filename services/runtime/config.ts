@@ -22,6 +22,8 @@ export interface ServiceConfig {
   readonly logLevel: LogLevel;
   /** The HAProxy frontend that exposes the service outside the Swarm; null when not exposed. */
   readonly expose: ServiceExposure | null;
+  /** Port of the Prometheus `/metrics` endpoint (Consul Meta `metrics_port`); 0: any free port. */
+  readonly metricsPort: number;
 }
 
 /** How HAProxy exposes a service: its frontend port and protocol (Consul Meta `lb_port`, `lb_mode`). */
@@ -103,6 +105,18 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     problems.push(`PORT must be an integer from 0 to 65535, got "${portText}"`);
   }
 
+  // PORT + 1000 by default: one rule for every service, clear of the gRPC ports (50052...).
+  const metricsDefault = port === 0 || !Number.isInteger(port) || port + 1000 > 65535
+    ? "0"
+    : String(port + 1000);
+  const metricsText = text("METRICS_PORT", metricsDefault);
+  const metricsPort = Number(metricsText);
+  if (!/^\d+$/.test(metricsText) || metricsPort > 65535) {
+    problems.push(`METRICS_PORT must be an integer from 0 to 65535, got "${metricsText}"`);
+  } else if (metricsPort !== 0 && metricsPort === port) {
+    problems.push(`METRICS_PORT must differ from PORT, both are "${metricsText}"`);
+  }
+
   const logLevel = text("LOG_LEVEL", "info").toLowerCase();
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     problems.push(`LOG_LEVEL must be one of ${LOG_LEVELS.join(", ")}, got "${logLevel}"`);
@@ -151,6 +165,7 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     graceSeconds: duration("GRACE_SECONDS", 10, 0, 600),
     logLevel: logLevel as LogLevel,
     expose,
+    metricsPort,
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

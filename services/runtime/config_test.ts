@@ -16,6 +16,7 @@ Deno.test("parseServiceConfig() fills every default", () => {
     graceSeconds: 10,
     logLevel: "info",
     expose: null,
+    metricsPort: 51052,
   });
   assert.ok(Object.isFrozen(config));
 });
@@ -60,6 +61,26 @@ Deno.test("parseServiceConfig() reads the HAProxy exposure", async (t) => {
         /LB_MODE must be "grpc" or "tcp", got "udp"/.test(error.message),
     );
   });
+});
+
+Deno.test("parseServiceConfig() reads the metrics port", async (t) => {
+  const cases: [string, Record<string, string>, number | RegExp][] = [
+    ["PORT + 1000 by default", { PORT: "50060" }, 51060],
+    ["any free port when PORT is 0", { PORT: "0" }, 0],
+    ["any free port when PORT + 1000 is no port", { PORT: "65000" }, 0],
+    ["METRICS_PORT wins", { PORT: "50060", METRICS_PORT: "9464" }, 9464],
+    ["not a number", { METRICS_PORT: "metrics" }, /METRICS_PORT must be an integer/],
+    ["the gRPC port", { PORT: "50060", METRICS_PORT: "50060" }, /must differ from PORT/],
+  ];
+  for (const [name, env, expected] of cases) {
+    await t.step(name, () => {
+      if (typeof expected === "number") {
+        assert.equal(parseServiceConfig(env, DEFAULTS).metricsPort, expected);
+      } else {
+        assert.throws(() => parseServiceConfig(env, DEFAULTS), expected);
+      }
+    });
+  }
 });
 
 Deno.test("parseServiceConfig() lists every problem at once", () => {

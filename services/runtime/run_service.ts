@@ -7,6 +7,7 @@ import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from ".
 import { createLogger, LOG_LEVELS, type Logger } from "./logger.ts";
 import { withNodeAgent } from "./local_agent.ts";
 import { checkTiming, ConsulRegistrar } from "./registration.ts";
+import { createServiceMetrics, serveMetrics } from "./service_metrics.ts";
 import type { ServiceDefinition } from "./tool.ts";
 import { onStopSignals } from "./stop_signals.ts";
 
@@ -60,10 +61,19 @@ export async function runService(
   });
   const cleanups: (() => Promise<void> | void)[] = [];
   const definition = await build({ config, logger, onShutdown: (fn) => cleanups.push(fn) });
-  const capability = createCapabilityServer(definition, { instanceId: config.serviceId, logger });
+  const metrics = createServiceMetrics(definition.tools.map((tool) => tool.name), {
+    inFlight: () => capability.inFlight,
+  });
+  const capability = createCapabilityServer(definition, {
+    instanceId: config.serviceId,
+    logger,
+    onCallEnd: metrics.record,
+  });
   let port: number;
+  let metricsPort: number;
   try {
     port = await bindServer(capability.server, config.port);
+    metricsPort = serveMetrics(metrics.render, { port: config.metricsPort, logger }).port;
   } catch (error) {
     logger.error("cannot start", { error: (error as Error).message });
     Deno.exit(1);
@@ -80,6 +90,8 @@ export async function runService(
       kind: definition.kind,
       tools: definition.tools.map((tool) => tool.name).join(","),
       program: identity.program,
+      // Prometheus scrapes `/metrics` on this port of every instance that registers it.
+      metrics_port: String(metricsPort),
       // `lb sync` gives a service with `lb_port` its own HAProxy frontend.
       ...(config.expose
         ? { lb_port: String(config.expose.port), lb_mode: config.expose.mode }
@@ -92,13 +104,19 @@ export async function runService(
     },
   }, { logger });
   registrar.start();
-  logger.info("serving", { port, consul: config.consulUrl, tools: definition.tools.length });
+  logger.info("serving", {
+    port,
+    metricsPort,
+    consul: config.consulUrl,
+    tools: definition.tools.length,
+  });
 
   onStopSignals(logger, shutdown);
 
   async function shutdown(signal: Deno.Signal): Promise<void> {
     logger.info("stopping", { signal, inFlight: capability.inFlight });
     capability.setServing(false);
+    metrics.setDraining(true);
     await registrar.deregister();
     // Balancers learn of the deregistration through Consul; keep serving what they still send.
     await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));

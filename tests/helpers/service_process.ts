@@ -100,6 +100,8 @@ export function startService(program: string, options: StartServiceOptions): Ser
       CHECK_INTERVAL: "500ms",
       DRAIN_SECONDS: "0.3",
       LOG_LEVEL: "info",
+      // PORT + 1000 (the default) may be taken on a machine running many tests.
+      METRICS_PORT: "0",
       ...options.env,
     },
   });
