@@ -24,6 +24,8 @@ export const DEBIAN_IMAGE = "debian:bookworm-slim";
 const PULL_TIMEOUT_MS = 15_000;
 /** The program of the load balancer image (`ops/main.ts lb sync`). */
 const LB_ENTRY = "ops/main.ts";
+/** The program of the Prometheus image (config, Consul discovery, Prometheus itself). */
+const PROMETHEUS_ENTRY = "prometheus/main.ts";
 
 /** What {@linkcode ensureImages} made. */
 export interface ImageSet extends DesiredImages {
@@ -38,7 +40,7 @@ export interface EnsureImagesOptions {
   dryRun?: boolean;
 }
 
-/** Makes sure the base, Consul and services images exist; builds only what changed. */
+/** Makes sure the base, Consul, lb, Prometheus and services images exist; builds only what changed. */
 export async function ensureImages(
   context: CommandContext,
   options: EnsureImagesOptions = {},
@@ -60,11 +62,10 @@ export async function ensureImages(
     ...await listFiles(root, "proto"),
     healthCheck,
   ];
-  const [dockerfile, consulDockerfile, lbDockerfile] = await readSourceFiles(root, [
-    "services/Dockerfile",
-    "consul/Dockerfile",
-    "haproxy/Dockerfile",
-  ]);
+  const [dockerfile, consulDockerfile, lbDockerfile, prometheusDockerfile] = await readSourceFiles(
+    root,
+    ["services/Dockerfile", "consul/Dockerfile", "haproxy/Dockerfile", "prometheus/Dockerfile"],
+  );
   const extra = { deno: denoVersion, base: baseId };
 
   const perService: Record<string, string> = {};
@@ -106,7 +107,19 @@ export async function ensureImages(
   lbSources.push(lbDockerfile);
   const lb = `${config.imagePrefix}/lb:${filesHash(lbSources, extra)}`;
 
-  const desired: DesiredImages = { consul, lb, services, perService };
+  // Prometheus: its program with the config template, and the healthcheck.
+  const prometheusFiles = new Set<string>([
+    "deno.json",
+    "deno.lock",
+    healthCheck,
+    "templates/prometheus.yml.hbs",
+    ...await moduleFiles(config.denoPath, root, PROMETHEUS_ENTRY),
+  ]);
+  const prometheusSources = await readSourceFiles(root, [...prometheusFiles]);
+  prometheusSources.push(prometheusDockerfile);
+  const prometheus = `${config.imagePrefix}/prometheus:${filesHash(prometheusSources, extra)}`;
+
+  const desired: DesiredImages = { consul, lb, prometheus, services, perService };
   const existing = new Set(await docker.imageTags(`${config.imagePrefix}/`));
   const steps = planBuild(desired, existing);
   if (options.dryRun) return { base, ...desired, steps };
@@ -134,6 +147,15 @@ export async function ensureImages(
           base,
         });
         break;
+      case "build-prometheus":
+        await buildStaged(context, step.tag, {
+          name: "prometheus",
+          dockerfile: "prometheus/Dockerfile",
+          appFiles: prometheusFiles,
+          entrypoints: [PROMETHEUS_ENTRY],
+          base,
+        });
+        break;
       case "build-services":
         await buildStaged(context, step.tag, {
           name: "services",
@@ -152,7 +174,7 @@ export async function ensureImages(
       progress.log(`built ${step.tag} in ${((context.now() - started) / 1000).toFixed(1)}s`);
     }
   }
-  for (const ref of [consul, lb, services, ...Object.values(perService)]) {
+  for (const ref of [consul, lb, prometheus, services, ...Object.values(perService)]) {
     await docker.tag(ref, latestOf(ref));
   }
   return { base, ...desired, steps };

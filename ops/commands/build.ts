@@ -17,6 +17,7 @@ export async function buildCommand(context: CommandContext, flags: BuildFlags): 
     `base              ${images.base}`,
     `consul            ${images.consul}`,
     `lb                ${images.lb}`,
+    `prometheus        ${images.prometheus}`,
     `services          ${images.services}`,
     ...Object.entries(images.perService).map(([name, tag]) => `${name.padEnd(17)} ${tag}`),
     images.steps.length === 0

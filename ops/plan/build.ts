@@ -38,6 +38,8 @@ export interface DesiredImages {
   consul: string;
   /** HAProxy with the ops tool (`lb sync`). */
   lb: string;
+  /** Debian's Prometheus run by `prometheus/main.ts`. */
+  prometheus: string;
   /** The shared services image (all programs, the probe included). */
   services: string;
   /** Per service name: its own tag, which changes only when its own code does. */
@@ -48,6 +50,7 @@ export interface DesiredImages {
 export type BuildStep =
   | { kind: "build-consul"; tag: string }
   | { kind: "build-lb"; tag: string }
+  | { kind: "build-prometheus"; tag: string }
   | { kind: "build-services"; tag: string }
   | { kind: "tag"; source: string; target: string };
 
@@ -59,6 +62,9 @@ export function planBuild(desired: DesiredImages, existing: ReadonlySet<string>)
   const steps: BuildStep[] = [];
   if (!existing.has(desired.consul)) steps.push({ kind: "build-consul", tag: desired.consul });
   if (!existing.has(desired.lb)) steps.push({ kind: "build-lb", tag: desired.lb });
+  if (!existing.has(desired.prometheus)) {
+    steps.push({ kind: "build-prometheus", tag: desired.prometheus });
+  }
   const missing = Object.values(desired.perService).filter((tag) => !existing.has(tag)).sort();
   if (!existing.has(desired.services)) {
     steps.push({ kind: "build-services", tag: desired.services });

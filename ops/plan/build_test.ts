@@ -4,6 +4,7 @@ import { filesHash, latestOf, planBuild } from "./build.ts";
 const DESIRED = {
   consul: "p/consul:c1",
   lb: "p/lb:l1",
+  prometheus: "p/prometheus:m1",
   services: "p/services:s2",
   perService: { "echo-agent": "p/echo-agent:e1", "weather-tool": "p/weather-tool:w1" },
 };
@@ -12,6 +13,7 @@ Deno.test("planBuild() builds everything on a fresh machine", () => {
   assert.deepEqual(planBuild(DESIRED, new Set()), [
     { kind: "build-consul", tag: "p/consul:c1" },
     { kind: "build-lb", tag: "p/lb:l1" },
+    { kind: "build-prometheus", tag: "p/prometheus:m1" },
     { kind: "build-services", tag: "p/services:s2" },
     { kind: "tag", source: "p/services:s2", target: "p/echo-agent:e1" },
     { kind: "tag", source: "p/services:s2", target: "p/weather-tool:w1" },
@@ -19,7 +21,13 @@ Deno.test("planBuild() builds everything on a fresh machine", () => {
 });
 
 Deno.test("planBuild() leaves unchanged services alone when another service changed", () => {
-  const existing = new Set(["p/consul:c1", "p/lb:l1", "p/weather-tool:w1", "p/services:s1"]);
+  const existing = new Set([
+    "p/consul:c1",
+    "p/lb:l1",
+    "p/prometheus:m1",
+    "p/weather-tool:w1",
+    "p/services:s1",
+  ]);
   assert.deepEqual(planBuild(DESIRED, existing), [
     { kind: "build-services", tag: "p/services:s2" },
     { kind: "tag", source: "p/services:s2", target: "p/echo-agent:e1" },
@@ -30,6 +38,7 @@ Deno.test("planBuild() does nothing when every image exists", () => {
   const existing = new Set([
     "p/consul:c1",
     "p/lb:l1",
+    "p/prometheus:m1",
     "p/services:s2",
     "p/echo-agent:e1",
     "p/weather-tool:w1",
