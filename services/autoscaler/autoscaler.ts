@@ -13,6 +13,7 @@ import {
   type Recommendation,
 } from "./decide.ts";
 import { describePolicy, parsePolicy, type Policy } from "./policy.ts";
+import type { StatusDocument } from "./status.ts";
 import type { SwarmPort } from "./swarm.ts";
 
 /** What the autoscaler last decided for one service. */
@@ -44,6 +45,8 @@ export interface AutoscalerOptions {
   now: () => number;
   /** Decide and log, never scale. */
   dryRun?: boolean;
+  /** Seconds between evaluations, shown in the status document. */
+  intervalSeconds?: number;
 }
 
 /** Evaluates the autoscaled services; call {@linkcode Autoscaler.evaluate} on a timer. */
@@ -102,8 +105,17 @@ export class Autoscaler {
   }
 
   /** The status document of `/status` and of Consul KV. */
-  statusDocument(): { at: number; error: string | null; services: readonly ServiceStatus[] } {
-    return { at: this.#lastEvaluation, error: this.#lastError, services: this.#statuses };
+  statusDocument(): StatusDocument {
+    return {
+      at: this.#lastEvaluation,
+      error: this.#lastError,
+      intervalSeconds: this.#options.intervalSeconds ?? 0,
+      services: this.#statuses.map(({ policy, ...status }) => ({
+        ...status,
+        metric: policy?.metric ?? null,
+        target: policy?.target ?? null,
+      })),
+    };
   }
 
   /** The Prometheus text exposition. */

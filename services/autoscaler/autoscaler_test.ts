@@ -149,3 +149,18 @@ Deno.test("Autoscaler in dry run decides without scaling", async () => {
   assert.equal(status.desired, 3);
   assert.match(status.reason, /dry run: not applied/);
 });
+
+Deno.test("Autoscaler's status document reads back through parseStatusDocument()", async () => {
+  const { parseStatusDocument } = await import("./status.ts");
+  const { swarm, autoscaler } = setup({ echo: { kind: "value", total: 12 } });
+  swarm.add("echo", 1);
+  await autoscaler.evaluate();
+  const document = parseStatusDocument(JSON.parse(JSON.stringify(autoscaler.statusDocument())));
+  assert.equal(document.services[0].metric, "rps");
+  assert.equal(document.services[0].target, 10);
+  assert.equal(document.services[0].desired, 2);
+  assert.throws(
+    () => parseStatusDocument({ at: 1, intervalSeconds: 1, services: [{ service: 7 }] }),
+    /services\[0\]\.service is not a string/,
+  );
+});
