@@ -15,6 +15,10 @@ export function createProgram(io: CliIo): Command {
     .option("--consul-port <port>", "host port of Consul's HTTP API (env PLATFORM_CONSUL_PORT)")
     .option("--mcp-port <port>", "host port of the MCP endpoint (env PLATFORM_MCP_PORT)")
     .option("--stats-port <port>", "host port of HAProxy's stats (env PLATFORM_STATS_PORT)")
+    .option(
+      "--prometheus-port <port>",
+      "host port of Prometheus's UI and API (env PLATFORM_PROMETHEUS_PORT)",
+    )
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr, outputError: () => {} })
     .showHelpAfterError(false)

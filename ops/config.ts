@@ -12,6 +12,7 @@ export interface GlobalFlags {
   consulPort?: string;
   mcpPort?: string;
   statsPort?: string;
+  prometheusPort?: string;
 }
 
 /** Facts about where the tool runs, given by `ops/main.ts`. */
@@ -36,6 +37,10 @@ export interface OpsConfig {
   readonly mcpPort: number;
   /** Host port where HAProxy publishes its stats page and Prometheus metrics. */
   readonly statsPort: number;
+  /** Host port where the stack publishes Prometheus's UI and API. */
+  readonly prometheusPort: number;
+  /** Prometheus's URL from this machine. */
+  readonly prometheusUrl: string;
   /** A file holding `user:password` for HAProxy's stats; undefined: no auth. */
   readonly statsAuthFile: string | undefined;
   /** How long commands wait for Swarm and Consul to agree, in seconds. */
@@ -90,9 +95,16 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     1,
     65535,
   );
-  const ports = [consulPort, mcpPort, statsPort];
+  const prometheusPort = integer(
+    "Prometheus port",
+    flags.prometheusPort ?? env.PLATFORM_PROMETHEUS_PORT,
+    9090,
+    1,
+    65535,
+  );
+  const ports = [consulPort, mcpPort, statsPort, prometheusPort];
   if (new Set(ports).size !== ports.length) {
-    problems.push(`Consul, MCP and stats ports must differ, got ${ports.join(", ")}`);
+    problems.push(`Consul, MCP, stats and Prometheus ports must differ, got ${ports.join(", ")}`);
   }
   const timeoutSeconds = integer(
     "timeout",
@@ -111,6 +123,8 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     consulUrl: env.PLATFORM_CONSUL_URL ?? `http://127.0.0.1:${consulPort}`,
     mcpPort,
     statsPort,
+    prometheusPort,
+    prometheusUrl: env.PLATFORM_PROMETHEUS_URL ?? `http://127.0.0.1:${prometheusPort}`,
     statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
     timeoutSeconds,
     json: flags.json ?? false,

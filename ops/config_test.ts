@@ -12,6 +12,8 @@ Deno.test("parseConfig() uses defaults with an empty environment", () => {
   assert.equal(config.timeoutSeconds, 300);
   assert.equal(config.mcpPort, 8080);
   assert.equal(config.statsPort, 8404);
+  assert.equal(config.prometheusPort, 9090);
+  assert.equal(config.prometheusUrl, "http://127.0.0.1:9090");
   assert.equal(config.statsAuthFile, undefined);
   assert.equal(config.json, false);
   assert.equal(config.buildDir, "/repo/.build");
@@ -21,10 +23,17 @@ Deno.test("parseConfig() uses defaults with an empty environment", () => {
 Deno.test("parseConfig() prefers flags to the environment", () => {
   const env = { PLATFORM_STACK: "from-env", PLATFORM_CONSUL_PORT: "18500", PLATFORM_TIMEOUT: "10" };
   const config = parseConfig(
-    { ...env, PLATFORM_MCP_PORT: "18080", PLATFORM_STATS_PORT: "18404" },
-    { stack: "from-flag", timeout: "20", statsPort: "28404" },
+    {
+      ...env,
+      PLATFORM_MCP_PORT: "18080",
+      PLATFORM_STATS_PORT: "18404",
+      PLATFORM_PROMETHEUS_PORT: "19090",
+    },
+    { stack: "from-flag", timeout: "20", statsPort: "28404", prometheusPort: "29090" },
     FACTS,
   );
+  assert.equal(config.prometheusPort, 29090);
+  assert.equal(config.prometheusUrl, "http://127.0.0.1:29090");
   assert.equal(config.mcpPort, 18080);
   assert.equal(config.statsPort, 28404);
   assert.equal(config.stack, "from-flag");
@@ -49,6 +58,6 @@ Deno.test("parseConfig() lists every problem in one usage error", () => {
 Deno.test("parseConfig() refuses one host port for two uses", () => {
   assert.throws(
     () => parseConfig({ PLATFORM_MCP_PORT: "8404" }, {}, FACTS),
-    /ports must differ, got 8500, 8404, 8404/,
+    /ports must differ, got 8500, 8404, 8404, 9090/,
   );
 });

@@ -53,6 +53,32 @@ export class ConsulHttp {
     return lists.flatMap((entries) => parseConsulHealth(entries as unknown[]));
   }
 
+  /** The raw value of a KV key; undefined when the key does not exist. */
+  async kvGet(key: string): Promise<string | undefined> {
+    const path = `/v1/kv/${key.split("/").map(encodeURIComponent).join("/")}?raw`;
+    let response: Response;
+    try {
+      response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+    } catch (error) {
+      throw new OpsError(`Cannot reach Consul at "${this.url}": ${(error as Error).message}`, {
+        code: "CONSUL_UNREACHABLE",
+        cause: error,
+      });
+    }
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return undefined;
+    }
+    const text = await response.text();
+    if (!response.ok) {
+      throw new OpsError(
+        `Consul at "${this.url}" answered ${response.status} to "${path}": ${text.trim()}`,
+        { code: "CONSUL_ERROR" },
+      );
+    }
+    return text;
+  }
+
   /** Removes a registration from the agent that holds it (the stack's single server). */
   async deregister(serviceId: string): Promise<void> {
     const path = `/v1/agent/service/deregister/${encodeURIComponent(serviceId)}`;

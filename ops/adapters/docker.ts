@@ -259,6 +259,30 @@ export class DockerCli {
     return `${ref}${pinned.slice(repository.length)}`;
   }
 
+  /** The service labels of the stack's services, by Swarm name (`<stack>_<service>`). */
+  async serviceLabels(stack: string): Promise<Record<string, Record<string, string>>> {
+    const ids = await this.#ids([
+      "service",
+      "ls",
+      "--quiet",
+      "--filter",
+      `label=com.docker.stack.namespace=${stack}`,
+    ]);
+    if (ids.length === 0) return {};
+    const raw = await this.#inspect(["service", "inspect", ...ids]);
+    const out: Record<string, Record<string, string>> = {};
+    for (const entry of raw) {
+      const spec = (entry as { Spec?: { Name?: unknown; Labels?: unknown } }).Spec;
+      if (typeof spec?.Name !== "string") continue;
+      const labels: Record<string, string> = {};
+      for (const [key, value] of Object.entries((spec.Labels ?? {}) as Record<string, unknown>)) {
+        if (typeof value === "string") labels[key] = value;
+      }
+      out[spec.Name] = labels;
+    }
+    return out;
+  }
+
   /** Sets replica counts (`docker service scale`) without waiting. */
   async scale(replicas: Record<string, number>): Promise<void> {
     const pairs = Object.entries(replicas).map(([name, count]) => `${name}=${count}`);

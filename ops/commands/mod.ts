@@ -1,6 +1,7 @@
 /** Every command of the ops tool. Adding a command is one line here. */
 import type { Command } from "commander";
 import type { CommandRunner } from "../context.ts";
+import { registerAutoscale } from "./autoscale.ts";
 import { registerBuild } from "./build.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
@@ -30,5 +31,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerDestroy,
   registerNode,
   registerBuild,
+  registerAutoscale,
   (program) => void program.addCommand(lbCommand()),
 ];
