@@ -24,6 +24,8 @@ export const DEBIAN_IMAGE = "debian:bookworm-slim";
 const PULL_TIMEOUT_MS = 15_000;
 /** The program of the load balancer image (`ops/main.ts lb sync`). */
 const LB_ENTRY = "ops/main.ts";
+/** The autoscaler's program, in the services image. */
+const AUTOSCALER_ENTRY = "services/autoscaler/main.ts";
 /** The program of the Prometheus image (config, Consul discovery, Prometheus itself). */
 const PROMETHEUS_ENTRY = "prometheus/main.ts";
 
@@ -54,7 +56,12 @@ export async function ensureImages(
   // Only the catalog's programs go in: a service being written next door does not break builds.
   const present = await serviceEntrypoints(root);
   const entrypoints = context.services.flatMap((service) => service.entrypoint ?? []);
-  const probeEntries = ["ops/probe/main.ts", "ops/probe/mcp_main.ts"];
+  // The probes, and the autoscaler until the catalog lists it (with its stack.yml block).
+  const probeEntries = [
+    "ops/probe/main.ts",
+    "ops/probe/mcp_main.ts",
+    ...(entrypoints.includes(AUTOSCALER_ENTRY) ? [] : [AUTOSCALER_ENTRY]),
+  ];
   const healthCheck = "services/runtime/health_check.sh";
   const shared = [
     "deno.json",

@@ -1,0 +1,73 @@
+/**
+ * prometheus/stack-fragment.yml merged over stack.yml by Docker's own compose parser
+ * (`docker stack config`, client side: nothing is deployed).
+ */
+import assert from "node:assert/strict";
+import { parse } from "yaml";
+import { parsePolicy } from "../services/autoscaler/policy.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+
+interface ComposeService {
+  image?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  volumes?: { type: string; source: string; target: string }[];
+  ports?: { target: number; published: string | number; mode: string }[];
+  healthcheck?: { test: string[] };
+  deploy?: {
+    replicas?: number;
+    labels?: Record<string, string>;
+    placement?: { constraints?: string[] };
+    update_config?: { order?: string };
+  };
+}
+
+Deno.test("the stack fragment merges over stack.yml: prometheus, autoscaler, echo's policy", async () => {
+  const output = await new Deno.Command("docker", {
+    args: ["stack", "config", "-c", "stack.yml", "-c", "prometheus/stack-fragment.yml"],
+    cwd: ROOT,
+    env: { PROMETHEUS_PUBLISHED_PORT: "19090" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  const merged = parse(new TextDecoder().decode(output.stdout)) as {
+    services: Record<string, ComposeService>;
+    volumes: Record<string, unknown>;
+  };
+
+  const prometheus = merged.services.prometheus;
+  assert.deepEqual(
+    prometheus.ports?.map((port) => [port.target, String(port.published), port.mode]),
+    [
+      [9090, "19090", "host"],
+    ],
+  );
+  assert.deepEqual(prometheus.volumes?.map((volume) => volume.target), ["/prometheus"]);
+  assert.ok("prometheus-data" in merged.volumes);
+  assert.equal(prometheus.environment?.PROMETHEUS_RETENTION_TIME, "6h");
+  assert.deepEqual(prometheus.deploy?.placement?.constraints, ["node.role == manager"]);
+  assert.equal(prometheus.deploy?.update_config?.order, "stop-first");
+
+  const autoscaler = merged.services.autoscaler;
+  assert.equal(autoscaler.deploy?.replicas, 1);
+  assert.deepEqual(autoscaler.deploy?.placement?.constraints, ["node.role == manager"]);
+  assert.deepEqual(autoscaler.command, [
+    "--allow-write=/var/run/docker.sock",
+    "services/autoscaler/main.ts",
+  ]);
+  assert.deepEqual(autoscaler.volumes?.map((volume) => [volume.type, volume.source]), [
+    ["bind", "/var/run/docker.sock"],
+  ]);
+  assert.equal(autoscaler.environment?.PROMETHEUS_URL, "http://prometheus:9090");
+
+  // echo-agent keeps its own settings and gains a valid policy.
+  const echo = merged.services["echo-agent"];
+  assert.equal(echo.environment?.PORT, "50052");
+  const policy = parsePolicy(echo.deploy?.labels ?? {}, "echo-agent");
+  assert.equal(policy.kind, "valid");
+  if (policy.kind === "valid") {
+    assert.deepEqual([policy.policy.min, policy.policy.max, policy.policy.target], [1, 3, 20]);
+  }
+});
