@@ -1,0 +1,168 @@
+/**
+ * Driving a deployed stack from tests and benchmarks: the real ops CLI, `docker` read calls and
+ * label updates, and the background `probe` container.
+ */
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** One run of the ops CLI. */
+export interface OpsRun {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // deno-lint-ignore no-explicit-any
+  json: any;
+}
+
+/** Runs `ops/main.ts --json <args>` with `env` (stack name and ports). */
+export async function opsRun(
+  env: Record<string, string>,
+  args: readonly string[],
+): Promise<OpsRun> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", `${ROOT}ops/main.ts`, "--json", ...args],
+    cwd: ROOT,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return parseRun(output.code, output.stdout, output.stderr);
+}
+
+function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
+  const stdout = new TextDecoder().decode(stdoutBytes);
+  const stderr = new TextDecoder().decode(stderrBytes);
+  let json: unknown;
+  try {
+    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
+  } catch {
+    json = undefined;
+  }
+  return { code, stdout, stderr, json };
+}
+
+/** A run's exit code and output tails, for assertion messages. */
+export function explainRun(run: OpsRun): string {
+  return `exit ${run.code}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-3000)}`;
+}
+
+/** `docker <args>`'s stdout; throws with its stderr when it fails. */
+export async function dockerText(...args: string[]): Promise<string> {
+  const output = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout);
+}
+
+/** Replicas asked of Swarm for a service (`<stack>_<name>`). */
+export async function specReplicas(fullName: string): Promise<number> {
+  const text = await dockerText(
+    "service",
+    "inspect",
+    "--format",
+    "{{.Spec.Mode.Replicated.Replicas}}",
+    fullName,
+  );
+  return Number(text.trim());
+}
+
+/** Sets (value) or removes (null) service labels; a label update restarts no task. */
+export async function setLabels(
+  fullName: string,
+  labels: Record<string, string | null>,
+): Promise<void> {
+  const args = Object.entries(labels).flatMap(([key, value]) =>
+    value === null ? ["--label-rm", key] : ["--label-add", `${key}=${value}`]
+  );
+  await dockerText("service", "update", "--detach", ...args, fullName);
+}
+
+/** The service's labels. */
+export async function serviceLabels(fullName: string): Promise<Record<string, string>> {
+  const text = await dockerText(
+    "service",
+    "inspect",
+    "--format",
+    "{{json .Spec.Labels}}",
+    fullName,
+  );
+  return JSON.parse(text) ?? {};
+}
+
+/** Polls `check` every second until it holds, failing with `what` after `timeoutMs`. */
+export async function waitUntil(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs: number,
+): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < timeoutMs) {
+    if (await check()) return Date.now() - started;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}`);
+}
+
+/** A `probe` running in the background. */
+export interface BackgroundProbe {
+  /** Ends it early (SIGTERM): calls in flight finish and it reports. */
+  stop(): void;
+  result(): Promise<OpsRun>;
+}
+
+/** Starts `ops probe <service> --rate --duration` and resolves once the probe container calls. */
+export async function startProbe(
+  env: Record<string, string>,
+  service: string,
+  rate: number,
+  seconds: number,
+): Promise<BackgroundProbe> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      `${ROOT}ops/main.ts`,
+      "--json",
+      "probe",
+      service,
+      "--rate",
+      String(rate),
+      "--duration",
+      String(seconds),
+    ],
+    cwd: ROOT,
+    env,
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stdout = new Response(child.stdout).arrayBuffer();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let stderr = "";
+  while (!/probe: calling/.test(stderr)) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    stderr += value;
+  }
+  const rest = (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      stderr += value;
+    }
+  })();
+  return {
+    stop() {
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // Already exited.
+      }
+    },
+    async result() {
+      const [status, out] = await Promise.all([child.status, stdout, rest]);
+      return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
+    },
+  };
+}
