@@ -15,6 +15,7 @@ const ENTRYPOINTS = [
   "ops/probe/main.ts",
   "ops/probe/mcp_main.ts",
   "bench/main.ts",
+  "prometheus/main.ts",
   ...[...Deno.readDirSync("services")]
     .filter((entry) => entry.isDirectory)
     .map((entry) => `services/${entry.name}/main.ts`)

@@ -7,18 +7,22 @@
  *   deno run -A services/autoscaler/main.ts
  */
 import { pickAddresses } from "../runtime/config.ts";
+import { withNodeAgent } from "../runtime/local_agent.ts";
 import { createLogger } from "../runtime/logger.ts";
 import { ConsulRegistrar, describeError } from "../runtime/registration.ts";
 import { onStopSignals } from "../runtime/stop_signals.ts";
+import { bootLogger } from "../runtime/run_service.ts";
 import { PLATFORM_VERSION } from "../runtime/version.ts";
 import { Autoscaler } from "./autoscaler.ts";
 import { readMetric } from "./prometheus_client.ts";
 import { type AutoscalerSettings, parseAutoscalerSettings, SettingsError } from "./settings.ts";
 import { DockerSwarm } from "./swarm.ts";
 
+// Like every program: registers with the Consul agent of its own node (CONSUL_NODE) when set.
+const env = await withNodeAgent(Deno.env.toObject(), bootLogger("autoscaler", Deno.env.toObject()));
 let settings: AutoscalerSettings;
 try {
-  settings = parseAutoscalerSettings(Deno.env.toObject(), {
+  settings = parseAutoscalerSettings(env, {
     hostname: Deno.hostname(),
     addresses: pickAddresses(Deno.networkInterfaces()),
   });
