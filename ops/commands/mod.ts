@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import type { CommandRunner } from "../context.ts";
 import { registerBuild } from "./build.ts";
+import { registerCluster } from "./cluster.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
 import { lbCommand } from "./lb.ts";
@@ -28,5 +29,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerPrune,
   registerDestroy,
   registerBuild,
+  registerCluster,
   (program) => void program.addCommand(lbCommand()),
 ];
