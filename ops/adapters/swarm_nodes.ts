@@ -118,16 +118,14 @@ export class SwarmEngine {
     return text === "" ? [] : parseSwarmNodes(text);
   }
 
-  /** Removes a node from the Swarm, whatever its state (a manager only). */
+  /** Removes a node from the Swarm, whatever its state (a manager only); gone already is fine. */
   async removeNode(id: string): Promise<void> {
     const result = await this.#run(["node", "rm", "--force", id], { check: false });
-    if (result.code !== 0 && !/not found/i.test(result.stderr)) {
-      throw new OpsError(
-        `Cannot remove node "${id}" from the Swarm: ${lastLines(result.stderr, 2)}`,
-        {
-          code: "NODE_RM_FAILED",
-        },
-      );
-    }
+    if (result.code === 0) return;
+    if (!(await this.nodes()).some((node) => node.id === id)) return;
+    throw new OpsError(
+      `Cannot remove node "${id}" from the Swarm: ${lastLines(result.stderr, 2)}`,
+      { code: "NODE_RM_FAILED" },
+    );
   }
 }
