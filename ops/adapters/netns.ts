@@ -5,6 +5,7 @@
 import { OpsError } from "../errors.ts";
 import {
   type LinkState,
+  parseBlackhole,
   parseDefaultGateway,
   parseIpLinks,
   parseNetnsList,
@@ -83,6 +84,22 @@ export async function setLinkUp(link: string, up: boolean, namespace?: string): 
 /** Sets the default route of `namespace` (idempotent). */
 export async function setDefaultRoute(namespace: string, gateway: string): Promise<void> {
   await ip(["route", "replace", "default", "via", gateway], namespace);
+}
+
+/** Whether the host has a blackhole route for `cidr`. */
+export async function hasBlackholeRoute(cidr: string): Promise<boolean> {
+  const result = await ip(["-j", "route", "show", "exact", cidr]);
+  return parseBlackhole(result.stdout, cidr);
+}
+
+/** Adds (or keeps) a blackhole route for `cidr`: what no more specific route takes is dropped. */
+export async function addBlackholeRoute(cidr: string): Promise<void> {
+  await ip(["route", "replace", "blackhole", cidr]);
+}
+
+/** Removes the blackhole route for `cidr`. */
+export async function removeBlackholeRoute(cidr: string): Promise<void> {
+  await ip(["route", "delete", "blackhole", cidr]);
 }
 
 /** Whether FORWARD holds `rule` (`iptables -C`). */

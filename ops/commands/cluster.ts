@@ -9,6 +9,7 @@ import * as nodeHost from "../adapters/node_host.ts";
 import { SwarmEngine, type SwarmInfo } from "../adapters/swarm_nodes.ts";
 import { OpsError } from "../errors.ts";
 import {
+  CLUSTER_NETWORK,
   CLUSTER_PATHS,
   type ClusterNodeView,
   type ClusterStep,
@@ -156,6 +157,7 @@ async function readHost(rules: boolean): Promise<HostSnapshot> {
   }
   return {
     hostInterface: links.find((link) => link.name === HOST_INTERFACE),
+    blackhole: await host.hasBlackholeRoute(CLUSTER_NETWORK),
     forwardRules: rules ? await Promise.all(FORWARD_RULES.map(host.hasForwardRule)) : [],
     ipForward: await host.ipForwarding(),
     links,
@@ -176,6 +178,10 @@ async function applyNetworkStep(step: ClusterStep): Promise<void> {
       await host.setAddress(HOST_INTERFACE, `${HOST_ADDRESS}/32`);
       return await host.setLinkUp(HOST_INTERFACE, true);
     }
+    case "host-route":
+      return await host.addBlackholeRoute(CLUSTER_NETWORK);
+    case "remove-host-route":
+      return await host.removeBlackholeRoute(CLUSTER_NETWORK);
     case "forward-rule":
       return await host.insertForwardRule(step.rule);
     case "namespace":

@@ -15,6 +15,12 @@ export const NODE_PREFIX = "platform-";
 export const HOST_INTERFACE = "pf-host";
 /** The host's address on the cluster's links, reachable from every node through routing. */
 export const HOST_ADDRESS = "10.213.0.1";
+/**
+ * The cluster's addresses. The host holds a blackhole route for all of them, so a packet for a cut
+ * node is dropped here instead of following the default route out of the machine (where this
+ * test machine's gateway even accepted TCP connections for them).
+ */
+export const CLUSTER_NETWORK = "10.213.0.0/16";
 /** Where the platform's own image registry listens; every node trusts it over plain HTTP. */
 export const REGISTRY_ADDRESS = `${HOST_ADDRESS}:5000`;
 /** Nodes when `--nodes` is not given. */
@@ -231,6 +237,18 @@ export function parseDefaultGateway(json: string): string | undefined {
   return undefined;
 }
 
+/** Whether `ip -j route show exact <cidr>` lists a blackhole route for `cidr`. */
+export function parseBlackhole(json: string, cidr: string): boolean {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(json.trim() === "" ? "[]" : json);
+  } catch {
+    return false;
+  }
+  return Array.isArray(entries) &&
+    entries.some((entry) => entry?.type === "blackhole" && entry?.dst === cidr);
+}
+
 /** Parses `ip netns list` (`name (id: 0)` per line) into names. */
 export function parseNetnsList(text: string): string[] {
   return text.split("\n").map((line) => line.trim().split(/\s+/)[0] ?? "")
@@ -401,6 +419,8 @@ export function fileIndex(name: string): number | undefined {
 export interface HostSnapshot {
   /** The dummy interface, when it exists. */
   hostInterface: LinkState | undefined;
+  /** Whether the host has its blackhole route for {@linkcode CLUSTER_NETWORK}. */
+  blackhole: boolean;
   /** Whether each of {@linkcode FORWARD_RULES} is in FORWARD. */
   forwardRules: boolean[];
   ipForward: boolean;
@@ -427,6 +447,7 @@ export interface NamespaceNetwork {
 export type ClusterStep =
   | { kind: "ip-forward" }
   | { kind: "host-interface" }
+  | { kind: "host-route" }
   | { kind: "forward-rule"; rule: readonly string[] }
   | { kind: "namespace"; node: number }
   | { kind: "link"; node: number }
@@ -440,6 +461,7 @@ export type ClusterStep =
   | { kind: "remove-link"; node: number }
   | { kind: "remove-namespace"; node: number }
   | { kind: "remove-host-interface" }
+  | { kind: "remove-host-route" }
   | { kind: "remove-forward-rule"; rule: readonly string[] };
 
 /** A step as one line for people. */
@@ -450,6 +472,10 @@ export function describeStep(step: ClusterStep): string {
       return "enable IPv4 forwarding";
     case "host-interface":
       return `add interface ${HOST_INTERFACE} ${HOST_ADDRESS}/32`;
+    case "host-route":
+      return `ip route add blackhole ${CLUSTER_NETWORK}`;
+    case "remove-host-route":
+      return `ip route del blackhole ${CLUSTER_NETWORK}`;
     case "forward-rule":
       return `iptables -I FORWARD ${step.rule.join(" ")}`;
     case "namespace":
@@ -506,6 +532,7 @@ export function planUp(count: number, host: HostSnapshot): ClusterStep[] {
   if (!dummy || !dummy.up || !dummy.addresses.includes(`${HOST_ADDRESS}/32`)) {
     steps.push({ kind: "host-interface" });
   }
+  if (!host.blackhole) steps.push({ kind: "host-route" });
   FORWARD_RULES.forEach((rule, i) => {
     if (!host.forwardRules[i]) steps.push({ kind: "forward-rule", rule });
   });
@@ -621,6 +648,7 @@ export function planDown(host: HostSnapshot, swarmNodes: readonly SwarmNode[]): 
     }
   }
   if (host.hostInterface) steps.push({ kind: "remove-host-interface" });
+  if (host.blackhole) steps.push({ kind: "remove-host-route" });
   FORWARD_RULES.forEach((rule, i) => {
     if (host.forwardRules[i]) steps.push({ kind: "remove-forward-rule", rule });
   });

@@ -14,6 +14,7 @@ import {
   type NamespaceNetwork,
   nodeIndex,
   nodeLayout,
+  parseBlackhole,
   parseCgroupPaths,
   parseDefaultGateway,
   parseIpLinks,
@@ -53,6 +54,7 @@ function wholeNode(index: number): NamespaceNetwork {
 
 const EMPTY_HOST: HostSnapshot = {
   hostInterface: undefined,
+  blackhole: false,
   forwardRules: [false, false],
   ipForward: true,
   links: [link("lo", true, "127.0.0.1/8"), link("eth0", true, "192.0.2.2/24")],
@@ -66,6 +68,7 @@ const EMPTY_HOST: HostSnapshot = {
 function fullHost(): HostSnapshot {
   return {
     hostInterface: link("pf-host", true, "10.213.0.1/32"),
+    blackhole: true,
     forwardRules: [true, true],
     ipForward: true,
     links: [
@@ -201,7 +204,13 @@ Deno.test("parseIpLinks() reads `ip -j addr show`, keeping IPv4 addresses and th
   assert.throws(() => parseIpLinks("not json"), /Cannot parse the output of "ip -j"/);
 });
 
-Deno.test("parseDefaultGateway() and parseNetnsList() read ip's output", () => {
+Deno.test("parseDefaultGateway(), parseBlackhole() and parseNetnsList() read ip's output", () => {
+  assert.equal(
+    parseBlackhole('[{"type":"blackhole","dst":"10.213.0.0/16","flags":[]}]', "10.213.0.0/16"),
+    true,
+  );
+  assert.equal(parseBlackhole('[{"dst":"10.213.0.0/16","dev":"eth0"}]', "10.213.0.0/16"), false);
+  assert.equal(parseBlackhole("[]", "10.213.0.0/16"), false);
   assert.equal(
     parseDefaultGateway('[{"dst":"default","gateway":"10.213.2.1","dev":"eth0","flags":[]}]'),
     "10.213.2.1",
@@ -247,6 +256,7 @@ Deno.test("planUp() makes the host's interface, rules, and each node's namespace
   assert.deepEqual(steps, [
     { kind: "ip-forward" },
     { kind: "host-interface" },
+    { kind: "host-route" },
     { kind: "forward-rule", rule: FORWARD_RULES[0] },
     { kind: "forward-rule", rule: FORWARD_RULES[1] },
     { kind: "namespace", node: 2 },
@@ -377,6 +387,7 @@ Deno.test("planDown() stops engines first, then removes Swarm entries, leftovers
     { kind: "remove-link", node: 3 },
     { kind: "remove-namespace", node: 3 },
     { kind: "remove-host-interface" },
+    { kind: "remove-host-route" },
     { kind: "remove-forward-rule", rule: FORWARD_RULES[0] },
     { kind: "remove-forward-rule", rule: FORWARD_RULES[1] },
   ]);
