@@ -59,6 +59,15 @@ function node(status: OpsRun, name: string): any {
   return status.json?.nodes?.find((entry: { name: string }) => entry.name === name);
 }
 
+/**
+ * The source address of the host's packets to the node: it must be the manager's advertised
+ * address, or the node drops the overlay networks' VXLAN packets from node 1.
+ */
+async function sourceToNode(): Promise<string | undefined> {
+  const route = await run("ip", "-j", "route", "get", NODE.address);
+  return route.code === 0 ? JSON.parse(route.stdout)[0]?.prefsrc : undefined;
+}
+
 /** Whether a TCP connection to the node's Swarm gossip port opens (the node is reachable). */
 async function reachable(): Promise<boolean> {
   try {
@@ -198,6 +207,7 @@ Deno.test("cluster up, status, cut, heal and down on a real 2-node Swarm", async
     assert.equal(node(status, "platform-2").state, "Ready", explain(status));
     assert.equal(node(status, "platform-2").cut, false);
     assert.equal(await reachable(), true);
+    assert.equal(await sourceToNode(), before.NodeAddr, "heal routes from the manager's address");
   });
 
   await t.step(

@@ -9,6 +9,8 @@ import {
   parseDefaultGateway,
   parseIpLinks,
   parseNetnsList,
+  parseRoutes,
+  type RouteEntry,
 } from "../plan/cluster.ts";
 import { lastLines, runCommand } from "./command.ts";
 
@@ -84,6 +86,17 @@ export async function setLinkUp(link: string, up: boolean, namespace?: string): 
 /** Sets the default route of `namespace` (idempotent). */
 export async function setDefaultRoute(namespace: string, gateway: string): Promise<void> {
   await ip(["route", "replace", "default", "via", gateway], namespace);
+}
+
+/** The host's main routing table. */
+export async function listRoutes(): Promise<RouteEntry[]> {
+  const result = await ip(["-j", "route", "show"]);
+  return parseRoutes(result.stdout);
+}
+
+/** Routes `cidr` through `link` from the local address `source` (replacing any route for it). */
+export async function setLinkRoute(cidr: string, link: string, source: string): Promise<void> {
+  await ip(["route", "replace", cidr, "dev", link, "scope", "link", "src", source]);
 }
 
 /** Whether the host has a blackhole route for `cidr`. */

@@ -161,6 +161,7 @@ async function readHost(rules: boolean): Promise<HostSnapshot> {
     forwardRules: rules ? await Promise.all(FORWARD_RULES.map(host.hasForwardRule)) : [],
     ipForward: await host.ipForwarding(),
     links,
+    routes: await host.listRoutes(),
     namespaces,
     inside,
     engines,
@@ -196,6 +197,10 @@ async function applyNetworkStep(step: ClusterStep): Promise<void> {
     }
     case "link-up":
       return await host.setLinkUp(nodeLayout(step.node).hostLink, true);
+    case "link-route": {
+      const layout = nodeLayout(step.node);
+      return await host.setLinkRoute(layout.network, layout.hostLink, step.source);
+    }
     case "namespace-network": {
       const layout = nodeLayout(step.node);
       await host.setLinkUp("lo", true, layout.namespace);
@@ -357,7 +362,7 @@ export async function clusterUp(context: CommandContext, flags: ClusterUpFlags):
   const started = context.now();
   const manager = await ensureManager(context);
   const changes: string[] = [];
-  const steps = planUp(count, await readHost(true));
+  const steps = planUp(count, await readHost(true), { source: manager.info.nodeAddress });
   for (const step of steps) {
     const line = describeStep(step);
     context.progress.log(line);
@@ -430,10 +435,12 @@ export async function clusterHeal(context: CommandContext, name: string): Promis
   const { engine, info, index, link } = await cutTarget(name, "heal");
   const layout = nodeLayout(index);
   if (!link.up) context.progress.log(`ip link set ${layout.hostLink} up`);
-  // Bringing the link up restores the host's route; the address and the node's own network are
-  // made again in case something else took them while it was down.
+  // Bringing the link up restores the kernel's route, from the wrong source (see routesFrom): the
+  // route from the manager's address is made again, and so are the address and the node's own
+  // network, in case something else took them while it was down.
   await applyNetworkStep({ kind: "link-address", node: index });
   await applyNetworkStep({ kind: "link-up", node: index });
+  await applyNetworkStep({ kind: "link-route", node: index, source: info.nodeAddress });
   await applyNetworkStep({ kind: "namespace-network", node: index });
   const manager: Manager = { engine, info, joinAddress: "" };
   const nodes = await waitForReady(context, manager, [layout.name]);

@@ -67,6 +67,8 @@ export interface NodeLayout {
   readonly namespacePath: string;
   /** The host side of the veth pair; the namespace side is `eth0`. */
   readonly hostLink: string;
+  /** The link's network (`10.213.<i>.0/24`). */
+  readonly network: string;
   /** Host side address, the node's default gateway. */
   readonly gateway: string;
   /** The node's address (namespace side), which it advertises to the Swarm. */
@@ -97,6 +99,7 @@ export function nodeLayout(index: number, paths: ClusterPaths = CLUSTER_PATHS): 
     namespace: name,
     namespacePath: `${paths.netnsDir}/${name}`,
     hostLink: `pf-${index}`,
+    network: `10.213.${index}.0/24`,
     gateway: `10.213.${index}.1`,
     address: `10.213.${index}.2`,
     prefixLength: 24,
@@ -235,6 +238,30 @@ export function parseDefaultGateway(json: string): string | undefined {
     if (route?.dst === "default" && typeof route.gateway === "string") return route.gateway;
   }
   return undefined;
+}
+
+/** One route of the host's main table, from `ip -j route show`. */
+export interface RouteEntry {
+  dst: string;
+  dev: string | undefined;
+  /** The source address the host picks for packets on this route. */
+  source: string | undefined;
+}
+
+/** Parses `ip -j route show`. */
+export function parseRoutes(json: string): RouteEntry[] {
+  let entries: unknown;
+  try {
+    entries = JSON.parse(json.trim() === "" ? "[]" : json);
+  } catch {
+    throw new Error(`Cannot parse the output of "ip -j route": ${json.slice(0, 200)}`);
+  }
+  if (!Array.isArray(entries)) return [];
+  return entries.filter((entry) => typeof entry?.dst === "string").map((entry) => ({
+    dst: entry.dst,
+    dev: typeof entry.dev === "string" ? entry.dev : undefined,
+    source: typeof entry.prefsrc === "string" ? entry.prefsrc : undefined,
+  }));
 }
 
 /** Whether `ip -j route show exact <cidr>` lists a blackhole route for `cidr`. */
@@ -426,6 +453,8 @@ export interface HostSnapshot {
   ipForward: boolean;
   /** Host links (only the `pf-<i>` ones matter). */
   links: LinkState[];
+  /** The host's main routing table. */
+  routes: RouteEntry[];
   /** Network namespace names. */
   namespaces: string[];
   /** Per node index: what its namespace shows, when it exists. */
@@ -453,6 +482,7 @@ export type ClusterStep =
   | { kind: "link"; node: number }
   | { kind: "link-address"; node: number }
   | { kind: "link-up"; node: number }
+  | { kind: "link-route"; node: number; source: string }
   | { kind: "namespace-network"; node: number }
   | { kind: "start-engine"; node: number }
   | { kind: "stop-engine"; node: number; pid: number }
@@ -490,6 +520,10 @@ export function describeStep(step: ClusterStep): string {
     }
     case "link-up":
       return `bring ${nodeLayout(step.node).hostLink} up`;
+    case "link-route": {
+      const layout = nodeLayout(step.node);
+      return `ip route replace ${layout.network} dev ${layout.hostLink} src ${step.source}`;
+    }
     case "namespace-network": {
       const layout = nodeLayout(step.node);
       return `${node}: eth0 ${layout.address}/${layout.prefixLength}, default via ${layout.gateway}`;
@@ -519,11 +553,30 @@ export function nodeIndices(count: number): number[] {
 }
 
 /**
+ * Whether the host routes to node `layout` from `source`. The kernel's own route for a link picks
+ * the link's address as source, but the overlay networks' VXLAN packets must leave from the
+ * manager's advertised address, the tunnel end the nodes know it by: measured here (Linux 6.18), a
+ * node dropped every VXLAN packet from the link's address for an endpoint its table put at the
+ * advertised address (containers on node 1 could not reach containers on the nodes).
+ */
+export function routesFrom(routes: readonly RouteEntry[], layout: NodeLayout, source: string) {
+  return routes.some((route) =>
+    route.dst === layout.network && route.dev === layout.hostLink && route.source === source
+  );
+}
+
+/** Options of {@linkcode planUp}. */
+export interface PlanUpOptions {
+  /** The manager's advertised address: the source of the host's packets to the nodes. */
+  source: string;
+}
+
+/**
  * The network and engine steps that make nodes 2..`count` exist, from what the host shows; empty
  * when everything is there. Nodes beyond `count` are left alone (`down` removes them). A cut link is
  * brought up: `up` makes the cluster whole.
  */
-export function planUp(count: number, host: HostSnapshot): ClusterStep[] {
+export function planUp(count: number, host: HostSnapshot, options: PlanUpOptions): ClusterStep[] {
   const steps: ClusterStep[] = [];
   const indices = nodeIndices(count);
   if (indices.length === 0) return steps;
@@ -546,11 +599,16 @@ export function planUp(count: number, host: HostSnapshot): ClusterStep[] {
       if (link) steps.push({ kind: "remove-link", node: index });
       if (!hasNamespace) steps.push({ kind: "namespace", node: index });
       steps.push({ kind: "link", node: index }, { kind: "link-address", node: index });
-      steps.push({ kind: "link-up", node: index }, { kind: "namespace-network", node: index });
+      steps.push({ kind: "link-up", node: index });
+      steps.push({ kind: "link-route", node: index, source: options.source });
+      steps.push({ kind: "namespace-network", node: index });
     } else {
       const cidr = `${layout.gateway}/${layout.prefixLength}`;
       if (!link.addresses.includes(cidr)) steps.push({ kind: "link-address", node: index });
       if (!link.up) steps.push({ kind: "link-up", node: index });
+      if (!link.up || !routesFrom(host.routes, layout, options.source)) {
+        steps.push({ kind: "link-route", node: index, source: options.source });
+      }
       const eth0 = inside.eth0;
       if (
         !eth0.up || !inside.loUp || inside.gateway !== layout.gateway ||

@@ -21,6 +21,7 @@ import {
   parseMountinfo,
   parseNetnsList,
   parseNodeCount,
+  parseRoutes,
   parseSwarmNodes,
   planDown,
   planJoin,
@@ -28,6 +29,7 @@ import {
   type ProcessEntry,
   processesOfNode,
   resolveCutTarget,
+  routesFrom,
   type SwarmNode,
 } from "./cluster.ts";
 
@@ -52,12 +54,17 @@ function wholeNode(index: number): NamespaceNetwork {
   };
 }
 
+/** The manager's advertised address. */
+const SOURCE = "192.0.2.2";
+const OPTIONS = { source: SOURCE };
+
 const EMPTY_HOST: HostSnapshot = {
   hostInterface: undefined,
   blackhole: false,
   forwardRules: [false, false],
   ipForward: true,
   links: [link("lo", true, "127.0.0.1/8"), link("eth0", true, "192.0.2.2/24")],
+  routes: [{ dst: "default", dev: "eth0", source: undefined }],
   namespaces: [],
   inside: new Map(),
   engines: new Map(),
@@ -76,6 +83,11 @@ function fullHost(): HostSnapshot {
       link("pf-host", true, "10.213.0.1/32"),
       link("pf-2", true, "10.213.2.1/24"),
       link("pf-3", true, "10.213.3.1/24"),
+    ],
+    routes: [
+      { dst: "default", dev: "eth0", source: undefined },
+      { dst: "10.213.2.0/24", dev: "pf-2", source: SOURCE },
+      { dst: "10.213.3.0/24", dev: "pf-3", source: SOURCE },
     ],
     namespaces: ["platform-3", "platform-2", "other"],
     inside: new Map([[2, wholeNode(2)], [3, wholeNode(3)]]),
@@ -109,6 +121,7 @@ Deno.test("nodeLayout() derives names, addresses and paths from the node's numbe
   assert.equal(layout.namespace, "platform-3");
   assert.equal(layout.namespacePath, "/var/run/netns/platform-3");
   assert.equal(layout.hostLink, "pf-3");
+  assert.equal(layout.network, "10.213.3.0/24");
   assert.equal(layout.gateway, "10.213.3.1");
   assert.equal(layout.address, "10.213.3.2");
   assert.equal(layout.dockerHost, "unix:///run/platform-cluster/platform-3.sock");
@@ -252,7 +265,7 @@ Deno.test("parseSwarmNodes() reads `docker node inspect`, a manager's address fr
 });
 
 Deno.test("planUp() makes the host's interface, rules, and each node's namespace, link and engine", () => {
-  const steps = planUp(3, { ...EMPTY_HOST, ipForward: false });
+  const steps = planUp(3, { ...EMPTY_HOST, ipForward: false }, OPTIONS);
   assert.deepEqual(steps, [
     { kind: "ip-forward" },
     { kind: "host-interface" },
@@ -263,29 +276,32 @@ Deno.test("planUp() makes the host's interface, rules, and each node's namespace
     { kind: "link", node: 2 },
     { kind: "link-address", node: 2 },
     { kind: "link-up", node: 2 },
+    { kind: "link-route", node: 2, source: SOURCE },
     { kind: "namespace-network", node: 2 },
     { kind: "start-engine", node: 2 },
     { kind: "namespace", node: 3 },
     { kind: "link", node: 3 },
     { kind: "link-address", node: 3 },
     { kind: "link-up", node: 3 },
+    { kind: "link-route", node: 3, source: SOURCE },
     { kind: "namespace-network", node: 3 },
     { kind: "start-engine", node: 3 },
   ]);
 });
 
 Deno.test("planUp() changes nothing on a whole cluster, and nothing for one node", () => {
-  assert.deepEqual(planUp(3, fullHost()), []);
-  assert.deepEqual(planUp(2, fullHost()), [], "node 3 stays: only down removes nodes");
-  assert.deepEqual(planUp(1, EMPTY_HOST), []);
+  assert.deepEqual(planUp(3, fullHost(), OPTIONS), []);
+  assert.deepEqual(planUp(2, fullHost(), OPTIONS), [], "node 3 stays: only down removes nodes");
+  assert.deepEqual(planUp(1, EMPTY_HOST, OPTIONS), []);
 });
 
 Deno.test("planUp() adds only the new node after a smaller up", () => {
-  assert.deepEqual(planUp(4, fullHost()), [
+  assert.deepEqual(planUp(4, fullHost(), OPTIONS), [
     { kind: "namespace", node: 4 },
     { kind: "link", node: 4 },
     { kind: "link-address", node: 4 },
     { kind: "link-up", node: 4 },
+    { kind: "link-route", node: 4, source: SOURCE },
     { kind: "namespace-network", node: 4 },
     { kind: "start-engine", node: 4 },
   ]);
@@ -296,8 +312,9 @@ Deno.test("planUp() repairs what is missing: a cut link, a lost route, a stopped
   host.links = host.links.map((entry) => entry.name === "pf-2" ? { ...entry, up: false } : entry);
   host.inside.set(3, { ...wholeNode(3), gateway: undefined });
   host.engines.delete(3);
-  assert.deepEqual(planUp(3, host), [
+  assert.deepEqual(planUp(3, host, OPTIONS), [
     { kind: "link-up", node: 2 },
+    { kind: "link-route", node: 2, source: SOURCE },
     { kind: "namespace-network", node: 3 },
     { kind: "start-engine", node: 3 },
   ]);
@@ -305,14 +322,40 @@ Deno.test("planUp() repairs what is missing: a cut link, a lost route, a stopped
   const half = fullHost();
   half.namespaces = half.namespaces.filter((name) => name !== "platform-3");
   half.inside.delete(3);
-  assert.deepEqual(planUp(3, half), [
+  assert.deepEqual(planUp(3, half, OPTIONS), [
     { kind: "remove-link", node: 3 },
     { kind: "namespace", node: 3 },
     { kind: "link", node: 3 },
     { kind: "link-address", node: 3 },
     { kind: "link-up", node: 3 },
+    { kind: "link-route", node: 3, source: SOURCE },
     { kind: "namespace-network", node: 3 },
   ]);
+});
+
+Deno.test("planUp() routes to a node from the manager's address, not the kernel's pick", () => {
+  const host = fullHost();
+  host.routes = host.routes.map((route) =>
+    route.dev === "pf-3" ? { ...route, source: "10.213.3.1" } : route
+  );
+  assert.deepEqual(planUp(3, host, OPTIONS), [{ kind: "link-route", node: 3, source: SOURCE }]);
+  assert.equal(routesFrom(fullHost().routes, nodeLayout(2), SOURCE), true);
+  assert.equal(routesFrom(fullHost().routes, nodeLayout(2), "10.213.2.1"), false);
+});
+
+Deno.test("parseRoutes() reads `ip -j route show`", () => {
+  const json = JSON.stringify([
+    { dst: "default", gateway: "192.0.2.1", dev: "eth0", flags: [] },
+    { type: "blackhole", dst: "10.213.0.0/16", flags: [] },
+    { dst: "10.213.2.0/24", dev: "pf-2", protocol: "kernel", scope: "link", prefsrc: "10.213.2.1" },
+    { dev: "nowhere" },
+  ]);
+  assert.deepEqual(parseRoutes(json), [
+    { dst: "default", dev: "eth0", source: undefined },
+    { dst: "10.213.0.0/16", dev: undefined, source: undefined },
+    { dst: "10.213.2.0/24", dev: "pf-2", source: "10.213.2.1" },
+  ]);
+  assert.throws(() => parseRoutes("{"), /Cannot parse the output of "ip -j route"/);
 });
 
 Deno.test("planJoin() joins new engines, leaves members alone and cleans stale entries", async (t) => {
