@@ -237,6 +237,10 @@ Deno.test("cluster up, status, cut, heal and down on a real 2-node Swarm", async
       ) {
         assert.equal(await exists(path), false, `${path} is left`);
       }
+      for await (const hierarchy of Deno.readDir("/sys/fs/cgroup")) {
+        const path = `/sys/fs/cgroup/${hierarchy.name}/platform-cluster/platform-2`;
+        assert.equal(await exists(path), false, `the cgroup ${path} is left`);
+      }
       const mounts = await Deno.readTextFile("/proc/self/mountinfo");
       assert.equal(mounts.includes("/platform-cluster/"), false, "a mount of the node is left");
       const processes = (await run("ps", "-eo", "args")).stdout;
