@@ -327,7 +327,7 @@ function elapsed(context: CommandContext, started: number): number {
 /** Waits until every node in `names` is Ready in the manager's list; returns the final view. */
 async function waitForReady(
   context: CommandContext,
-  manager: Manager,
+  manager: Pick<Manager, "engine" | "info">,
   names: readonly string[],
 ): Promise<ClusterNodeView[]> {
   const view = await pollUntil(context, {
@@ -442,8 +442,7 @@ export async function clusterHeal(context: CommandContext, name: string): Promis
   await applyNetworkStep({ kind: "link-up", node: index });
   await applyNetworkStep({ kind: "link-route", node: index, source: info.nodeAddress });
   await applyNetworkStep({ kind: "namespace-network", node: index });
-  const manager: Manager = { engine, info, joinAddress: "" };
-  const nodes = await waitForReady(context, manager, [layout.name]);
+  const nodes = await waitForReady(context, { engine, info }, [layout.name]);
   const seconds = elapsed(context, started);
   context.result(
     { node: layout.name, link: layout.hostLink, cut: false, changed: !link.up, nodes, seconds },
