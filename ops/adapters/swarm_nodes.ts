@@ -17,10 +17,15 @@ export interface SwarmInfo {
   isManager: boolean;
   /** The node IDs of the managers it knows. */
   managerIds: string[];
-  /** The manager addresses (`host:port`) it knows. */
-  managerAddresses: string[];
+  /** The managers it knows, each with its address (`host:port`). */
+  managers: { id: string; address: string }[];
   /** The Swarm's error, when it reports one. */
   error: string;
+}
+
+/** The machine's engine as `docker` reaches it by default (`DOCKER_HOST`, else the usual socket). */
+export function defaultDockerHost(): string {
+  return Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock";
 }
 
 /** A Docker engine's Swarm side; `host` is `docker -H`'s value, undefined for the default engine. */
@@ -68,7 +73,10 @@ export class SwarmEngine {
       nodeAddress: info.Swarm?.NodeAddr ?? "",
       isManager: info.Swarm?.ControlAvailable ?? false,
       managerIds: managers.map((manager) => manager.NodeID ?? "").filter((id) => id !== ""),
-      managerAddresses: managers.map((manager) => manager.Addr ?? "").filter((addr) => addr !== ""),
+      managers: managers.map((manager) => ({
+        id: manager.NodeID ?? "",
+        address: manager.Addr ?? "",
+      })),
       error: info.Swarm?.Error ?? "",
     };
   }

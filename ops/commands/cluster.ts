@@ -6,7 +6,7 @@
 import type { Command } from "commander";
 import * as host from "../adapters/netns.ts";
 import * as nodeHost from "../adapters/node_host.ts";
-import { SwarmEngine, type SwarmInfo } from "../adapters/swarm_nodes.ts";
+import { defaultDockerHost, SwarmEngine, type SwarmInfo } from "../adapters/swarm_nodes.ts";
 import { OpsError } from "../errors.ts";
 import {
   CLUSTER_NETWORK,
@@ -74,15 +74,11 @@ function requireRoot(verb: string): void {
   }
 }
 
-function selfSocket(): string {
-  return Deno.env.get("DOCKER_HOST") || "unix:///var/run/docker.sock";
-}
-
 async function machineInfo(engine: SwarmEngine): Promise<SwarmInfo> {
   const info = await engine.info();
   if (!info) {
     throw new OpsError(
-      `Cannot reach the Docker engine at "${selfSocket()}" (start it, or run "./platform deploy" to install and start it)`,
+      `Cannot reach the Docker engine at "${defaultDockerHost()}" (start it, or run "./platform deploy" to install and start it)`,
       { code: "DOCKER_UNREACHABLE" },
     );
   }
@@ -118,8 +114,8 @@ async function ensureManager(context: CommandContext): Promise<Manager> {
       { code: "SWARM_LOOPBACK" },
     );
   }
-  const own = info.managerAddresses.find((_, i) => info.managerIds[i] === info.nodeId);
-  return { engine, info, joinAddress: own ?? `${info.nodeAddress}:${SWARM_PORT}` };
+  const own = info.managers.find((manager) => manager.id === info.nodeId)?.address;
+  return { engine, info, joinAddress: own || `${info.nodeAddress}:${SWARM_PORT}` };
 }
 
 /** What the host shows of the cluster; `rules` reads iptables (root only). */
@@ -296,7 +292,12 @@ async function joinNode(
 async function readView(manager: SwarmEngine, info: SwarmInfo): Promise<ClusterNodeView[]> {
   const snapshot = await readHostLinks();
   const swarmNodes = info.isManager ? await manager.nodes() : [];
-  return clusterView({ selfId: info.nodeId, selfSocket: selfSocket(), swarmNodes, host: snapshot });
+  return clusterView({
+    selfId: info.nodeId,
+    selfSocket: defaultDockerHost(),
+    swarmNodes,
+    host: snapshot,
+  });
 }
 
 async function readHostLinks(): Promise<Pick<HostSnapshot, "links" | "namespaces">> {
