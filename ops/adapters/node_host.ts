@@ -189,6 +189,21 @@ export function spawnDetached(argv: readonly string[]): void {
   child.status.catch(() => {});
 }
 
+/**
+ * Takes an exclusive lock on `path` (created when missing), waiting while another process holds it;
+ * the lock goes with the returned handle's `release()` or with the process.
+ */
+export async function lockFile(path: string): Promise<{ release(): void }> {
+  await Deno.mkdir(path.replace(/\/[^/]+$/, ""), { recursive: true });
+  const file = await Deno.open(path, { read: true, write: true, create: true });
+  await file.lock(true);
+  return {
+    release() {
+      file.close();
+    },
+  };
+}
+
 /** This machine's hostname. */
 export function hostname(): string {
   return Deno.hostname();

@@ -24,6 +24,7 @@ import {
   type HostSnapshot,
   isLoopback,
   linkIndex,
+  lockPath,
   mountsUnder,
   type NamespaceNetwork,
   nodeIndex,
@@ -356,10 +357,24 @@ async function waitForReady(
   return view;
 }
 
+/** Runs `body` holding the cluster's lock, waiting while another `cluster` command holds it. */
+async function locked<T>(body: () => Promise<T>): Promise<T> {
+  const lock = await nodeHost.lockFile(lockPath());
+  try {
+    return await body();
+  } finally {
+    lock.release();
+  }
+}
+
 /** Runs `cluster up`. */
 export async function clusterUp(context: CommandContext, flags: ClusterUpFlags): Promise<void> {
   const count = parseNodeCount(flags.nodes);
   requireRoot("up");
+  await locked(() => up(context, count));
+}
+
+async function up(context: CommandContext, count: number): Promise<void> {
   const started = context.now();
   const manager = await ensureManager(context);
   const changes: string[] = [];
@@ -418,6 +433,11 @@ async function cutTarget(name: string, verb: string) {
 
 /** Runs `cluster cut <node>`: the node's link goes down; its tasks run on, unreachable. */
 export async function clusterCut(context: CommandContext, name: string): Promise<void> {
+  await cutTarget(name, "cut");
+  await locked(() => cut(context, name));
+}
+
+async function cut(context: CommandContext, name: string): Promise<void> {
   const { index, link } = await cutTarget(name, "cut");
   const layout = nodeLayout(index);
   if (link.up) {
@@ -432,6 +452,11 @@ export async function clusterCut(context: CommandContext, name: string): Promise
 
 /** Runs `cluster heal <node>`: the link comes back; waits until the manager sees the node Ready. */
 export async function clusterHeal(context: CommandContext, name: string): Promise<void> {
+  await cutTarget(name, "heal");
+  await locked(() => heal(context, name));
+}
+
+async function heal(context: CommandContext, name: string): Promise<void> {
   const started = context.now();
   const { engine, info, index, link } = await cutTarget(name, "heal");
   const layout = nodeLayout(index);
@@ -533,6 +558,10 @@ async function cleanNode(context: CommandContext, index: number): Promise<void> 
 /** Runs `cluster down`: removes every node `up` made; the machine's engine stays as it was. */
 export async function clusterDown(context: CommandContext): Promise<void> {
   requireRoot("down");
+  await locked(() => down(context));
+}
+
+async function down(context: CommandContext): Promise<void> {
   const started = context.now();
   const engine = new SwarmEngine();
   const info = await engine.info();

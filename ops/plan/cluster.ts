@@ -50,6 +50,11 @@ export interface ClusterPaths {
   readonly netnsDir: string;
 }
 
+/** The lock every changing `cluster` command holds, so two never interleave their steps. */
+export function lockPath(paths: ClusterPaths = CLUSTER_PATHS): string {
+  return `${paths.runDir}.lock`;
+}
+
 /** The paths used on a real host. */
 export const CLUSTER_PATHS: ClusterPaths = Object.freeze({
   dataDir: "/var/lib/platform-cluster",
