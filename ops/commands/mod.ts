@@ -3,6 +3,7 @@ import type { Command } from "commander";
 import type { CommandRunner } from "../context.ts";
 import { registerAutoscale } from "./autoscale.ts";
 import { registerBuild } from "./build.ts";
+import { registerCluster } from "./cluster.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
 import { lbCommand } from "./lb.ts";
@@ -32,5 +33,6 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerNode,
   registerBuild,
   registerAutoscale,
+  registerCluster,
   (program) => void program.addCommand(lbCommand()),
 ];
