@@ -73,10 +73,9 @@ export function isEdge(node: SwarmNode): boolean {
 
 /**
  * The labels a deploy adds so the stack can be placed: Consul servers on 3 nodes when 3 or more
- * can take tasks (else 1, on this node), topping up a smaller set but never taking a label away;
- * edge nodes (HAProxy) only when no node has the label: this node, plus one more when there is
- * another, so losing one edge node leaves one serving. This node comes first: the ops tool reaches
- * Consul and the MCP port on it, through 127.0.0.1.
+ * can take tasks (else 1, on this node); edge nodes (HAProxy) on 2 when 2 or more can (so losing
+ * one edge node leaves one serving). A smaller set is topped up; a label is never taken away.
+ * This node comes first: the ops tool reaches Consul and the MCP port on it, through 127.0.0.1.
  */
 export function planNodeLabels(nodes: readonly SwarmNode[]): NodeLabelChange[] {
   const eligible = [...nodes].sort(nodeOrder)
@@ -107,10 +106,13 @@ export function planNodeLabels(nodes: readonly SwarmNode[]): NodeLabelChange[] {
     missing--;
   }
 
-  if (!nodes.some(isEdge)) {
-    for (const node of eligible.slice(0, Math.min(2, eligible.length))) {
-      add(node, EDGE_LABEL, "true", "edge node (HAProxy)");
-    }
+  const wantEdges = Math.min(2, eligible.length);
+  let missingEdges = wantEdges - nodes.filter(isEdge).length;
+  for (const node of eligible) {
+    if (missingEdges <= 0) break;
+    if (isEdge(node)) continue;
+    add(node, EDGE_LABEL, "true", "edge node (HAProxy)");
+    missingEdges--;
   }
   return [...changes.values()].map(({ node, add, why }) => ({
     node: node.hostname,

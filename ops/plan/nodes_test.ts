@@ -82,7 +82,7 @@ Deno.test("planNodeLabels() places Consul servers and edge nodes", async (t) => 
     ];
     const changes = planNodeLabels(nodes);
     assert.deepEqual(changes.map((c) => [c.node, c.add]), [
-      ["platform-2", { [CONSUL_SERVER_LABEL]: "server" }],
+      ["platform-2", { [CONSUL_SERVER_LABEL]: "server", [EDGE_LABEL]: "true" }],
       ["platform-3", { [CONSUL_SERVER_LABEL]: "server" }],
     ]);
   });
@@ -99,8 +99,10 @@ Deno.test("planNodeLabels() places Consul servers and edge nodes", async (t) => 
   });
 
   await t.step("labels in place: nothing changes", () => {
+    const labels = { [CONSUL_SERVER_LABEL]: "server", [EDGE_LABEL]: "true" };
     const nodes = [
-      node("a", { self: true, labels: { [CONSUL_SERVER_LABEL]: "server", [EDGE_LABEL]: "true" } }),
+      node("a", { self: true, labels }),
+      node("b", { labels: { [EDGE_LABEL]: "true" } }),
     ];
     assert.deepEqual(planNodeLabels(nodes), []);
   });
