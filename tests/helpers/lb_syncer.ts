@@ -1,4 +1,5 @@
 /** Runs `lb sync`'s syncer (real HAProxy kept in step with real Consul) on loopback for tests. */
+import { ConsulClient } from "../../services/runtime/consul/client.ts";
 import { freePort } from "./consul_dev.ts";
 import { LbSyncer } from "../../ops/adapters/haproxy_syncer.ts";
 import { DEFAULT_LB_SETTINGS } from "../../ops/render/haproxy_model.ts";
@@ -24,7 +25,7 @@ export function startLbSyncer(
   options: StartLbSyncerOptions = {},
 ): Promise<LbSyncer> {
   return LbSyncer.start({
-    consulUrl,
+    consul: new ConsulClient(consulUrl),
     settings: {
       ...DEFAULT_LB_SETTINGS,
       bindAddress: "127.0.0.1",
