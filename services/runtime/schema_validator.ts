@@ -25,7 +25,7 @@ export const MAX_SCHEMA_DEPTH = 32;
 
 /** A regular expression on RE2, in the shape ajv calls (`test`). */
 export const re2RegExp = Object.assign(
-  (pattern: string, flags: string): { test(input: string): boolean } => {
+  (pattern: string, flags: string): { test(input: string): boolean; toString(): string } => {
     // ajv passes "u" (unicode), which RE2 always is; no other flag is used for JSON Schema.
     const compiled = RE2JS.compile(pattern, flags.includes("i") ? RE2JS.CASE_INSENSITIVE : 0);
     return {
