@@ -13,7 +13,7 @@ import {
   type InvokeRequest,
   type InvokeResponse,
 } from "../../proto/mod.ts";
-import type { ConsulClient } from "./consul/client.ts";
+import { type ConsulClient, consulPath } from "./consul/client.ts";
 import { describeRejected, parseServiceHealth } from "./consul/health.ts";
 import { ConsulWatch } from "./consul/watch.ts";
 import { GrpcChannel, type GrpcChannelOptions } from "./grpc_channel.ts";
@@ -224,7 +224,7 @@ export class ServiceDiscovery {
     this.#channelOptions = { ...CHANNEL_OPTIONS, ...options.channelOptions };
     this.#picker = createPicker(options.strategy ?? "round-robin", { random: this.#random });
     this.#ejector = new Ejector(options.ejection);
-    this.#watch = new ConsulWatch(`/v1/health/service/${encodeURIComponent(service)}`, {
+    this.#watch = new ConsulWatch(consulPath("/v1/health/service", service), {
       consul: options.consul,
       parse: (body) => splitHealthEntries(body, service),
       waitSeconds: options.waitSeconds,

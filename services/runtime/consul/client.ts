@@ -64,6 +64,12 @@ export class ConsulError extends Error {
  * `consulPath("/v1/health/service", name)`. A name such as `../../catalog/nodes` stays one segment.
  */
 export function consulPath(base: string, ...segments: readonly string[]): string {
+  for (const segment of segments) {
+    // URL parsers resolve `.` and `..` (even percent-encoded) as path steps: refuse them.
+    if (segment === "" || segment === "." || segment === "..") {
+      throw new RangeError(`Cannot use ${JSON.stringify(segment)} as one segment of a Consul path`);
+    }
+  }
   return [base.replace(/\/+$/, ""), ...segments.map((segment) => encodeURIComponent(segment))]
     .join("/");
 }
