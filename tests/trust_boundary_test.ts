@@ -69,7 +69,7 @@ Deno.test("lb refuses hostile registrations, HAProxy keeps serving, lb keeps fol
     const mcp = new URL(`http://127.0.0.1:${syncer.applied.settings.mcpPort}/mcp`);
     await eventually(
       "router-a behind HAProxy",
-      async () => readyRouters(syncer!),
+      () => Promise.resolve(readyRouters(syncer!)),
       (ids) => ids.join() === "router-a",
     );
     await eventually("MCP through HAProxy", () => listToolsThrough(mcp), () => true);
@@ -107,9 +107,13 @@ Deno.test("lb refuses hostile registrations, HAProxy keeps serving, lb keeps fol
       );
       assert.equal(status, 200, `Consul took ${JSON.stringify(body)}`);
     }
-    await eventually("lb refusing the three", async () => syncer!.counters.rejectedEntriesNow, (
-      count,
-    ) => count === 3);
+    await eventually(
+      "lb refusing the three",
+      () => Promise.resolve(syncer!.counters.rejectedEntriesNow),
+      (
+        count,
+      ) => count === 3,
+    );
     assert.ok(lines.some((line) => line.includes("is not an IP literal")));
     assert.ok(lines.some((line) => line.includes("is not a plain name")));
 
@@ -126,13 +130,13 @@ Deno.test("lb refuses hostile registrations, HAProxy keeps serving, lb keeps fol
     );
     await eventually(
       "router-b behind HAProxy",
-      async () => readyRouters(syncer!),
+      () => Promise.resolve(readyRouters(syncer!)),
       (ids) => ids.join() === "router-a,router-b",
     );
     await routers[0].stop();
     await eventually(
       "router-a gone from HAProxy",
-      async () => readyRouters(syncer!),
+      () => Promise.resolve(readyRouters(syncer!)),
       (ids) => ids.join() === "router-b",
     );
     await eventually("MCP through HAProxy to router-b", () => listToolsThrough(mcp), () => true);
