@@ -50,8 +50,8 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
   const consul = await startConsulDev({ acl: true });
   const management = consul.managementToken!;
   try {
-    const plan = planAcls(platformAclInput("agent-platform", PLATFORM_SERVICES));
-    const first = await ensureConsulAcls(consul.url, management, plan);
+    const plan = planAcls(platformAclInput("agent-platform", { services: PLATFORM_SERVICES }));
+    const first = await ensureConsulAcls(consul.url, management, { plan });
     await t.step("a second run changes nothing and gives the same tokens", async () => {
       assert.ok(first.changes.length >= plan.policies.length + plan.tokens.length);
       const second = await ensurePlatformAcls(consul.url, management, { stack: "agent-platform" });

@@ -62,8 +62,9 @@ interface RawToken {
 export async function ensureConsulAcls(
   consulUrl: string,
   managementToken: string,
-  plan: AclPlan,
+  options: { plan: AclPlan },
 ): Promise<AclOutcome> {
+  const { plan } = options;
   const consul = new ConsulClient(consulUrl, { token: managementToken });
   const changes: string[] = [];
 
@@ -141,9 +142,6 @@ export async function ensurePlatformAcls(
   managementToken: string,
   options: { stack: string },
 ): Promise<AclOutcome> {
-  return await ensureConsulAcls(
-    consulUrl,
-    managementToken,
-    planAcls(platformAclInput(options.stack, PLATFORM_SERVICES)),
-  );
+  const plan = planAcls(platformAclInput(options.stack, { services: PLATFORM_SERVICES }));
+  return await ensureConsulAcls(consulUrl, managementToken, { plan });
 }

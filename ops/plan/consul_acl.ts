@@ -170,9 +170,13 @@ function sameSet(a: readonly string[], b: readonly string[]): boolean {
 /** The plan of the stack `stack` for its services (every Consul-registered one but the routers). */
 export function platformAclInput(
   stack: string,
-  services: readonly { consulName: string; health: string }[],
-  routerService = "mcp-router",
+  options: {
+    services: readonly { consulName: string; health: string }[];
+    /** Default `mcp-router`. */
+    routerService?: string;
+  },
 ): AclPlanInput {
+  const { services, routerService = "mcp-router" } = options;
   return {
     services: services
       .filter((service) => service.health === "consul" && service.consulName !== routerService)

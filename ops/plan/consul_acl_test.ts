@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { planAcls, planTokenActions, platformAclInput } from "./consul_acl.ts";
 import { PLATFORM_SERVICES } from "./services.ts";
 
-const plan = planAcls(platformAclInput("agent-platform", PLATFORM_SERVICES));
+const plan = planAcls(platformAclInput("agent-platform", { services: PLATFORM_SERVICES }));
 
 Deno.test("planAcls() gives each service an identity of its own name and nothing else", () => {
   const byProgram = Object.fromEntries(plan.tokens.map((token) => [token.program, token]));
@@ -36,11 +36,16 @@ Deno.test("planAcls() keeps lb read-only and the routers' writes to their own KV
 
 Deno.test("planAcls() refuses a KV prefix that could widen a rule", () => {
   assert.throws(
-    () => planAcls({ ...platformAclInput("s", PLATFORM_SERVICES), routerKvPrefix: "" }),
+    () =>
+      planAcls({ ...platformAclInput("s", { services: PLATFORM_SERVICES }), routerKvPrefix: "" }),
     RangeError,
   );
   assert.throws(
-    () => planAcls({ ...platformAclInput("s", PLATFORM_SERVICES), routerKvPrefix: 'a" {' }),
+    () =>
+      planAcls({
+        ...platformAclInput("s", { services: PLATFORM_SERVICES }),
+        routerKvPrefix: 'a" {',
+      }),
     RangeError,
   );
 });

@@ -221,7 +221,7 @@ export class BackendDirectory {
       if (silent > 0) this.#retryDescribe(service, backend);
       else backend.failures = 0;
       if (endpoints.length > 0 && silent === endpoints.length) continue;
-      const consensus = decideTools(service, descriptions, backend.tools);
+      const consensus = decideTools(service, descriptions, { previous: backend.tools });
       backend.tools = consensus.tools;
       backend.discovery.setToolInstances(consensus.allowed);
       this.#reportConsensus(service, backend, consensus.dissent, consensus.undecided);

@@ -158,7 +158,7 @@ export class ConsulEndedSessions implements EndedSessions {
 
   async #request(method: "PUT" | "DELETE", key: string, body?: string): Promise<void> {
     const options = { timeoutMs: this.#options.writeTimeoutMs ?? 2_000 };
-    if (method === "PUT") await putKv(this.#consul, key, body ?? "", options);
+    if (method === "PUT") await putKv(this.#consul, key, { ...options, value: body ?? "" });
     else await deleteKv(this.#consul, key, options);
   }
 }

@@ -60,12 +60,19 @@ export function toolFingerprint(tool: ToolMessage): string {
   ]);
 }
 
-/** Decides the tools of `service` from its instances' answers, given its previous entry. */
+/** Options of {@linkcode decideTools}. */
+export interface DecideToolsOptions {
+  /** The service's catalog entry so far, kept for tools without a majority. */
+  previous?: ServiceTools;
+}
+
+/** Decides the tools of `service` from its instances' answers. */
 export function decideTools(
   service: string,
   descriptions: readonly InstanceDescription[],
-  previous?: ServiceTools,
+  options: DecideToolsOptions = {},
 ): Consensus {
+  const { previous } = options;
   const total = descriptions.length;
   // Per instance: tool name -> fingerprint (a name described twice keeps its first version).
   const served = new Map<string, Map<string, ToolMessage>>();

@@ -50,7 +50,7 @@ Deno.test("decideTools() keeps the previous entry at a tie and counts silent ins
     const result = decideTools(
       "agent-echo",
       [described("e1", old), described("e2", next)],
-      previous,
+      { previous },
     );
     assert.equal(result.tools?.tools[0].description, "old");
     assert.deepEqual([...result.allowed.get("echo")!], ["e1"]);
@@ -61,7 +61,7 @@ Deno.test("decideTools() keeps the previous entry at a tie and counts silent ins
       described("e1", next),
       { instance: "e2", answer: undefined },
       { instance: "e3", answer: undefined },
-    ], previous);
+    ], { previous });
     assert.equal(result.tools?.tools[0].description, "old");
     assert.deepEqual([...result.allowed.get("echo")!], []);
   });
@@ -78,7 +78,7 @@ Deno.test("decideTools() keeps the previous entry at a tie and counts silent ins
       const result = decideTools(
         "agent-echo",
         instances.map((which, index) => described(`e${index}`, which === "old" ? old : next)),
-        entry,
+        { previous: entry },
       );
       assert.equal(result.tools?.tools[0].description, expected, instances.join(","));
       const allowed = [...result.allowed.get("echo")!];

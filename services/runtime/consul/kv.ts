@@ -6,14 +6,20 @@ export function kvPath(key: string): string {
   return `/v1/kv/${key.split("/").map((segment) => encodeURIComponent(segment)).join("/")}`;
 }
 
-/** Writes `value` at `key`. */
+/** Options of {@linkcode putKv}. */
+export interface PutKvOptions extends Pick<ConsulRequestOptions, "signal" | "timeoutMs"> {
+  /** The value to write. */
+  value: string;
+}
+
+/** Writes `options.value` at `key`. */
 export async function putKv(
   consul: ConsulClient,
   key: string,
-  value: string,
-  options: Pick<ConsulRequestOptions, "signal" | "timeoutMs"> = {},
+  options: PutKvOptions,
 ): Promise<void> {
-  await consul.put(kvPath(key), { ...options, body: value });
+  const { value, ...request } = options;
+  await consul.put(kvPath(key), { ...request, body: value });
 }
 
 /** Deletes `key` (a missing key is no error, as in Consul). */
