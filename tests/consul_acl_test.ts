@@ -9,9 +9,10 @@ import {
   ensureConsulAcls,
   ensurePlatformAcls,
 } from "../ops/adapters/consul_acl.ts";
+import { ConsulHttp, MANAGEMENT_TOKEN_PATH } from "../ops/adapters/consul.ts";
 import { planAcls, platformAclInput } from "../ops/plan/consul_acl.ts";
 import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
-import { startConsulDev } from "./helpers/consul_dev.ts";
+import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, spawnDeno, startService } from "./helpers/service_process.ts";
 import { connectV1, startRouter } from "./router_harness.ts";
 
@@ -190,6 +191,50 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
         });
         await anonymous.exited;
         assert.doesNotMatch(anonymous.output(), new RegExp(`127\\.0\\.0\\.1:${router.port}`));
+
+        // lb sync with its token file: HAProxy forwards to the router it read from Consul.
+        const lbTokenFile = await Deno.makeTempFile();
+        const runDir = await Deno.makeTempDir();
+        await Deno.writeTextFile(lbTokenFile, tokens.lb);
+        const mcpPort = freePort();
+        const lbSync = spawnDeno(["ops/main.ts", "lb", "sync"], {
+          env: {
+            CONSUL_HTTP_ADDR: consul.url,
+            CONSUL_HTTP_TOKEN_FILE: lbTokenFile,
+            LB_RUN_DIR: runDir,
+            LB_BIND_ADDR: "127.0.0.1",
+            LB_MCP_PORT: String(mcpPort),
+            LB_STATS_PORT: String(freePort()),
+            LB_METRICS_PORT: String(freePort()),
+            LB_MIN_SLOTS: "2",
+            LB_HARD_STOP_AFTER: "1s",
+          },
+        });
+        try {
+          await eventually("the router through lb sync's HAProxy", async () => {
+            const response = await fetch(`http://127.0.0.1:${mcpPort}/healthz`);
+            return `${response.status} ${await response.text()}`;
+          }, (answer) => answer.startsWith("200"));
+        } finally {
+          const stopped = await lbSync.stop("SIGTERM");
+          await Deno.remove(lbTokenFile);
+          await Deno.remove(runDir, { recursive: true });
+          assert.equal(stopped.code, 0, lbSync.output());
+        }
+
+        // The ops tool: the management token from the project's secrets file.
+        const root = await Deno.makeTempDir();
+        try {
+          const anonymousOps = new ConsulHttp(consul.url, { env: {}, root });
+          assert.deepEqual(await anonymousOps.instances(["mcp-router"]), []);
+          await Deno.mkdir(`${root}/.platform/secrets`, { recursive: true });
+          await Deno.writeTextFile(`${root}/${MANAGEMENT_TOKEN_PATH}`, `${management}\n`);
+          const ops = new ConsulHttp(consul.url, { env: {}, root });
+          const instances = await ops.instances(["mcp-router"]);
+          assert.deepEqual(instances.map((instance) => instance.id), ["router-acl"]);
+        } finally {
+          await Deno.remove(root, { recursive: true });
+        }
       } finally {
         await router.stop();
         await echo.stop();
@@ -199,6 +244,20 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
       assert.doesNotMatch(echo.output(), /403/);
       assert.doesNotMatch(router.output(), /Permission denied|403/);
     });
+  } finally {
+    await consul.stop();
+  }
+});
+
+Deno.test("lb render with a token Consul does not know fails with a clear error", async () => {
+  const consul = await startConsulDev({ acl: true });
+  try {
+    const render = spawnDeno(["ops/main.ts", "lb", "render", "--consul", consul.url], {
+      env: { CONSUL_HTTP_TOKEN: crypto.randomUUID() },
+    });
+    const status = await render.exited;
+    assert.equal(status.code, 1);
+    assert.match(render.output(), /error: .*answered 403 .*ACL not found/);
   } finally {
     await consul.stop();
   }
