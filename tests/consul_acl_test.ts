@@ -12,6 +12,8 @@ import {
 import { ConsulHttp, MANAGEMENT_TOKEN_PATH } from "../ops/adapters/consul.ts";
 import { planAcls, platformAclInput } from "../ops/plan/consul_acl.ts";
 import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
+import { nodeLocalConsulUrl } from "../services/runtime/local_agent.ts";
+import { createLogger } from "../services/runtime/logger.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, spawnDeno, startService } from "./helpers/service_process.ts";
 import { connectV1, startRouter } from "./router_harness.ts";
@@ -134,6 +136,17 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
       assert.equal(lbRegister.status, 403);
       const lbRead = await status(`${consul.url}/v1/catalog/services`, { token: tokens.lb });
       assert.ok("agent-echo" in JSON.parse(lbRead.text));
+    });
+
+    await t.step("the node-local agent is found with a service's token", async () => {
+      const self = await status(`${consul.url}/v1/agent/self`, { token: management });
+      const node: string = JSON.parse(self.text).Config.NodeName;
+      const logger = createLogger({ level: "error" });
+      const found = await nodeLocalConsulUrl(consul.url, node, {
+        logger,
+        token: tokens["agent-echo"],
+      });
+      assert.equal(found, consul.url);
     });
 
     await t.step("a service, a router and lb render work with their tokens", async () => {
