@@ -5,6 +5,7 @@
  */
 import { ConsulClient, ConsulError, consulPath } from "../../services/runtime/consul/client.ts";
 import { describeRejected, parseServiceHealth } from "../../services/runtime/consul/health.ts";
+import { getKv } from "../../services/runtime/consul/kv.ts";
 import { loadConsulToken } from "../../services/runtime/consul/settings.ts";
 import { OpsError } from "../errors.ts";
 import type { ConsulInstance } from "../plan/state.ts";
@@ -111,30 +112,9 @@ export class ConsulHttp {
     return instances.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** The raw value of a KV key; undefined when the key does not exist. */
+  /** The value of a KV key as text; undefined when the key does not exist. */
   async kvGet(key: string): Promise<string | undefined> {
-    const path = `/v1/kv/${key.split("/").map(encodeURIComponent).join("/")}?raw`;
-    let response: Response;
-    try {
-      response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    } catch (error) {
-      throw new OpsError(`Cannot reach Consul at "${this.url}": ${(error as Error).message}`, {
-        code: "CONSUL_UNREACHABLE",
-        cause: error,
-      });
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const text = await response.text();
-    if (!response.ok) {
-      throw new OpsError(
-        `Consul at "${this.url}" answered ${response.status} to "${path}": ${text.trim()}`,
-        { code: "CONSUL_ERROR" },
-      );
-    }
-    return text;
+    return await this.#call((client) => getKv(client, key));
   }
 
   /** Removes a registration from the agent that holds it (the stack's single server). */

@@ -8,7 +8,9 @@
  *   it may register (and deregister) that service only, and read the catalog (discovery).
  * - The routers: the service identity `mcp-router`, plus read on the catalog and on the strategy
  *   keys, and write on their own KV prefix only (ended sessions).
- * - `lb`: read on services and nodes, nothing else.
+ * - `lb` and Prometheus's Consul discovery: read on services and nodes, nothing else.
+ * - The autoscaler: the service identity `platform-autoscaler` (it registers for Prometheus) and
+ *   write on its own KV prefix (its status document).
  * - The agents (`acl.tokens.agent`): write on nodes (their own registration), read on services.
  * - Anonymous requests: no policy at all; the anonymous token is kept without any.
  * - The ops tool, the UI and `deploy` use the management token.
@@ -25,7 +27,7 @@ export interface AclPolicy {
 
 /** A token the platform keeps; found again by its description. */
 export interface AclToken {
-  /** Which program uses it: a Consul service name, `lb` or `agent`. */
+  /** Which program uses it: a Consul service name, `lb`, `prometheus` or `agent`. */
   readonly program: string;
   /** Unique; how the adapter recognises the token on a later run. */
   readonly description: string;
@@ -53,6 +55,10 @@ export interface AclPlanInput {
   readonly strategyKvPrefix: string;
   /** Prefix of names and descriptions, e.g. the stack name. */
   readonly prefix: string;
+  /** Programs that only read the catalog (services, nodes), e.g. `lb`, `prometheus`. */
+  readonly readers: readonly string[];
+  /** The autoscaler's Consul name and the KV prefix it writes its status under. */
+  readonly autoscaler?: { readonly service: string; readonly kvPrefix: string };
 }
 
 /** The accessor ID Consul gives the anonymous token. */
@@ -68,7 +74,9 @@ node_prefix "" {
 
 /** The policies and tokens for `input`. */
 export function planAcls(input: AclPlanInput): AclPlan {
-  for (const prefix of [input.routerKvPrefix, input.strategyKvPrefix]) {
+  const prefixes = [input.routerKvPrefix, input.strategyKvPrefix];
+  if (input.autoscaler) prefixes.push(input.autoscaler.kvPrefix);
+  for (const prefix of prefixes) {
     if (!/^[A-Za-z0-9_./-]+\/$/.test(prefix)) {
       throw new RangeError(`KV prefix must be a plain path ending in "/", got "${prefix}"`);
     }
@@ -87,8 +95,8 @@ key_prefix "${input.routerKvPrefix}" {
 `,
     },
     {
-      name: name("lb"),
-      description: "lb sync and lb render: read services and nodes",
+      name: name("catalog-read"),
+      description: "lb and Prometheus's discovery: read services and nodes",
       rules: CATALOG_READ,
     },
     {
@@ -116,12 +124,12 @@ service_prefix "" {
       policies: [name("router")],
       serviceIdentities: [input.routerService],
     },
-    {
-      program: "lb",
-      description: `${input.prefix}: lb`,
-      policies: [name("lb")],
+    ...[...new Set(input.readers)].sort().map((program) => ({
+      program,
+      description: `${input.prefix}: ${program}`,
+      policies: [name("catalog-read")],
       serviceIdentities: [],
-    },
+    })),
     {
       program: "agent",
       description: `${input.prefix}: agent`,
@@ -129,6 +137,22 @@ service_prefix "" {
       serviceIdentities: [],
     },
   ];
+  if (input.autoscaler) {
+    policies.push({
+      name: name("autoscaler"),
+      description: "The autoscaler: write its status document",
+      rules: `key_prefix "${input.autoscaler.kvPrefix}" {
+  policy = "write"
+}
+`,
+    });
+    tokens.push({
+      program: input.autoscaler.service,
+      description: `${input.prefix}: service ${input.autoscaler.service}`,
+      policies: [name("autoscaler")],
+      serviceIdentities: [input.autoscaler.service],
+    });
+  }
   return {
     policies: policies.sort((a, b) => a.name.localeCompare(b.name)),
     tokens: tokens.sort((a, b) => a.program.localeCompare(b.program)),
@@ -185,5 +209,7 @@ export function platformAclInput(
     routerKvPrefix: "platform/mcp-router/",
     strategyKvPrefix: "platform/lb-strategy/",
     prefix: stack,
+    readers: ["lb", "prometheus"],
+    autoscaler: { service: "platform-autoscaler", kvPrefix: "platform/autoscaler/" },
   };
 }

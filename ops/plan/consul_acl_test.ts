@@ -11,9 +11,13 @@ Deno.test("planAcls() gives each service an identity of its own name and nothing
     "agent-echo",
     "lb",
     "mcp-router",
+    "platform-autoscaler",
+    "prometheus",
     "tool-weather",
     "worker-itinerary",
   ]);
+  assert.deepEqual(byProgram["platform-autoscaler"].serviceIdentities, ["platform-autoscaler"]);
+  assert.deepEqual(byProgram.prometheus.policies, ["agent-platform-catalog-read"]);
   for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
     assert.deepEqual(byProgram[service].serviceIdentities, [service]);
     assert.deepEqual(byProgram[service].policies, []);
@@ -25,7 +29,8 @@ Deno.test("planAcls() gives each service an identity of its own name and nothing
 
 Deno.test("planAcls() keeps lb read-only and the routers' writes to their own KV prefix", () => {
   const rules = Object.fromEntries(plan.policies.map((policy) => [policy.name, policy.rules]));
-  assert.doesNotMatch(rules["agent-platform-lb"], /write/);
+  assert.doesNotMatch(rules["agent-platform-catalog-read"], /write/);
+  assert.match(rules["agent-platform-autoscaler"], /key_prefix "platform\/autoscaler\/"/);
   const router = rules["agent-platform-router"];
   const writes = [...router.matchAll(/key_prefix "([^"]*)" \{\s*policy = "write"/g)].map((m) =>
     m[1]

@@ -26,6 +26,8 @@ export interface ConsulInstance {
   readonly node: string;
   /** An IP literal: the service address, else the node's. */
   readonly address: string;
+  /** The node's address when it is an IP literal, else `""`. */
+  readonly nodeAddress: string;
   readonly port: number;
   /** Consul `Weights` (Passing 1..65535, Warning 0..65535); 1 and 1 when unset. */
   readonly weights: { readonly passing: number; readonly warning: number };
@@ -124,6 +126,7 @@ function readEntry(entry: unknown, service: string): ConsulInstance | string {
     service,
     node: isServiceId(nodeFields.Node) ? nodeFields.Node : "",
     address,
+    nodeAddress: isIpLiteral(nodeFields.Address) ? nodeFields.Address : "",
     port: s.Port,
     weights,
     tags: Object.freeze([...tags as string[]]),
