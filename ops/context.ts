@@ -38,7 +38,7 @@ export function createContext(flags: GlobalFlags, io: CliIo): CommandContext {
   return {
     config,
     docker: new DockerCli(),
-    consul: new ConsulHttp(config.consulUrl),
+    consul: new ConsulHttp(config.consulUrl, { env: io.env, root: config.root }),
     progress: createProgress({ isTerminal: io.isTerminal, write: io.stderr }),
     services: PLATFORM_SERVICES,
     now: io.now,

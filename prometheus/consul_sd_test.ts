@@ -10,10 +10,10 @@ Deno.test("consulTargetGroups() labels instances as consul_sd_configs does", () 
       Address: "10.0.1.7",
       Port: 50052,
       Tags: ["platform", "agent"],
-      Meta: { metrics_port: "51052", program: "echo-agent", "odd-key.x": "v", n: 3 },
+      Meta: { metrics_port: "51052", program: "echo-agent", "odd-key_x": "v" },
     },
     Checks: [{ Status: "passing" }, { Status: "passing" }],
-  }]);
+  }], "agent-echo");
   assert.deepEqual(groups, [{
     targets: ["10.0.1.7:50052"],
     labels: {
@@ -37,7 +37,7 @@ Deno.test("consulTargetGroups() uses the node address and reports the worst chec
     Node: { Node: "n1", Address: "10.0.0.3" },
     Service: { ID: "x-1", Service: "x", Address: "", Port: 80 },
     Checks: [{ Status: "passing" }, { Status: "critical" }],
-  }]);
+  }], "x");
   assert.deepEqual(group.targets, ["10.0.0.3:80"]);
   assert.equal(group.labels.__meta_consul_health, "critical");
   assert.equal(group.labels.__meta_consul_tags, "");
@@ -53,10 +53,20 @@ Deno.test("consulTargetGroups() leaves out entries it cannot trust", async (t) =
     ["an address with a path", { Service: { ID: "a", Service: "s", Address: "h/x", Port: 80 } }],
     ["an address with a space", { Service: { ID: "a", Service: "s", Address: "h x", Port: 80 } }],
     ["an ID that is no string", { Service: { ID: 7, Service: "s", Address: "h", Port: 80 } }],
+    ["a host name", { Service: { ID: "a", Service: "s", Address: "h", Port: 80 } }],
+    ["a runtime API command", {
+      Service: { ID: "a", Service: "s", Address: "1.2.3.4;shutdown frontend mcp;", Port: 80 },
+    }],
+    ["meta that is not strings", {
+      Service: { ID: "a", Service: "s", Address: "1.2.3.4", Port: 80, Meta: { n: 3 } },
+    }],
+    ["another service's entry", {
+      Service: { ID: "a", Service: "t", Address: "1.2.3.4", Port: 80 },
+    }],
   ];
   for (const [name, entry] of cases) {
     await t.step(name, () => {
-      assert.deepEqual(consulTargetGroups([entry as never]), []);
+      assert.deepEqual(consulTargetGroups([entry], "s"), []);
     });
   }
 });

@@ -5,6 +5,11 @@
  *
  *   deno run -A prometheus/main.ts
  */
+import type { ConsulClient } from "../services/runtime/consul/client.ts";
+import {
+  consulClientFromSettings,
+  parseConsulSettings,
+} from "../services/runtime/consul/settings.ts";
 import { createLogger } from "../services/runtime/logger.ts";
 import { renderPrometheusConfig } from "./config.ts";
 import { fetchConsulTargets } from "./consul_sd.ts";
@@ -37,6 +42,16 @@ try {
   throw error;
 }
 const logger = createLogger({ level: settings.logLevel, fields: { service: "prometheus" } });
+// The token as every program takes it (CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE): read-only.
+let consul: ConsulClient;
+try {
+  consul = await consulClientFromSettings(
+    parseConsulSettings(env, { defaultAddress: settings.consulUrl }).settings,
+  );
+} catch (error) {
+  console.error(`error: prometheus: ${(error as Error).message}`);
+  Deno.exit(2);
+}
 
 await Deno.mkdir(settings.runDir, { recursive: true });
 let lbAuth;
@@ -66,7 +81,7 @@ const sd = Deno.serve(
       return new Response("not found\n", { status: 404 });
     }
     try {
-      const groups = await fetchConsulTargets(settings.consulUrl);
+      const groups = await fetchConsulTargets(consul);
       if (sdFailing) logger.info("Consul reachable again", { consul: settings.consulUrl });
       sdFailing = false;
       return Response.json(groups);

@@ -116,6 +116,10 @@ function capabilityMethod<Request, Response>(name: string): CapabilityMethod<Req
   };
 }
 
+/** `Describe`, for clients that frame gRPC themselves. */
+export const DESCRIBE_METHOD: CapabilityMethod<Record<string, never>, DescribeResponse> =
+  capabilityMethod("Describe");
+
 /** `Invoke`, for clients that frame gRPC themselves. */
 export const INVOKE_METHOD: CapabilityMethod<InvokeRequest, InvokeResponse> = capabilityMethod(
   "Invoke",

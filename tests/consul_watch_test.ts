@@ -1,5 +1,6 @@
+import { ConsulClient } from "../services/runtime/consul/client.ts";
 import assert from "node:assert/strict";
-import { ConsulWatch } from "../services/runtime/consul_watch.ts";
+import { ConsulWatch } from "../services/runtime/consul/watch.ts";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 
 /** A scripted stand-in for Consul: answers request N with `answers[N]` (the last one repeats). */
@@ -42,7 +43,7 @@ Deno.test("ConsulWatch follows the index rules of blocking queries", async (t) =
   ]);
   const seen: unknown[] = [];
   const watch = new ConsulWatch<string[]>("/v1/health/service/x", {
-    consulUrl: fake.url,
+    consul: new ConsulClient(fake.url),
     query: { passing: "" },
     waitSeconds: 1,
     minIntervalMs: 1,
@@ -85,7 +86,7 @@ Deno.test("ConsulWatch keeps the last value and backs off while Consul answers e
     { index: 5, body: "boom", status: 500 },
   ]);
   const watch = new ConsulWatch<string[]>("/v1/catalog/services", {
-    consulUrl: fake.url,
+    consul: new ConsulClient(fake.url),
     minIntervalMs: 1,
     baseBackoffMs: 50,
     maxBackoffMs: 200,
@@ -106,7 +107,7 @@ Deno.test("ConsulWatch keeps the last value and backs off while Consul answers e
 
 Deno.test("ConsulWatch ready() names the URL when Consul cannot be reached", async () => {
   const watch = new ConsulWatch("/v1/catalog/services", {
-    consulUrl: "http://127.0.0.1:1",
+    consul: new ConsulClient("http://127.0.0.1:1"),
     baseBackoffMs: 20,
   });
   try {
@@ -122,7 +123,10 @@ Deno.test("ConsulWatch ready() names the URL when Consul cannot be reached", asy
 
 Deno.test("ConsulWatch close() ends a blocking query in flight", async () => {
   const consul = await startConsulDev();
-  const watch = new ConsulWatch("/v1/catalog/services", { consulUrl: consul.url, waitSeconds: 60 });
+  const watch = new ConsulWatch("/v1/catalog/services", {
+    consul: new ConsulClient(consul.url),
+    waitSeconds: 60,
+  });
   try {
     watch.start();
     await watch.ready(10_000);
@@ -138,7 +142,7 @@ Deno.test("ConsulWatch sees services change in a real Consul and survives its re
   const consul = await startConsulDev();
   const values: Record<string, unknown>[] = [];
   const watch = new ConsulWatch<Record<string, unknown>>("/v1/catalog/services", {
-    consulUrl: consul.url,
+    consul: new ConsulClient(consul.url),
     waitSeconds: 5,
     baseBackoffMs: 50,
     maxBackoffMs: 500,

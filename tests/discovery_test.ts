@@ -1,3 +1,4 @@
+import { ConsulClient } from "../services/runtime/consul/client.ts";
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
@@ -216,7 +217,7 @@ async function startFixture(ids = ["a", "b", "c"]): Promise<Fixture> {
   const logs: Record<string, unknown>[] = [];
   const logger = createLogger({ level: "debug", write: (line) => logs.push(JSON.parse(line)) });
   const discovery = new ServiceDiscovery(SERVICE, {
-    consulUrl: consul.url,
+    consul: new ConsulClient(consul.url),
     waitSeconds: 5,
     random: seededRandom(11),
     logger,
@@ -581,7 +582,7 @@ Deno.test("ServiceDiscovery goes to another instance when one never completes a 
   })();
   const fixture = await startFixture(["a"]);
   const discovery = new ServiceDiscovery(SERVICE, {
-    consulUrl: fixture.consul.url,
+    consul: new ConsulClient(fixture.consul.url),
     waitSeconds: 5,
     connectTimeoutMs: 300,
   });

@@ -1,3 +1,4 @@
+import { ConsulClient } from "../services/runtime/consul/client.ts";
 import assert from "node:assert/strict";
 import {
   ConsulEndedSessions,
@@ -41,7 +42,7 @@ function strategyLine(service: string, strategy: StrategyName): string {
 Deno.test("StrategySettings follows Consul KV, and LB_STRATEGY_<SERVICE> wins over it", async () => {
   const consul = await startConsulDev();
   const settings = new StrategySettings({
-    consulUrl: consul.url,
+    consul: new ConsulClient(consul.url),
     fromEnv: new Map([["TOOL_WEATHER", "random"]]),
     waitSeconds: 5,
   });
@@ -134,7 +135,7 @@ Deno.test("ConsulEndedSessions shares ended sessions and sweeps the expired ones
   const consul = await startConsulDev();
   let now = 1_800_000_000_000;
   const options = {
-    consulUrl: consul.url,
+    consul: new ConsulClient(consul.url),
     maxAgeSeconds: 3600,
     now: () => now,
     cleanupIntervalMs: 0,

@@ -1,107 +1,139 @@
-/** Thin adapter over Consul's HTTP API. */
+/**
+ * Thin adapter over Consul's HTTP API for the ops tool, on the platform's one Consul client
+ * (`services/runtime/consul/`), with the management token: `CONSUL_HTTP_TOKEN`, else
+ * `CONSUL_HTTP_TOKEN_FILE`, else `.platform/secrets/consul-management-token` when it exists.
+ */
+import { ConsulClient, ConsulError, consulPath } from "../../services/runtime/consul/client.ts";
+import { describeRejected, parseServiceHealth } from "../../services/runtime/consul/health.ts";
+import { getKv } from "../../services/runtime/consul/kv.ts";
+import { loadConsulToken } from "../../services/runtime/consul/settings.ts";
 import { OpsError } from "../errors.ts";
-import { type ConsulInstance, parseConsulHealth } from "../plan/state.ts";
+import type { ConsulInstance } from "../plan/state.ts";
 
 const TIMEOUT_MS = 5_000;
 
-/** One Consul agent, reached over HTTP. */
+/** Where the deploying machine keeps Consul's management token, under the project root. */
+export const MANAGEMENT_TOKEN_PATH = ".platform/secrets/consul-management-token";
+
+/** Options of {@linkcode ConsulHttp}. */
+export interface ConsulHttpOptions {
+  /** The environment, for `CONSUL_HTTP_TOKEN` and `CONSUL_HTTP_TOKEN_FILE`. */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** The project root, for the management token file. */
+  root?: string;
+  /** Called with each entry that failed validation. */
+  onRejected?: (line: string) => void;
+}
+
+/** One Consul agent, reached over HTTP with the management token. */
 export class ConsulHttp {
   /** Base URL, e.g. `http://127.0.0.1:8500`. */
   readonly url: string;
+  readonly #options: ConsulHttpOptions;
+  #client: Promise<ConsulClient> | undefined;
 
-  constructor(url: string) {
+  constructor(url: string, options: ConsulHttpOptions = {}) {
     this.url = url.replace(/\/+$/, "");
+    this.#options = options;
   }
 
-  async #get(path: string): Promise<unknown> {
-    let response: Response;
+  /** The shared client with the management token (read once). */
+  client(): Promise<ConsulClient> {
+    this.#client ??= this.#token().then((token) =>
+      new ConsulClient(this.url, { token, timeoutMs: TIMEOUT_MS })
+    );
+    return this.#client;
+  }
+
+  async #token(): Promise<string | undefined> {
+    const env = this.#options.env ?? {};
+    const fromEnv = await loadConsulToken({
+      address: this.url,
+      token: env.CONSUL_HTTP_TOKEN?.trim() || undefined,
+      tokenFile: env.CONSUL_HTTP_TOKEN_FILE?.trim() || undefined,
+    });
+    if (fromEnv !== undefined || this.#options.root === undefined) return fromEnv;
+    const path = `${this.#options.root}/${MANAGEMENT_TOKEN_PATH}`;
     try {
-      response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
+      return (await Deno.readTextFile(path)).trim() || undefined;
     } catch (error) {
-      throw new OpsError(`Cannot reach Consul at "${this.url}": ${(error as Error).message}`, {
-        code: "CONSUL_UNREACHABLE",
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw new OpsError(`Cannot read the Consul management token "${path}": ${describe(error)}`, {
+        code: "CONSUL_TOKEN",
         cause: error,
       });
     }
-    if (!response.ok) {
-      const body = (await response.text()).trim();
-      throw new OpsError(
-        `Consul at "${this.url}" answered ${response.status} to "${path}": ${body}`,
-        {
-          code: "CONSUL_ERROR",
-        },
-      );
+  }
+
+  async #call<T>(work: (client: ConsulClient) => Promise<T>): Promise<T> {
+    const client = await this.client();
+    try {
+      return await work(client);
+    } catch (error) {
+      if (!(error instanceof ConsulError)) throw error;
+      throw new OpsError(error.message, {
+        code: error.code === "CONSUL_HTTP" ? "CONSUL_ERROR" : "CONSUL_UNREACHABLE",
+        cause: error,
+      });
     }
-    return await response.json();
   }
 
   /** Whether Consul answers and has a leader. */
   async ready(): Promise<boolean> {
     try {
-      const leader = await this.#get("/v1/status/leader");
+      const leader = await this.#call((client) => client.get("/v1/status/leader"));
       return typeof leader === "string" && leader !== "";
     } catch {
       return false;
     }
   }
 
-  /** Every registration of the given Consul services, with its aggregate health. */
+  /** Every valid registration of the given Consul services, with its health. */
   async instances(services: readonly string[]): Promise<ConsulInstance[]> {
     const lists = await Promise.all(
-      services.map((name) => this.#get(`/v1/health/service/${encodeURIComponent(name)}`)),
+      services.map((name) =>
+        this.#call((client) => client.get(consulPath("/v1/health/service", name)))
+          .then((body) => parseServiceHealth(body, name))
+      ),
     );
-    return lists.flatMap((entries) => parseConsulHealth(entries as unknown[]));
+    const instances: ConsulInstance[] = [];
+    for (const health of lists) {
+      for (const entry of health.rejected) this.#options.onRejected?.(describeRejected(entry));
+      for (const instance of health.instances) {
+        instances.push({
+          id: instance.id,
+          service: instance.service,
+          address: instance.address,
+          port: instance.port,
+          status: instance.health,
+        });
+      }
+    }
+    return instances.sort((a, b) => a.id.localeCompare(b.id));
   }
 
-  /** The raw value of a KV key; undefined when the key does not exist. */
+  /** The value of a KV key as text; undefined when the key does not exist. */
   async kvGet(key: string): Promise<string | undefined> {
-    const path = `/v1/kv/${key.split("/").map(encodeURIComponent).join("/")}?raw`;
-    let response: Response;
-    try {
-      response = await fetch(`${this.url}${path}`, { signal: AbortSignal.timeout(TIMEOUT_MS) });
-    } catch (error) {
-      throw new OpsError(`Cannot reach Consul at "${this.url}": ${(error as Error).message}`, {
-        code: "CONSUL_UNREACHABLE",
-        cause: error,
-      });
-    }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
-    const text = await response.text();
-    if (!response.ok) {
-      throw new OpsError(
-        `Consul at "${this.url}" answered ${response.status} to "${path}": ${text.trim()}`,
-        { code: "CONSUL_ERROR" },
-      );
-    }
-    return text;
+    return await this.#call((client) => getKv(client, key));
   }
 
   /** Removes a registration from the agent that holds it (the stack's single server). */
   async deregister(serviceId: string): Promise<void> {
-    const path = `/v1/agent/service/deregister/${encodeURIComponent(serviceId)}`;
-    let response: Response;
     try {
-      response = await fetch(`${this.url}${path}`, {
-        method: "PUT",
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
+      await this.#call((client) =>
+        client.put(consulPath("/v1/agent/service/deregister", serviceId))
+      );
     } catch (error) {
-      throw new OpsError(`Cannot reach Consul at "${this.url}": ${(error as Error).message}`, {
-        code: "CONSUL_UNREACHABLE",
+      const status = ((error as OpsError).cause as ConsulError | undefined)?.status;
+      if (status === 404) return;
+      throw new OpsError(`Cannot deregister "${serviceId}" from Consul: ${describe(error)}`, {
+        code: "CONSUL_ERROR",
         cause: error,
       });
     }
-    const body = (await response.text()).trim();
-    if (!response.ok && response.status !== 404) {
-      throw new OpsError(
-        `Cannot deregister "${serviceId}" from Consul: ${response.status} ${body}`,
-        {
-          code: "CONSUL_ERROR",
-        },
-      );
-    }
   }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,36 +1,38 @@
 /** Reads once from Consul what the load balancer needs (`lb render`); `lb sync` follows instead. */
 
-import type { ConsulHealthEntry, ConsulSnapshot } from "../render/haproxy_model.ts";
+import { type ConsulClient, consulPath } from "../../services/runtime/consul/client.ts";
+import { parseCatalogServices } from "../../services/runtime/consul/health.ts";
+import type { ConsulSnapshot, RejectedEntry } from "../render/haproxy_model.ts";
 
-async function getJson(consulUrl: string, path: string): Promise<unknown> {
-  let response: Response;
-  try {
-    response = await fetch(`${consulUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
-  } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new Error(`Cannot reach Consul at "${consulUrl}": ${reason}`, { cause: error });
-  }
-  if (!response.ok) {
-    const body = (await response.text()).trim();
-    throw new Error(`Consul at "${consulUrl}" answered ${response.status} to "${path}": ${body}`);
-  }
-  return await response.json();
+/** The tag of the services `lb` may expose. */
+export const PLATFORM_TAG = "platform";
+
+/** The platform services to follow besides the routers, from a catalog answer; names validated. */
+export function exposableServices(
+  body: unknown,
+  routerService: string,
+): { names: string[]; rejected: readonly RejectedEntry[] } {
+  const catalog = parseCatalogServices(body);
+  const names = [...catalog.services]
+    .filter(([name, tags]) => name !== routerService && tags.includes(PLATFORM_TAG))
+    .map(([name]) => name);
+  return { names, rejected: catalog.rejected };
 }
 
 /** The routers and every `platform`-tagged service with their health, read once. */
 export async function readConsulSnapshot(
-  consulUrl: string,
+  consul: ConsulClient,
   routerService: string,
-): Promise<ConsulSnapshot> {
-  const routers = await getJson(
-    consulUrl,
-    `/v1/health/service/${routerService}`,
-  ) as ConsulHealthEntry[];
-  const catalog = await getJson(consulUrl, "/v1/catalog/services") as Record<string, string[]>;
-  const services: Record<string, ConsulHealthEntry[]> = {};
-  for (const [name, tags] of Object.entries(catalog)) {
-    if (name === routerService || !(tags ?? []).includes("platform")) continue;
-    services[name] = await getJson(consulUrl, `/v1/health/service/${name}`) as ConsulHealthEntry[];
+): Promise<{ snapshot: ConsulSnapshot; rejected: readonly RejectedEntry[] }> {
+  const routers = await consul.get(consulPath("/v1/health/service", routerService));
+  const { names, rejected } = exposableServices(
+    await consul.get("/v1/catalog/services"),
+    routerService,
+  );
+  const services: Record<string, unknown[]> = {};
+  for (const name of names) {
+    const body = await consul.get(consulPath("/v1/health/service", name));
+    services[name] = Array.isArray(body) ? body : [];
   }
-  return { routers, services };
+  return { snapshot: { routers: Array.isArray(routers) ? routers : [], services }, rejected };
 }

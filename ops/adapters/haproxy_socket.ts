@@ -63,6 +63,12 @@ export function isRuntimeError(answer: string): boolean {
 
 /** Runs runtime API commands in order; throws at the first one HAProxy refuses. */
 export async function runtimeCommands(path: string, commands: readonly string[]): Promise<void> {
+  // The runtime API splits its input on `;` and line breaks: one command must stay one command,
+  // whatever slipped past validation upstream.
+  const unsafe = commands.find((command) => /[;\r\n\0]/.test(command));
+  if (unsafe !== undefined) {
+    throw new Error(`Refusing to send ${JSON.stringify(unsafe)} to HAProxy: it holds a separator`);
+  }
   for (const command of commands) {
     const answer = await socketCommand(path, command);
     if (isRuntimeError(answer)) {

@@ -3,18 +3,21 @@
  * (removals) or after a short debounce (additions), anything else by a validated reload.
  */
 
-import { ConsulWatch } from "../../services/runtime/consul_watch.ts";
+import { type ConsulClient, consulPath } from "../../services/runtime/consul/client.ts";
+import { describeRejected } from "../../services/runtime/consul/health.ts";
+import { ConsulWatch } from "../../services/runtime/consul/watch.ts";
 import type { Logger } from "../../services/runtime/logger.ts";
 import { drainingServers, planLbSync } from "../plan/haproxy_sync.ts";
 import { type HaproxyTemplates, renderHaproxyConfig } from "../render/haproxy_config.ts";
 import { emptyLbCounters, type LbCounters } from "../render/haproxy_metrics.ts";
+import { exposableServices } from "./haproxy_consul.ts";
 import {
   buildLbModel,
-  type ConsulHealthEntry,
   type ConsulSnapshot,
   describeRefused,
   type LbModel,
   type LbSettings,
+  type RejectedEntry,
   releaseDrained,
 } from "../render/haproxy_model.ts";
 import { HaproxyProcess, validateHaproxyConfig } from "./haproxy_process.ts";
@@ -23,7 +26,8 @@ import { loadHaproxyTemplates } from "./haproxy_templates.ts";
 
 /** Options of {@linkcode LbSyncer.start}. */
 export interface LbSyncerOptions {
-  consulUrl: string;
+  /** The Consul agent and lb's (read-only) token. */
+  consul: ConsulClient;
   settings: LbSettings;
   templatePath: string;
   /** Where the config HAProxy runs lives; the master re-reads it on reload. */
@@ -52,8 +56,6 @@ export interface ReloadOutcome {
   readonly error?: string;
 }
 
-const PLATFORM_TAG = "platform";
-
 /** The running sync loop with its HAProxy. */
 export class LbSyncer {
   /** What `lb sync` counted so far. */
@@ -61,9 +63,11 @@ export class LbSyncer {
   readonly #options: LbSyncerOptions;
   readonly #logger: Logger;
   readonly #now: () => number;
-  readonly #routers: ConsulWatch<ConsulHealthEntry[]>;
-  readonly #catalog: ConsulWatch<Record<string, string[]>>;
-  readonly #serviceWatches = new Map<string, ConsulWatch<ConsulHealthEntry[]>>();
+  readonly #routers: ConsulWatch<unknown[]>;
+  readonly #catalog: ConsulWatch<{ names: string[]; rejected: readonly RejectedEntry[] }>;
+  readonly #serviceWatches = new Map<string, ConsulWatch<unknown[]>>();
+  /** Rejected entries already logged, so each is logged once while it stays in Consul. */
+  #reportedRejections = new Set<string>();
   #templates: HaproxyTemplates;
   #applied: LbModel;
   #configText: string;
@@ -85,15 +89,13 @@ export class LbSyncer {
     this.#logger = options.logger;
     this.#now = options.now ?? Date.now;
     this.#templates = templates;
-    this.#routers = new ConsulWatch(`/v1/health/service/${options.settings.routerService}`, {
-      consulUrl: options.consulUrl,
-      parse: (body) => body as ConsulHealthEntry[],
-      minIntervalMs: 1,
-      logger: options.logger,
-    });
+    this.#routers = new ConsulWatch(
+      consulPath("/v1/health/service", options.settings.routerService),
+      { consul: options.consul, parse: healthList, minIntervalMs: 1, logger: options.logger },
+    );
     this.#catalog = new ConsulWatch("/v1/catalog/services", {
-      consulUrl: options.consulUrl,
-      parse: (body) => body as Record<string, string[]>,
+      consul: options.consul,
+      parse: (body) => exposableServices(body, options.settings.routerService),
       minIntervalMs: 1,
       logger: options.logger,
     });
@@ -133,7 +135,7 @@ export class LbSyncer {
   }
 
   async #begin(): Promise<void> {
-    const { consulUrl } = this.#options;
+    const consulUrl = this.#options.consul.address;
     this.#routers.start();
     this.#catalog.start();
     try {
@@ -145,6 +147,7 @@ export class LbSyncer {
     await this.#syncServiceWatches();
     const model = buildLbModel(this.#snapshot(), this.#options.settings);
     this.#warnRefused(model);
+    this.#reportRejected(model);
     const text = this.#render(model, this.#templates);
     const check = await this.#validate(text);
     if (!check.ok) throw new Error(`HAProxy refused the rendered config: ${check.output}`);
@@ -174,31 +177,26 @@ export class LbSyncer {
   }
 
   #snapshot(): ConsulSnapshot {
-    const services: Record<string, ConsulHealthEntry[]> = {};
+    const services: Record<string, unknown[]> = {};
     for (const [name, watch] of this.#serviceWatches) services[name] = watch.value ?? [];
     return { routers: this.#routers.value ?? [], services };
   }
 
   /** Follows the health of every platform service but the routers, for Meta `lb_port`. */
   async #syncServiceWatches(): Promise<void> {
-    const catalog = this.#catalog.value ?? {};
-    const wanted = Object.entries(catalog)
-      .filter(([name, tags]) =>
-        name !== this.#options.settings.routerService && (tags ?? []).includes(PLATFORM_TAG)
-      )
-      .map(([name]) => name);
+    const wanted = this.#catalog.value?.names ?? [];
     for (const [name, watch] of this.#serviceWatches) {
       if (!wanted.includes(name)) {
         this.#serviceWatches.delete(name);
         await watch.close();
       }
     }
-    const fresh: ConsulWatch<ConsulHealthEntry[]>[] = [];
+    const fresh: ConsulWatch<unknown[]>[] = [];
     for (const name of wanted) {
       if (this.#serviceWatches.has(name)) continue;
-      const watch = new ConsulWatch<ConsulHealthEntry[]>(`/v1/health/service/${name}`, {
-        consulUrl: this.#options.consulUrl,
-        parse: (body) => body as ConsulHealthEntry[],
+      const watch = new ConsulWatch<unknown[]>(consulPath("/v1/health/service", name), {
+        consul: this.#options.consul,
+        parse: healthList,
         minIntervalMs: 1,
         logger: this.#logger,
       });
@@ -220,6 +218,7 @@ export class LbSyncer {
       previous: this.#applied,
     });
     this.#warnRefused(next);
+    this.#reportRejected(next);
     const plan = planLbSync(this.#applied, next);
     if (plan.kind === "none") return;
     const delay = plan.kind === "reload"
@@ -238,6 +237,24 @@ export class LbSyncer {
     for (const entry of model.refused) {
       this.#logger.warn(describeRefused(entry), { ...entry });
     }
+  }
+
+  /**
+   * Logs each Consul entry that failed validation once while it stays, and counts it: the model
+   * left it out, so HAProxy never sees it.
+   */
+  #reportRejected(model: LbModel): void {
+    const all = [...(this.#catalog.value?.rejected ?? []), ...model.rejected];
+    const current = new Set<string>();
+    for (const entry of all) {
+      const key = `${entry.service}\u0000${entry.id}\u0000${entry.reason}`;
+      current.add(key);
+      if (this.#reportedRejections.has(key)) continue;
+      this.counters.rejectedEntries++;
+      this.#logger.warn(describeRejected(entry), { ...entry });
+    }
+    this.#reportedRejections = current;
+    this.counters.rejectedEntriesNow = current.size;
   }
 
   #schedule(delayMs: number): void {
@@ -476,6 +493,11 @@ export class LbSyncer {
     await this.#queue;
     await this.#haproxy?.stop({ graceful: options.graceful ?? true });
   }
+}
+
+function healthList(body: unknown): unknown[] {
+  if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
+  return body;
 }
 
 function lastAlert(output: string): string {

@@ -2,6 +2,8 @@
 
 import { Command } from "commander";
 import { withNodeAgent } from "../../services/runtime/local_agent.ts";
+import { describeRejected } from "../../services/runtime/consul/health.ts";
+import { consulClientFromSettings } from "../../services/runtime/consul/settings.ts";
 import { createLogger } from "../../services/runtime/logger.ts";
 import { serveLbAdmin } from "../adapters/haproxy_admin.ts";
 import { readConsulSnapshot } from "../adapters/haproxy_consul.ts";
@@ -45,8 +47,12 @@ async function loadConfig(io: LbIo, flags: LbFlags): Promise<LbConfig> {
 async function render(io: LbIo, flags: LbFlags): Promise<void> {
   const config = await loadConfig(io, flags);
   const templates = await loadHaproxyTemplates(config.templatePath);
-  const snapshot = await readConsulSnapshot(config.consulUrl, config.settings.routerService);
+  const consul = await consulClientFromSettings(config.consul);
+  const { snapshot, rejected } = await readConsulSnapshot(consul, config.settings.routerService);
   const model = buildLbModel(snapshot, config.settings);
+  for (const entry of [...rejected, ...model.rejected]) {
+    io.stderr(`lb: warning: ${describeRejected(entry)}\n`);
+  }
   for (const refused of model.refused) io.stderr(`lb: warning: ${describeRefused(refused)}\n`);
   const text = renderHaproxyConfig(model, templates);
   if (!flags.out) {
@@ -76,7 +82,7 @@ async function sync(io: LbIo, flags: LbFlags): Promise<void> {
     }
   });
   const syncer = await LbSyncer.start({
-    consulUrl: config.consulUrl,
+    consul: await consulClientFromSettings(config.consul),
     settings: config.settings,
     templatePath: config.templatePath,
     configPath: config.configPath,

@@ -1,4 +1,5 @@
 /** What the ops tool knows about a running stack: Swarm services with their tasks, Consul instances. */
+import type { InstanceHealth } from "../../services/runtime/consul/health.ts";
 
 /** One Swarm task, reduced to what planning needs. */
 export interface SwarmTask {
@@ -44,8 +45,8 @@ export interface SwarmService {
   readonly tasks: readonly SwarmTask[];
 }
 
-/** Consul's aggregate health of one instance. */
-export type HealthStatus = "passing" | "warning" | "critical";
+/** Consul's aggregate health of one instance (one definition: `services/runtime/consul/health.ts`). */
+export type HealthStatus = InstanceHealth;
 
 /** One registration in Consul. */
 export interface ConsulInstance {
@@ -166,29 +167,4 @@ function canonical(value: unknown): unknown {
 export function stripDigest(image: string): string {
   const at = image.indexOf("@");
   return at === -1 ? image : image.slice(0, at);
-}
-
-interface RawHealthEntry {
-  Service: { ID: string; Service: string; Address: string; Port: number };
-  Node?: { Address?: string };
-  Checks: { Status: string; ServiceID: string }[];
-}
-
-/** Turns `/v1/health/service/<name>` entries into instances with their aggregate status. */
-export function parseConsulHealth(entries: readonly unknown[]): ConsulInstance[] {
-  return (entries as RawHealthEntry[]).map((entry) => {
-    const statuses = entry.Checks.map((check) => check.Status);
-    const status: HealthStatus = statuses.includes("critical")
-      ? "critical"
-      : statuses.includes("warning")
-      ? "warning"
-      : "passing";
-    return {
-      id: entry.Service.ID,
-      service: entry.Service.Service,
-      address: entry.Service.Address || entry.Node?.Address || "",
-      port: entry.Service.Port,
-      status,
-    };
-  }).sort((a, b) => a.id.localeCompare(b.id));
 }

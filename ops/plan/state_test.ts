@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseConsulHealth, parseSwarmServices, specKey, stripDigest } from "./state.ts";
+import { parseSwarmServices, specKey, stripDigest } from "./state.ts";
 
 Deno.test("parseSwarmServices() joins services and tasks and strips the stack prefix", () => {
   const services = [{
@@ -53,23 +53,6 @@ Deno.test("specKey() tells a task on an older spec from a current one", () => {
     specKey(template),
     specKey({ ...template, ContainerSpec: { Image: "i", Env: ["A=2"] } }),
   );
-});
-
-Deno.test("parseConsulHealth() takes the worst check of each instance", () => {
-  const entry = (id: string, statuses: string[]) => ({
-    Service: { ID: id, Service: "agent-echo", Address: "10.0.1.2", Port: 50052 },
-    Checks: statuses.map((Status) => ({ Status, ServiceID: id })),
-  });
-  const instances = parseConsulHealth([
-    entry("b", ["passing", "critical"]),
-    entry("a", ["passing", "passing"]),
-    entry("c", ["warning", "passing"]),
-  ]);
-  assert.deepEqual(instances.map((instance) => [instance.id, instance.status]), [
-    ["a", "passing"],
-    ["b", "critical"],
-    ["c", "warning"],
-  ]);
 });
 
 Deno.test("stripDigest() keeps the tag", () => {

@@ -5,6 +5,10 @@
  *
  *   deno run … ops/probe/main.ts --service agent-echo --rate 50 --duration 20
  */
+import {
+  consulClientFromSettings,
+  parseConsulSettings,
+} from "../../services/runtime/consul/settings.ts";
 import { parseArgs } from "node:util";
 import { ServiceDiscovery } from "../../services/runtime/discovery.ts";
 import { createLogger } from "../../services/runtime/logger.ts";
@@ -36,7 +40,12 @@ if (!call || !(rate > 0 && rate <= 1000) || !(durationS > 0 && durationS <= 3600
 }
 
 const logger = createLogger({ level: "warn", fields: { program: "probe" } });
-const discovery = new ServiceDiscovery(service, { consulUrl: values.consul, logger });
+const consul = await consulClientFromSettings(
+  parseConsulSettings({ ...Deno.env.toObject(), CONSUL_HTTP_ADDR: values.consul }, {
+    defaultAddress: values.consul,
+  }).settings,
+);
+const discovery = new ServiceDiscovery(service, { consul, logger });
 try {
   await discovery.ready(15_000);
 } catch (error) {

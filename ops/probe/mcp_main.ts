@@ -22,7 +22,11 @@ import {
   Client as ClientV2,
   StreamableHTTPClientTransport as TransportV2,
 } from "@modelcontextprotocol/client";
-import { ConsulWatch } from "../../services/runtime/consul_watch.ts";
+import {
+  consulClientFromSettings,
+  parseConsulSettings,
+} from "../../services/runtime/consul/settings.ts";
+import { ConsulWatch } from "../../services/runtime/consul/watch.ts";
 import { splitHealthEntries } from "../../services/runtime/discovery.ts";
 import { summarizeCalls } from "../plan/stats.ts";
 import { PROBE_CALLS, type ProbeCall } from "./calls.ts";
@@ -80,10 +84,15 @@ if (values.consul) {
   const consulUrl = values.consul.replace(/\/+$/, "");
   // Passing routers; when none passes (every check late at once on a busy machine), the failing
   // ones, as the platform's discovery client and HAProxy do: they may well still answer.
+  const consul = await consulClientFromSettings(
+    parseConsulSettings({ ...Deno.env.toObject(), CONSUL_HTTP_ADDR: consulUrl }, {
+      defaultAddress: consulUrl,
+    }).settings,
+  );
   watch = new ConsulWatch("/v1/health/service/mcp-router", {
-    consulUrl,
-    parse: (body) => {
-      const view = splitHealthEntries(body);
+    consul,
+    parse: (body: unknown) => {
+      const view = splitHealthEntries(body, "mcp-router");
       return (view.passing.length > 0 ? view.passing : view.failing).map((entry) => ({
         id: entry.id,
         url: `http://${entry.address}:${entry.port}`,

@@ -1,4 +1,11 @@
-/** Renders HAProxy's config from the load balancer model through Handlebars templates. */
+/**
+ * Renders HAProxy's config from the load balancer model through Handlebars templates.
+ *
+ * Handlebars escapes for HTML, which means nothing in `haproxy.cfg`; so every string the templates
+ * see is escaped for HAProxy's config syntax instead ({@linkcode escapeHaproxyWord}): spaces, `#`,
+ * quotes, `\` and `$` are backslash-escaped and a line break makes the render fail, so no value
+ * can end a line, start a comment or add a directive, even one that validation let through.
+ */
 
 import Handlebars from "handlebars";
 import type { LbBackend, LbModel, LbSlot } from "./haproxy_model.ts";
@@ -29,6 +36,35 @@ export function quoteHaproxy(value: string): string {
     throw new TypeError(`Cannot quote ${JSON.stringify(value)}: it holds a line break`);
   }
   return `"${value.replace(/[\\"$']/g, (char) => `\\${char}`)}"`;
+}
+
+/** Escapes `value` as one word of an HAProxy config line; throws on control characters. */
+export function escapeHaproxyWord(value: string): string {
+  // deno-lint-ignore no-control-regex -- control characters are what is looked for
+  if (/[\x00-\x1f\x7f]/.test(value)) {
+    throw new TemplateError(
+      `Cannot write ${JSON.stringify(value)} into haproxy.cfg: it holds a control character`,
+    );
+  }
+  return value.replace(/[\s#"'\\$]/g, (char) => `\\${char}`);
+}
+
+/** A string as the templates see it: escaped when printed, raw for the `quote` helper. */
+class ConfigWord {
+  constructor(readonly raw: string) {}
+  toString(): string {
+    return escapeHaproxyWord(this.raw);
+  }
+}
+
+/** `value` with every non-empty string wrapped, so that printing it escapes it. */
+function escapeView(value: unknown): unknown {
+  if (typeof value === "string") return value === "" ? value : new ConfigWord(value);
+  if (Array.isArray(value)) return value.map(escapeView);
+  if (value !== null && typeof value === "object") {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, escapeView(item)]));
+  }
+  return value;
 }
 
 function slotView(slot: LbSlot, h2: boolean): Record<string, unknown> {
@@ -65,8 +101,11 @@ export function templateView(model: LbModel): Record<string, unknown> {
 /** Renders a complete config; throws {@linkcode TemplateError} when the templates are at fault. */
 export function renderHaproxyConfig(model: LbModel, templates: HaproxyTemplates): string {
   const handlebars = Handlebars.create();
-  handlebars.registerHelper("quote", (value: unknown) => quoteHaproxy(String(value)));
-  const view = templateView(model);
+  handlebars.registerHelper(
+    "quote",
+    (value: unknown) => quoteHaproxy(value instanceof ConfigWord ? value.raw : String(value)),
+  );
+  const view = escapeView(templateView(model));
   try {
     for (const [name, text] of Object.entries(templates.partials)) {
       handlebars.registerPartial(name, handlebars.compile(text, { noEscape: true, strict: true }));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { buildLbModel } from "./haproxy_model.ts";
-import { quoteHaproxy, renderHaproxyConfig } from "./haproxy_config.ts";
+import { escapeHaproxyWord, quoteHaproxy, renderHaproxyConfig } from "./haproxy_config.ts";
 import { loadHaproxyTemplates } from "../adapters/haproxy_templates.ts";
 import { GOLDEN_CASES, GOLDEN_SETTINGS } from "./testdata/haproxy_fixtures.ts";
 
@@ -63,4 +63,45 @@ Deno.test("renderHaproxyConfig() refuses an address that would break a config li
 Deno.test("quoteHaproxy() escapes quotes, backslashes and variables", () => {
   assert.equal(quoteHaproxy(`a"b\\c$HOME'`), `"a\\"b\\\\c\\$HOME\\'"`);
   assert.throws(() => quoteHaproxy("a\nb"), TypeError);
+});
+
+Deno.test("renderHaproxyConfig() escapes every printed value for HAProxy's config syntax", async (t) => {
+  await t.step("escapeHaproxyWord() escapes spaces, comments, quotes, backslashes and $", () => {
+    assert.equal(escapeHaproxyWord(`a b#c"d'e\\f$g`), `a\\ b\\#c\\"d\\'e\\\\f\\$g`);
+    assert.equal(escapeHaproxyWord("127.0.0.1"), "127.0.0.1");
+    assert.throws(() => escapeHaproxyWord("a\nb"), { name: "TemplateError" });
+    assert.throws(() => escapeHaproxyWord("a\rb"), { name: "TemplateError" });
+  });
+  await t.step("a value that would end a line or start a comment cannot", () => {
+    const model = buildLbModel({ routers: [], services: {} }, {
+      ...GOLDEN_SETTINGS,
+      hardStopAfter: "5m # \nlisten evil",
+    });
+    assert.throws(
+      () =>
+        renderHaproxyConfig(model, {
+          main: "hard-stop-after {{settings.hardStopAfter}}",
+          partials: {},
+        }),
+      { name: "TemplateError", message: /control character/ },
+    );
+    const spaced = buildLbModel({ routers: [], services: {} }, {
+      ...GOLDEN_SETTINGS,
+      hardStopAfter: "5m # comment",
+    });
+    assert.equal(
+      renderHaproxyConfig(spaced, { main: "x {{settings.hardStopAfter}}", partials: {} }),
+      "x 5m\\ \\#\\ comment",
+    );
+  });
+  await t.step("the quote helper still gets the raw value", () => {
+    const model = buildLbModel({ routers: [], services: {} }, {
+      ...GOLDEN_SETTINGS,
+      statsAuth: { user: "a b", password: "p$" },
+    });
+    assert.equal(
+      renderHaproxyConfig(model, { main: "{{quote settings.statsAuth.user}}", partials: {} }),
+      '"a b"',
+    );
+  });
 });

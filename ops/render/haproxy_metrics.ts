@@ -10,6 +10,10 @@ export interface LbCounters {
   reloadFailures: number;
   failedValidations: number;
   consulUpdates: number;
+  /** Consul entries refused by validation (each counted once while it stays in Consul). */
+  rejectedEntries: number;
+  /** Consul entries refused now. */
+  rejectedEntriesNow: number;
   /** Seconds from a Consul change seen to HAProxy updated, for the last change; NaN before one. */
   lastConvergenceSeconds: number;
   /** Unix time in seconds of the last convergence; 0 before one. */
@@ -27,6 +31,8 @@ export function emptyLbCounters(): LbCounters {
     reloadFailures: 0,
     failedValidations: 0,
     consulUpdates: 0,
+    rejectedEntries: 0,
+    rejectedEntriesNow: 0,
     lastConvergenceSeconds: Number.NaN,
     lastConvergenceTimestamp: 0,
   };
@@ -41,6 +47,18 @@ const METRICS: [keyof LbCounters, string, "counter" | "gauge", string][] = [
   ["reloadFailures", "lb_reload_failures_total", "counter", "Reloads HAProxy refused"],
   ["failedValidations", "lb_failed_validations_total", "counter", "Configs haproxy -c refused"],
   ["consulUpdates", "lb_consul_updates_total", "counter", "Changes seen in Consul"],
+  [
+    "rejectedEntries",
+    "lb_consul_rejected_entries_total",
+    "counter",
+    "Consul entries refused by validation (address, port, ID, name)",
+  ],
+  [
+    "rejectedEntriesNow",
+    "lb_consul_rejected_entries",
+    "gauge",
+    "Consul entries refused by validation now",
+  ],
   [
     "lastConvergenceSeconds",
     "lb_last_convergence_seconds",

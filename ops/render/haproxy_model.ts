@@ -1,4 +1,19 @@
-/** The load balancer's model: what HAProxy should serve, built from Consul's health view. */
+/**
+ * The load balancer's model: what HAProxy should serve, built from Consul's health view. Every
+ * Consul entry goes through the platform's one health parser (`services/runtime/consul/health.ts`),
+ * which validates it: only IP literals, ports in range and plain IDs and names reach the model, so
+ * nothing from Consul can add a line to `haproxy.cfg` or a command to the runtime API. Refused
+ * entries are listed in the model for `lb` to log and count.
+ */
+import {
+  type ConsulInstance,
+  type InstanceHealth,
+  parseServiceHealth,
+  type RejectedEntry,
+} from "../../services/runtime/consul/health.ts";
+import { isServiceName, printable } from "../../services/runtime/consul/validate.ts";
+
+export type { InstanceHealth, RejectedEntry };
 
 /** One entry of Consul's `/v1/health/service/<name>` answer (the fields the model reads). */
 export interface ConsulHealthEntry {
@@ -15,16 +30,16 @@ export interface ConsulHealthEntry {
   Checks: { CheckID: string; Status: string; ServiceID?: string }[];
 }
 
-/** What Consul says about the services the load balancer fronts. */
+/**
+ * What Consul says about the services the load balancer fronts: health answers as read, not yet
+ * validated (entries are typed `unknown`: they may hold anything).
+ */
 export interface ConsulSnapshot {
   /** Every instance of the MCP router service, whatever its health. */
-  routers: readonly ConsulHealthEntry[];
+  routers: readonly unknown[];
   /** Other services that may ask to be exposed (Meta `lb_port`), by service name. */
-  services: Readonly<Record<string, readonly ConsulHealthEntry[]>>;
+  services: Readonly<Record<string, readonly unknown[]>>;
 }
-
-/** An instance's health as Consul reports it; maintenance wins over critical. */
-export type InstanceHealth = "passing" | "warning" | "critical" | "maintenance";
 
 /** One service instance as HAProxy sees it. */
 export interface LbInstance {
@@ -103,6 +118,8 @@ export interface LbModel {
    * splits the connections between them, so a clash must never reach the config.
    */
   readonly refused: readonly RefusedExposure[];
+  /** Consul entries (and service names) that failed validation and were left out. */
+  readonly rejected: readonly RejectedEntry[];
 }
 
 /** Defaults of {@linkcode LbSettings}. */
@@ -127,30 +144,15 @@ export interface BuildLbModelOptions {
 
 const MAX_WEIGHT = 256;
 
-/** Consul's aggregate health of one instance. */
-export function instanceHealth(entry: ConsulHealthEntry): InstanceHealth {
-  const checks = entry.Checks ?? [];
-  const inMaintenance = checks.some((check) =>
-    check.CheckID === "_node_maintenance" || check.CheckID.startsWith("_service_maintenance:")
-  );
-  if (inMaintenance) return "maintenance";
-  if (checks.some((check) => check.Status === "critical")) return "critical";
-  if (checks.some((check) => check.Status === "warning")) return "warning";
-  return "passing";
-}
-
-/** Turns one Consul entry into an instance. */
-export function toInstance(entry: ConsulHealthEntry): LbInstance {
-  const health = instanceHealth(entry);
-  const weights = entry.Service.Weights ?? { Passing: 1, Warning: 1 };
-  const raw = health === "warning" ? weights.Warning : weights.Passing;
-  const weight = Math.max(0, Math.min(MAX_WEIGHT, Math.trunc(Number(raw) || 0)));
+/** Turns one validated Consul instance into HAProxy's view of it. */
+export function toInstance(instance: ConsulInstance): LbInstance {
+  const raw = instance.health === "warning" ? instance.weights.warning : instance.weights.passing;
   return {
-    id: entry.Service.ID,
-    address: entry.Service.Address || entry.Node.Address,
-    port: entry.Service.Port,
-    weight,
-    health,
+    id: instance.id,
+    address: instance.address,
+    port: instance.port,
+    weight: Math.max(0, Math.min(MAX_WEIGHT, raw)),
+    health: instance.health,
   };
 }
 
@@ -232,13 +234,13 @@ export function proxyName(service: string): string {
 }
 
 function exposure(
-  entries: readonly ConsulHealthEntry[],
+  instances: readonly ConsulInstance[],
 ): { port: number; mode: BackendMode } | null {
-  const sorted = [...entries].sort((a, b) => a.Service.ID < b.Service.ID ? -1 : 1);
-  for (const entry of sorted) {
-    const port = Number(entry.Service.Meta?.lb_port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
-    const mode = entry.Service.Meta?.lb_mode === "tcp" ? "tcp" : "grpc";
+  for (const instance of instances) {
+    const text = instance.meta.lb_port ?? "";
+    const port = Number(text);
+    if (!/^\d{1,5}$/.test(text) || port < 1 || port > 65535) continue;
+    const mode = instance.meta.lb_mode === "tcp" ? "tcp" : "grpc";
     return { port, mode };
   }
   return null;
@@ -260,12 +262,15 @@ export function buildLbModel(
   options: BuildLbModelOptions = {},
 ): LbModel {
   const previous = options.previous ?? null;
+  const rejected: RejectedEntry[] = [];
+  const routers = parseServiceHealth(snapshot.routers, settings.routerService);
+  rejected.push(...routers.rejected);
   const mcp: LbBackend = {
     name: proxyName(settings.routerService),
     service: settings.routerService,
     mode: "http",
     port: settings.mcpPort,
-    slots: assignSlots("r", snapshot.routers.map(toInstance), {
+    slots: assignSlots("r", routers.instances.map(toInstance), {
       previous: previous?.mcp.slots,
       minSlots: settings.minSlots,
     }),
@@ -274,8 +279,17 @@ export function buildLbModel(
   const refused: RefusedExposure[] = [];
   const held = new Map([[settings.mcpPort, "mcp"], [settings.statsPort, "stats"]]);
   for (const service of Object.keys(snapshot.services).sort()) {
-    const entries = snapshot.services[service];
-    const wanted = exposure(entries);
+    if (!isServiceName(service)) {
+      rejected.push({
+        service: printable(service),
+        id: "",
+        reason: "service name is not a plain name",
+      });
+      continue;
+    }
+    const health = parseServiceHealth(snapshot.services[service], service);
+    rejected.push(...health.rejected);
+    const wanted = exposure(health.instances);
     if (wanted === null) continue;
     const heldBy = held.get(wanted.port);
     if (heldBy !== undefined) {
@@ -289,11 +303,11 @@ export function buildLbModel(
       service,
       mode: wanted.mode,
       port: wanted.port,
-      slots: assignSlots("s", entries.map(toInstance), {
+      slots: assignSlots("s", health.instances.map(toInstance), {
         previous: before?.slots,
         minSlots: Math.max(1, Math.ceil(settings.minSlots / 2)),
       }),
     });
   }
-  return { settings, mcp, exposed, refused };
+  return { settings, mcp, exposed, refused, rejected };
 }

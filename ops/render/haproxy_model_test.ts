@@ -1,24 +1,16 @@
 import assert from "node:assert/strict";
+import { parseServiceHealth } from "../../services/runtime/consul/health.ts";
 import {
   assignSlots,
   buildLbModel,
-  instanceHealth,
   slotCount,
-  toInstance,
+  toInstance as fromInstance,
 } from "./haproxy_model.ts";
 import { entry, GOLDEN_SETTINGS } from "./testdata/haproxy_fixtures.ts";
 
-Deno.test("instanceHealth() ranks maintenance over critical over warning", async (t) => {
-  const cases: [string, Parameters<typeof entry>[2], string][] = [
-    ["passing", {}, "passing"],
-    ["warning", { status: "warning" }, "warning"],
-    ["critical", { status: "critical" }, "critical"],
-    ["maintenance", { maintenance: true }, "maintenance"],
-  ];
-  for (const [name, options, expected] of cases) {
-    await t.step(name, () => assert.equal(instanceHealth(entry("a", 1, options)), expected));
-  }
-});
+function toInstance(raw: ReturnType<typeof entry>) {
+  return fromInstance(parseServiceHealth([raw], raw.Service.Service).instances[0]);
+}
 
 Deno.test("toInstance() takes the weight for the health and clamps it to HAProxy's range", () => {
   assert.equal(toInstance(entry("a", 1, { weights: { Passing: 3, Warning: 1 } })).weight, 3);
@@ -72,5 +64,35 @@ Deno.test("buildLbModel() refuses an exposure on a port another frontend holds",
     { service: "beta", port: 9101, heldBy: "alpha" },
     { service: "delta", port: 8404, heldBy: "stats" },
     { service: "gamma", port: 8080, heldBy: "mcp" },
+  ]);
+});
+
+Deno.test("buildLbModel() leaves out hostile Consul entries and lists why", () => {
+  const hostile = [
+    {
+      ...entry("evil-addr", 9001),
+      Service: {
+        ...entry("x", 9001).Service,
+        ID: "evil-addr",
+        Address: "127.0.0.2;shutdown frontend mcp;",
+      },
+    },
+    {
+      ...entry("x", 9002),
+      Service: { ...entry("x", 9002).Service, ID: "x\n  server evil 10.6.6.6:80" },
+    },
+  ];
+  const model = buildLbModel({
+    routers: [...hostile, entry("router-1", 9000)],
+    services: { "../../catalog/nodes": [entry("y", 1, { service: "../../catalog/nodes" })] },
+  }, GOLDEN_SETTINGS);
+  assert.deepEqual(
+    model.mcp.slots.filter((slot) => slot.instance).map((slot) => slot.instance!.id),
+    ["router-1"],
+  );
+  assert.deepEqual(model.rejected.map((rejected) => rejected.reason.split(" ")[0]), [
+    "address",
+    "service",
+    "service",
   ]);
 });

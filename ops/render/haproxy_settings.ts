@@ -1,5 +1,10 @@
 /** The load balancer's configuration: flags over environment over defaults, checked in one place. */
 
+import {
+  type ConsulSettings,
+  parseConsulSettings,
+} from "../../services/runtime/consul/settings.ts";
+import { isServiceName } from "../../services/runtime/consul/validate.ts";
 import { type Balance, DEFAULT_LB_SETTINGS, type LbSettings } from "./haproxy_model.ts";
 
 /** Flags of the `lb` commands (all optional). */
@@ -14,6 +19,8 @@ export interface LbFlags {
 /** The `lb` configuration. */
 export interface LbConfig {
   readonly consulUrl: string;
+  /** Consul address and token (`CONSUL_HTTP_TOKEN` or `CONSUL_HTTP_TOKEN_FILE`; read-only). */
+  readonly consul: ConsulSettings;
   readonly settings: LbSettings;
   readonly templatePath: string;
   readonly runDir: string;
@@ -69,9 +76,12 @@ export function parseLbConfig(
       statsAuth = { user: text.slice(0, colon), password: text.slice(colon + 1) };
     }
   }
-  let consulUrl = flags.consul ?? env.CONSUL_HTTP_ADDR ?? "http://127.0.0.1:8500";
-  if (!/^https?:\/\//.test(consulUrl)) consulUrl = `http://${consulUrl}`;
-  consulUrl = consulUrl.replace(/\/+$/, "");
+  const consul = parseConsulSettings(
+    { ...env, ...(flags.consul === undefined ? {} : { CONSUL_HTTP_ADDR: flags.consul }) },
+    { defaultAddress: "http://127.0.0.1:8500" },
+  );
+  problems.push(...consul.problems);
+  const consulUrl = consul.settings.address;
   const runDir = (flags.runDir ?? env.LB_RUN_DIR ?? "/run/lb").replace(/\/+$/, "");
   const metricsPort = int("LB_METRICS_PORT", 8405, 1, 65535);
   const settings: LbSettings = Object.freeze({
@@ -86,6 +96,11 @@ export function parseLbConfig(
     maxReloads: int("LB_MAX_RELOADS", DEFAULT_LB_SETTINGS.maxReloads, 1, 10_000),
     routerService: env.LB_ROUTER_SERVICE || DEFAULT_LB_SETTINGS.routerService,
   });
+  if (!isServiceName(settings.routerService)) {
+    problems.push(
+      `LB_ROUTER_SERVICE must be a plain service name, got "${settings.routerService}"`,
+    );
+  }
   if (!/^\d+(ms|s|m|h)?$/.test(settings.hardStopAfter)) {
     problems.push(
       `LB_HARD_STOP_AFTER must be a duration like "5m", got "${settings.hardStopAfter}"`,
@@ -96,6 +111,7 @@ export function parseLbConfig(
   }
   const config: LbConfig = Object.freeze({
     consulUrl,
+    consul: consul.settings,
     settings,
     templatePath: flags.template ?? env.LB_TEMPLATE ?? options.defaultTemplate,
     runDir,

@@ -7,6 +7,9 @@
  *   deno run -A services/autoscaler/main.ts
  */
 import { pickAddresses } from "../runtime/config.ts";
+import type { ConsulClient } from "../runtime/consul/client.ts";
+import { putKv } from "../runtime/consul/kv.ts";
+import { consulClientFromSettings, parseConsulSettings } from "../runtime/consul/settings.ts";
 import { withNodeAgent } from "../runtime/local_agent.ts";
 import { createLogger } from "../runtime/logger.ts";
 import { ConsulRegistrar, describeError } from "../runtime/registration.ts";
@@ -37,6 +40,16 @@ const logger = createLogger({
   level: settings.logLevel,
   fields: { service: "autoscaler", instance: settings.serviceId },
 });
+// The token as every program takes it: CONSUL_HTTP_TOKEN or CONSUL_HTTP_TOKEN_FILE.
+let consul: ConsulClient;
+try {
+  consul = await consulClientFromSettings(
+    parseConsulSettings(env, { defaultAddress: settings.consulUrl }).settings,
+  );
+} catch (error) {
+  console.error(`error: autoscaler: ${(error as Error).message}`);
+  Deno.exit(1);
+}
 
 const autoscaler = new Autoscaler({
   swarm: new DockerSwarm(settings.dockerSocket, { stack: settings.stack || undefined }),
@@ -71,7 +84,7 @@ try {
 }
 const port = server.addr.port;
 
-const registrar = new ConsulRegistrar(settings.consulUrl, {
+const registrar = new ConsulRegistrar(consul, {
   name: "platform-autoscaler",
   id: settings.serviceId,
   address: settings.advertiseAddr,
@@ -100,13 +113,10 @@ logger.info("started", {
 let publishFailing = false;
 async function publishStatus(): Promise<void> {
   try {
-    const response = await fetch(`${settings.consulUrl}/v1/kv/${settings.statusKey}`, {
-      method: "PUT",
-      body: JSON.stringify(autoscaler.statusDocument()),
-      signal: AbortSignal.timeout(3000),
+    await putKv(consul, settings.statusKey, {
+      value: JSON.stringify(autoscaler.statusDocument()),
+      timeoutMs: 3000,
     });
-    await response.body?.cancel();
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
     publishFailing = false;
   } catch (error) {
     if (!publishFailing) {

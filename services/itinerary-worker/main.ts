@@ -5,8 +5,8 @@ import { runService } from "../runtime/run_service.ts";
 import { createItineraryWorker, ITINERARY_IDENTITY } from "./service.ts";
 import { discoveryWeatherSource } from "./weather_source.ts";
 
-await runService(ITINERARY_IDENTITY, ({ config, logger, onShutdown }) => {
-  const weather = new ServiceDiscovery("tool-weather", { consulUrl: config.consulUrl, logger });
+await runService(ITINERARY_IDENTITY, ({ consul, logger, onShutdown }) => {
+  const weather = new ServiceDiscovery("tool-weather", { consul, logger });
   weather.start();
   onShutdown(() => weather.close());
   return createItineraryWorker(discoveryWeatherSource(weather));

@@ -1,26 +1,26 @@
 /**
  * Follows the platform's services in Consul (blocking queries on the catalog, then one discovery
- * client per service), calls Describe on them and keeps the merged tool catalog. A slow or dead
- * service never blocks readers: they always get the last merged catalog.
+ * client per service), describes every passing instance of each and keeps the merged tool catalog
+ * that the instances' majority decides (`tool_consensus.ts`). A slow or dead service never blocks
+ * readers: they always get the last merged catalog.
  */
-import * as grpc from "@grpc/grpc-js";
-import {
-  type CapabilityClient,
-  CapabilityClientConstructor,
-  type DescribeResponse,
-} from "../../proto/mod.ts";
-import { ConsulWatch } from "../runtime/consul_watch.ts";
+import type { DescribeResponse } from "../../proto/mod.ts";
+import type { ConsulClient } from "../runtime/consul/client.ts";
+import { describeRejected, parseCatalogServices } from "../runtime/consul/health.ts";
+import { ConsulWatch } from "../runtime/consul/watch.ts";
 import { type Endpoint, ServiceDiscovery } from "../runtime/discovery.ts";
 import { type Logger, SILENT_LOGGER } from "../runtime/logger.ts";
 import type { StrategyName } from "../runtime/strategies.ts";
 import { type Catalog, EMPTY_CATALOG, mergeCatalog, type ServiceTools } from "./catalog.ts";
+import { decideTools, type Dissent } from "./tool_consensus.ts";
 
 /** The Consul tag every agent, tool and worker carries. */
 export const PLATFORM_TAG = "platform";
 
 /** Options of {@linkcode BackendDirectory}. */
 export interface BackendDirectoryOptions {
-  consulUrl: string;
+  /** The Consul agent and the router's token (catalog read). */
+  consul: ConsulClient;
   logger?: Logger;
   /** The strategy of a service's calls; default round-robin. */
   strategyFor?: (service: string) => StrategyName | undefined;
@@ -37,11 +37,13 @@ interface Backend {
   readonly discovery: ServiceDiscovery;
   readonly stopListening: () => void;
   tools: ServiceTools | undefined;
-  /** Instance IDs the current tools were described with. */
-  describedFrom: string;
+  /** Describe answers by instance ID, with the address they came from. */
+  readonly answers: Map<string, { target: string; answer: DescribeResponse }>;
+  /** Instances left out of a tool's calls, as last decided. */
+  dissent: readonly Dissent[];
   describing: Promise<void> | undefined;
   again: boolean;
-  /** A pending retry after every instance failed to describe itself. */
+  /** A pending retry after an instance failed to describe itself. */
   retry: ReturnType<typeof setTimeout> | undefined;
   /** Describe rounds that failed in a row, for the retry backoff. */
   failures: number;
@@ -57,7 +59,6 @@ export class BackendDirectory {
   readonly #watch: ConsulWatch<string[]>;
   readonly #backends = new Map<string, Backend>();
   readonly #listeners = new Set<CatalogListener>();
-  readonly #describeClients = new Map<string, CapabilityClient>();
   #catalog: Catalog = EMPTY_CATALOG;
   #loaded = false;
   #closed = false;
@@ -67,10 +68,10 @@ export class BackendDirectory {
     this.#options = options;
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#watch = new ConsulWatch<string[]>("/v1/catalog/services", {
-      consulUrl: options.consulUrl,
+      consul: options.consul,
       waitSeconds: options.waitSeconds,
       logger: this.#logger,
-      parse: platformServices,
+      parse: (body) => platformServices(body, this.#logger),
     });
     this.#watch.onChange((names) => this.#sync(names));
   }
@@ -132,8 +133,6 @@ export class BackendDirectory {
     }
     await Promise.all(backends.map((backend) => backend.discovery.close()));
     await Promise.allSettled(backends.map((backend) => backend.describing));
-    for (const client of this.#describeClients.values()) client.close();
-    this.#describeClients.clear();
     this.#listeners.clear();
   }
 
@@ -151,7 +150,7 @@ export class BackendDirectory {
     for (const service of names) {
       if (this.#backends.has(service)) continue;
       const discovery = new ServiceDiscovery(service, {
-        consulUrl: this.#options.consulUrl,
+        consul: this.#options.consul,
         strategy: this.#options.strategyFor?.(service),
         logger: this.#logger.child({ backend: service }),
         waitSeconds: this.#options.waitSeconds,
@@ -160,7 +159,8 @@ export class BackendDirectory {
         discovery,
         stopListening: discovery.onChange(() => this.#describeSoon(service)),
         tools: undefined,
-        describedFrom: "",
+        answers: new Map(),
+        dissent: [],
         describing: undefined,
         again: false,
         retry: undefined,
@@ -202,23 +202,72 @@ export class BackendDirectory {
     do {
       backend.again = false;
       const endpoints = backend.discovery.endpoints();
-      const from = endpoints.map((endpoint) => endpoint.id).sort().join(",");
-      if (endpoints.length === 0) {
-        backend.tools = undefined;
-      } else if (from !== backend.describedFrom || backend.tools === undefined) {
-        const answer = await this.#describeAny(service, endpoints);
-        if (answer === undefined) {
-          // No instance answered (starting up, or a channel that will not reconnect): try
-          // again later rather than leave the service's tools out until its instances change.
-          this.#retryDescribe(service, backend);
-          continue;
-        }
-        backend.failures = 0;
-        backend.tools = { service, version: answer.version, tools: answer.tools };
+      const current = new Set(endpoints.map((endpoint) => endpoint.id));
+      for (const id of backend.answers.keys()) {
+        if (!current.has(id)) backend.answers.delete(id);
       }
-      backend.describedFrom = from;
+      const fresh = endpoints.filter((endpoint) =>
+        backend.answers.get(endpoint.id)?.target !== targetOf(endpoint)
+      );
+      await Promise.all(fresh.map((endpoint) => this.#describeOne(service, backend, endpoint)));
+      if (this.#closed || this.#backends.get(service) !== backend) return;
+      const descriptions = endpoints.map((endpoint) => ({
+        instance: endpoint.id,
+        answer: backend.answers.get(endpoint.id)?.answer,
+      }));
+      const silent = descriptions.filter((entry) => entry.answer === undefined).length;
+      // Instances that did not answer (starting up, or a channel that will not reconnect) are
+      // asked again later rather than left out until the instances change.
+      if (silent > 0) this.#retryDescribe(service, backend);
+      else backend.failures = 0;
+      if (endpoints.length > 0 && silent === endpoints.length) continue;
+      const consensus = decideTools(service, descriptions, { previous: backend.tools });
+      backend.tools = consensus.tools;
+      backend.discovery.setToolInstances(consensus.allowed);
+      this.#reportConsensus(service, backend, consensus.dissent, consensus.undecided);
       this.#publish();
     } while (backend.again && !this.#closed && this.#backends.get(service) === backend);
+  }
+
+  #reportConsensus(
+    service: string,
+    backend: Backend,
+    dissent: readonly Dissent[],
+    undecided: readonly { tool: string; kept: boolean }[],
+  ): void {
+    const before = JSON.stringify(backend.dissent);
+    backend.dissent = dissent;
+    if (JSON.stringify(dissent) === before) return;
+    const byTool = new Map<string, string[]>();
+    for (const entry of dissent) {
+      byTool.set(entry.tool, [
+        ...byTool.get(entry.tool) ?? [],
+        `${entry.instance} (${entry.reason})`,
+      ]);
+    }
+    for (const [tool, instances] of byTool) {
+      this.#logger.warn(
+        "Instances describe a tool differently from the majority; they get no calls of it",
+        {
+          service,
+          tool,
+          instances,
+        },
+      );
+    }
+    for (const entry of undecided) {
+      this.#logger.warn(
+        entry.kept
+          ? "No majority for a tool's version; the previous catalog entry stays"
+          : "No majority for a tool's version; the tool is left out",
+        { service, tool: entry.tool },
+      );
+    }
+  }
+
+  /** Instances left out of a tool's calls, by service. */
+  dissent(): ReadonlyMap<string, readonly Dissent[]> {
+    return new Map([...this.#backends].map(([service, backend]) => [service, backend.dissent]));
   }
 
   #retryDescribe(service: string, backend: Backend): void {
@@ -231,48 +280,20 @@ export class BackendDirectory {
     }, delay);
   }
 
-  async #describeAny(
-    service: string,
-    endpoints: readonly Endpoint[],
-  ): Promise<DescribeResponse | undefined> {
-    for (const endpoint of endpoints) {
-      try {
-        return await this.#describeOne(endpoint);
-      } catch (error) {
-        // A grpc-js channel under Deno may never reconnect after its server went away; the next
-        // attempt gets a fresh one.
-        this.#dropDescribeClient(endpoint);
-        this.#logger.warn("Describe failed", {
-          service,
-          instance: endpoint.id,
-          error: (error as grpc.ServiceError).details ?? String(error),
-        });
-      }
-    }
-    return undefined;
-  }
-
-  #dropDescribeClient(endpoint: Endpoint): void {
-    const target = `${endpoint.address}:${endpoint.port}`;
-    this.#describeClients.get(target)?.close();
-    this.#describeClients.delete(target);
-  }
-
-  #describeOne(endpoint: Endpoint): Promise<DescribeResponse> {
-    const target = `${endpoint.address}:${endpoint.port}`;
-    let client = this.#describeClients.get(target);
-    if (client === undefined) {
-      client = new CapabilityClientConstructor(target, grpc.credentials.createInsecure());
-      this.#describeClients.set(target, client);
-    }
-    const deadline = Date.now() + (this.#options.describeTimeoutMs ?? 3_000);
-    return new Promise((resolve, reject) => {
-      client.describe({}, { deadline }, (error, response) => {
-        if (error) reject(error);
-        else if (response) resolve(response);
-        else reject(new Error(`Empty Describe answer from "${target}"`));
+  async #describeOne(service: string, backend: Backend, endpoint: Endpoint): Promise<void> {
+    try {
+      const answer = await backend.discovery.describe(endpoint, {
+        timeoutMs: this.#options.describeTimeoutMs ?? 3_000,
       });
-    });
+      backend.answers.set(endpoint.id, { target: targetOf(endpoint), answer });
+    } catch (error) {
+      backend.answers.delete(endpoint.id);
+      this.#logger.warn("Describe failed", {
+        service,
+        instance: endpoint.id,
+        error: (error as Error).message,
+      });
+    }
   }
 
   #publish(): void {
@@ -300,13 +321,17 @@ export class BackendDirectory {
   }
 }
 
-/** The names of the services tagged `platform` in a `/v1/catalog/services` answer, sorted. */
-export function platformServices(body: unknown): string[] {
-  if (typeof body !== "object" || body === null) {
-    throw new TypeError("Expected an object of service names");
-  }
-  return Object.entries(body as Record<string, unknown>)
-    .filter(([, tags]) => Array.isArray(tags) && tags.includes(PLATFORM_TAG))
-    .map(([name]) => name)
-    .sort();
+/**
+ * The names of the services tagged `platform` in a `/v1/catalog/services` answer, sorted; names
+ * that fail validation are logged and left out.
+ */
+export function platformServices(body: unknown, logger: Logger = SILENT_LOGGER): string[] {
+  const catalog = parseCatalogServices(body);
+  for (const entry of catalog.rejected) logger.warn(describeRejected(entry));
+  return [...catalog.services].filter(([, tags]) => tags.includes(PLATFORM_TAG))
+    .map(([name]) => name);
+}
+
+function targetOf(endpoint: Endpoint): string {
+  return `${endpoint.address}:${endpoint.port}`;
 }

@@ -3,6 +3,7 @@
  * Pure: the follower feeds it Describe answers, the MCP servers read it.
  */
 import type { ToolMessage } from "../../proto/mod.ts";
+import { checkSchemaLimits, compileValidator } from "../runtime/schema_validator.ts";
 
 /** A JSON Schema object. */
 export type JsonSchema = Record<string, unknown>;
@@ -110,10 +111,23 @@ function buildTool(
   problems: string[],
 ): CatalogTool | undefined {
   const where = `tool "${tool.name}" of service "${service}"`;
+  if (!TOOL_NAME.test(tool.name)) {
+    problems.push(`Invalid name of ${where}: not 1 to 128 letters, digits, "_", "-" or "."`);
+    return undefined;
+  }
+  if (tool.title.length > MAX_TITLE || tool.description.length > MAX_DESCRIPTION) {
+    problems.push(`Invalid ${where}: title or description too long`);
+    return undefined;
+  }
   const inputSchema = parseObject(tool.inputSchemaJson, `input schema of ${where}`, problems);
   if (inputSchema === undefined) return undefined;
   if (inputSchema.type !== "object") {
     problems.push(`Invalid input schema of ${where}: type must be "object"`);
+    return undefined;
+  }
+  const refused = schemaProblem(tool.inputSchemaJson, inputSchema);
+  if (refused !== undefined) {
+    problems.push(`Invalid input schema of ${where}: ${refused}`);
     return undefined;
   }
   const outputSchema = tool.outputSchemaJson
@@ -135,10 +149,41 @@ function buildTool(
   return built;
 }
 
+/** Tool names the router serves (MCP's own rule, plus a length bound). */
+const TOOL_NAME = /^[A-Za-z0-9_.-]{1,128}$/;
+const MAX_TITLE = 1024;
+const MAX_DESCRIPTION = 16 * 1024;
+const MAX_JSON_TEXT = 64 * 1024;
+
+/** Why a schema is refused (too large, too deep, or it does not compile on RE2), by its text. */
+const schemaVerdicts = new Map<string, string | undefined>();
+const MAX_VERDICTS = 1024;
+
+function schemaProblem(text: string, schema: JsonSchema): string | undefined {
+  if (schemaVerdicts.has(text)) return schemaVerdicts.get(text);
+  let verdict: string | undefined;
+  try {
+    compileValidator(schema);
+  } catch (error) {
+    verdict = (error as Error).message.split("\n")[0];
+  }
+  // Catalogs are rebuilt on every change: remember recent verdicts, boundedly.
+  if (schemaVerdicts.size >= MAX_VERDICTS) schemaVerdicts.clear();
+  schemaVerdicts.set(text, verdict);
+  return verdict;
+}
+
 function parseObject(text: string, what: string, problems: string[]): JsonSchema | undefined {
+  if (text.length > MAX_JSON_TEXT) {
+    problems.push(`Invalid ${what}: ${text.length} bytes, more than ${MAX_JSON_TEXT}`);
+    return undefined;
+  }
   try {
     const value = JSON.parse(text);
-    if (typeof value === "object" && value !== null && !Array.isArray(value)) return value;
+    if (typeof value === "object" && value !== null && !Array.isArray(value)) {
+      checkSchemaLimits(value);
+      return value;
+    }
     problems.push(`Invalid ${what}: not a JSON object`);
   } catch (error) {
     problems.push(`Invalid ${what}: ${(error as Error).message}`);

@@ -5,7 +5,9 @@
  * session's token has expired anyway, so every router deletes the expired keys it sees now and
  * then: the prefix holds at most the sessions ended within one session lifetime.
  */
-import { ConsulWatch } from "../runtime/consul_watch.ts";
+import type { ConsulClient } from "../runtime/consul/client.ts";
+import { deleteKv, kvPath, putKv } from "../runtime/consul/kv.ts";
+import { ConsulWatch } from "../runtime/consul/watch.ts";
 import { type Logger, SILENT_LOGGER } from "../runtime/logger.ts";
 import type { EndedSessions } from "./mcp_endpoint.ts";
 
@@ -31,7 +33,8 @@ export function parseEndedSessionKeys(body: unknown): Map<string, number> {
 
 /** Options of {@linkcode ConsulEndedSessions}. */
 export interface ConsulEndedSessionsOptions {
-  consulUrl: string;
+  /** The Consul agent and the router's token (write on the router's KV prefix). */
+  consul: ConsulClient;
   /** Session lifetime in seconds: a key expires at the session's issue time plus this. */
   maxAgeSeconds: number;
   logger?: Logger;
@@ -50,7 +53,7 @@ export interface ConsulEndedSessionsOptions {
 /** Ended sessions known to this router: its own, at once, and every other router's via Consul. */
 export class ConsulEndedSessions implements EndedSessions {
   readonly #options: ConsulEndedSessionsOptions;
-  readonly #consulUrl: string;
+  readonly #consul: ConsulClient;
   readonly #logger: Logger;
   readonly #now: () => number;
   readonly #watch: ConsulWatch<Map<string, number>>;
@@ -62,11 +65,11 @@ export class ConsulEndedSessions implements EndedSessions {
 
   constructor(options: ConsulEndedSessionsOptions) {
     this.#options = options;
-    this.#consulUrl = options.consulUrl.replace(/\/+$/, "");
+    this.#consul = options.consul;
     this.#logger = options.logger ?? SILENT_LOGGER;
     this.#now = options.now ?? Date.now;
-    this.#watch = new ConsulWatch(`/v1/kv/${ENDED_SESSIONS_KV_PREFIX}`, {
-      consulUrl: options.consulUrl,
+    this.#watch = new ConsulWatch(kvPath(ENDED_SESSIONS_KV_PREFIX), {
+      consul: options.consul,
       query: { keys: "" },
       parse: parseEndedSessionKeys,
       notFoundBody: [],
@@ -154,12 +157,8 @@ export class ConsulEndedSessions implements EndedSessions {
   }
 
   async #request(method: "PUT" | "DELETE", key: string, body?: string): Promise<void> {
-    const response = await fetch(`${this.#consulUrl}/v1/kv/${key}`, {
-      method,
-      body,
-      signal: AbortSignal.timeout(this.#options.writeTimeoutMs ?? 2_000),
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`HTTP ${response.status}: ${text.trim().slice(0, 200)}`);
+    const options = { timeoutMs: this.#options.writeTimeoutMs ?? 2_000 };
+    if (method === "PUT") await putKv(this.#consul, key, { ...options, value: body ?? "" });
+    else await deleteKv(this.#consul, key, options);
   }
 }

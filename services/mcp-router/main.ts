@@ -4,6 +4,8 @@
  * not ready, deregisters, drains, and finishes open calls and streams within the grace period.
  */
 import { ConfigError, parseServiceConfig, type ServiceConfig } from "../runtime/config.ts";
+import type { ConsulClient } from "../runtime/consul/client.ts";
+import { consulClientFromSettings } from "../runtime/consul/settings.ts";
 import { createLogger } from "../runtime/logger.ts";
 import { withNodeAgent } from "../runtime/local_agent.ts";
 import { readProcessFacts } from "../runtime/main_facts.ts";
@@ -42,6 +44,14 @@ try {
   throw error;
 }
 
+let consul: ConsulClient;
+try {
+  consul = await consulClientFromSettings(config.consul);
+} catch (error) {
+  console.error(`error: ${PROGRAM}: ${(error as Error).message}`);
+  Deno.exit(1);
+}
+
 const logger = createLogger({
   level: config.logLevel,
   fields: { service: PROGRAM, instance: config.serviceId },
@@ -58,13 +68,13 @@ const sessions = await SessionCodec.create(sessionKey, {
   maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
 });
 const strategies = new StrategySettings({
-  consulUrl: config.consulUrl,
+  consul,
   fromEnv: routerConfig.strategies,
   logger,
 });
 strategies.start();
 const directory = new BackendDirectory({
-  consulUrl: config.consulUrl,
+  consul,
   logger,
   strategyFor: (service) => strategies.strategyFor(service),
 });
@@ -76,7 +86,7 @@ directory.ready().then(
 );
 
 const ended = new ConsulEndedSessions({
-  consulUrl: config.consulUrl,
+  consul,
   maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
   logger,
 });
@@ -99,7 +109,7 @@ const server = Deno.serve({
 }, service.fetch);
 const port = server.addr.port;
 
-const registrar = new ConsulRegistrar(config.consulUrl, {
+const registrar = new ConsulRegistrar(consul, {
   name: CONSUL_NAME,
   id: config.serviceId,
   address: config.advertiseAddr,

@@ -65,6 +65,15 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     "mcp_router_backend_strategy",
     "1 for the load-balancing strategy each backend service uses now.",
   );
+  const dissenting = metrics.gauge(
+    "mcp_router_tool_dissenting_instances",
+    "1 for each instance that describes a tool differently from its service's majority " +
+      "(reason: version, missing, silent); it is sent no call of that tool.",
+  );
+  const rejectedEntries = metrics.gauge(
+    "mcp_router_consul_rejected_entries",
+    "Consul health entries of a backend service refused by validation.",
+  );
   let draining = false;
   let inFlight = 0;
 
@@ -76,8 +85,21 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
 
   function renderMetrics(): Response {
     strategy.clear();
+    dissenting.clear();
+    rejectedEntries.clear();
+    for (const [service, dissent] of directory.dissent()) {
+      for (const entry of dissent) {
+        dissenting.set({
+          service,
+          tool: entry.tool,
+          instance: entry.instance,
+          reason: entry.reason,
+        }, 1);
+      }
+    }
     for (const discovery of directory.discoveries()) {
       strategy.set({ service: discovery.service, strategy: discovery.strategy }, 1);
+      rejectedEntries.set({ service: discovery.service }, discovery.rejected().length);
       for (const endpointInfo of discovery.endpoints()) {
         outstanding.set(
           { service: discovery.service, instance: endpointInfo.id },

@@ -4,7 +4,10 @@
  * `platform/lb-strategy/agent-echo` = `least-outstanding`), followed with a blocking query so a
  * change reaches every router within moments; round-robin when neither is set.
  */
-import { ConsulWatch } from "../runtime/consul_watch.ts";
+import type { ConsulClient } from "../runtime/consul/client.ts";
+import { decodeKvValue, kvPath } from "../runtime/consul/kv.ts";
+import { isServiceName } from "../runtime/consul/validate.ts";
+import { ConsulWatch } from "../runtime/consul/watch.ts";
 import { type Logger, SILENT_LOGGER } from "../runtime/logger.ts";
 import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
 import { strategyKey } from "./config.ts";
@@ -31,7 +34,11 @@ export function parseKvStrategies(body: unknown): KvStrategies {
     const service = entry.Key.slice(STRATEGY_KV_PREFIX.length);
     // A folder key (`platform/lb-strategy/`) or a nested one names no service.
     if (service === "" || service.includes("/")) continue;
-    const text = typeof entry.Value === "string" ? decodeValue(entry.Value) : "";
+    if (!isServiceName(service)) {
+      problems.push(`Invalid Consul KV "${entry.Key}": not a service name`);
+      continue;
+    }
+    const text = typeof entry.Value === "string" ? decodeKvValue(entry.Value) : "";
     try {
       strategies.set(service, parseStrategy(text.trim()));
     } catch (error) {
@@ -43,7 +50,8 @@ export function parseKvStrategies(body: unknown): KvStrategies {
 
 /** Options of {@linkcode StrategySettings}. */
 export interface StrategySettingsOptions {
-  consulUrl: string;
+  /** The Consul agent and the router's token. */
+  consul: ConsulClient;
   /** `LB_STRATEGY_<SERVICE>` values keyed by {@linkcode strategyKey}; they win over Consul. */
   fromEnv: ReadonlyMap<string, StrategyName>;
   logger?: Logger;
@@ -66,8 +74,8 @@ export class StrategySettings {
   constructor(options: StrategySettingsOptions) {
     this.#fromEnv = options.fromEnv;
     this.#logger = options.logger ?? SILENT_LOGGER;
-    this.#watch = new ConsulWatch(`/v1/kv/${STRATEGY_KV_PREFIX}`, {
-      consulUrl: options.consulUrl,
+    this.#watch = new ConsulWatch(kvPath(STRATEGY_KV_PREFIX), {
+      consul: options.consul,
       query: { recurse: "" },
       parse: parseKvStrategies,
       notFoundBody: [],
@@ -132,13 +140,5 @@ export class StrategySettings {
       this.#reported.add(line);
       this.#logger.info(line);
     }
-  }
-}
-
-function decodeValue(base64: string): string {
-  try {
-    return new TextDecoder().decode(Uint8Array.from(atob(base64), (char) => char.charCodeAt(0)));
-  } catch {
-    return "";
   }
 }

@@ -1,10 +1,13 @@
 /** The environment every platform service reads, parsed once into a frozen, typed object. */
+import { type ConsulSettings, parseConsulSettings } from "./consul/settings.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
 
 /** A service's configuration. */
 export interface ServiceConfig {
   /** Base URL of the Consul HTTP API. */
   readonly consulUrl: string;
+  /** Consul address and token (`CONSUL_HTTP_TOKEN` or `CONSUL_HTTP_TOKEN_FILE`). */
+  readonly consul: ConsulSettings;
   /** Port to listen on (0: any free port, for tests). */
   readonly port: number;
   /** Address registered in Consul. */
@@ -90,14 +93,8 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     return seconds;
   }
 
-  const consulUrl = text("CONSUL_HTTP_ADDR", "http://consul:8500").replace(/\/+$/, "");
-  const withScheme = /^[a-z]+:\/\//i.test(consulUrl) ? consulUrl : `http://${consulUrl}`;
-  try {
-    const url = new URL(withScheme);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("scheme");
-  } catch {
-    problems.push(`CONSUL_HTTP_ADDR must be an http(s) URL or host:port, got "${consulUrl}"`);
-  }
+  const consul = parseConsulSettings(env, { defaultAddress: "http://consul:8500" });
+  problems.push(...consul.problems);
 
   const portText = text("PORT", String(defaults.defaultPort));
   const port = Number(portText);
@@ -155,7 +152,8 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
   }
 
   const config: ServiceConfig = {
-    consulUrl: withScheme,
+    consulUrl: consul.settings.address,
+    consul: consul.settings,
     port,
     advertiseAddr,
     serviceId,

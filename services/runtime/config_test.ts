@@ -7,6 +7,7 @@ Deno.test("parseServiceConfig() fills every default", () => {
   const config = parseServiceConfig({}, { ...DEFAULTS, addresses: ["10.0.1.5"] });
   assert.deepEqual(config, {
     consulUrl: "http://consul:8500",
+    consul: { address: "http://consul:8500", token: undefined, tokenFile: undefined },
     port: 50052,
     advertiseAddr: "10.0.1.5",
     serviceId: "echo-agent-3f2a9c1b",

@@ -5,13 +5,17 @@
  */
 import { status as GrpcStatus } from "@grpc/grpc-js";
 import {
+  DESCRIBE_METHOD,
+  type DescribeResponse,
   INVOKE_METHOD,
   INVOKE_STREAM_METHOD,
   type InvokeEvent,
   type InvokeRequest,
   type InvokeResponse,
 } from "../../proto/mod.ts";
-import { ConsulWatch } from "./consul_watch.ts";
+import { type ConsulClient, consulPath } from "./consul/client.ts";
+import { describeRejected, parseServiceHealth } from "./consul/health.ts";
+import { ConsulWatch } from "./consul/watch.ts";
 import { GrpcChannel, type GrpcChannelOptions } from "./grpc_channel.ts";
 import { Ejector, type EjectorOptions } from "./ejection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
@@ -32,8 +36,8 @@ export interface Endpoint {
 
 /** Options of {@linkcode ServiceDiscovery}. */
 export interface DiscoveryOptions {
-  /** Base URL of the Consul HTTP API. */
-  consulUrl: string;
+  /** The Consul agent and token. */
+  consul: ConsulClient;
   /** How calls are spread; default round-robin. */
   strategy?: StrategyName;
   logger?: Logger;
@@ -120,82 +124,42 @@ export function classifyFailure(error: unknown, cancelledByUs: boolean): Failure
   return "final";
 }
 
-/** Turns the body of `/v1/health/service/<name>` into endpoints, sorted by ID. */
-export function parseHealthEntries(body: unknown): Endpoint[] {
-  if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
-  const endpoints: Endpoint[] = [];
-  for (const entry of body) {
-    const endpoint = endpointOf(entry);
-    if (endpoint) endpoints.push(endpoint);
-  }
-  return endpoints.sort(byId);
-}
-
-/** The fields of a Consul health entry that make an endpoint, as far as they can be trusted. */
-interface HealthEntry {
-  Node?: { Address?: unknown };
-  Service?: {
-    ID?: unknown;
-    Address?: unknown;
-    Port?: unknown;
-    Weights?: { Passing?: unknown };
-    Tags?: string[];
-    Meta?: Record<string, string>;
-  };
-}
-
-/** The endpoint of one health entry, or `undefined` when it lacks an ID, address or port. */
-function endpointOf(entry: HealthEntry | undefined): Endpoint | undefined {
-  const service = entry?.Service;
-  if (!service || typeof service.ID !== "string" || typeof service.Port !== "number") return;
-  const address = service.Address || entry?.Node?.Address;
-  if (typeof address !== "string" || address === "") return;
-  const weight = service.Weights?.Passing;
-  return Object.freeze({
-    id: service.ID,
-    address,
-    port: service.Port,
-    weight: typeof weight === "number" ? weight : 1,
-    tags: Object.freeze([...(service.Tags ?? [])]),
-    meta: Object.freeze({ ...(service.Meta ?? {}) }),
-  });
-}
-
-function byId(a: Endpoint, b: Endpoint): number {
-  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
-}
-
 /** The instances of a service by health, from `/v1/health/service/<name>`. */
 export interface HealthView {
-  /** Every check passing: these take the calls. */
+  /** Passing: these take the calls. */
   passing: Endpoint[];
   /** Warning or critical, not in maintenance: tried only when no instance passes. */
   failing: Endpoint[];
+  /** Entries that failed validation, one line each. */
+  rejected: string[];
 }
 
-const MAINTENANCE_CHECK = /^_(service|node)_maintenance/;
-
 /**
- * Splits Consul health entries into passing and failing instances; instances in maintenance are
+ * Splits Consul health entries of `service` into passing and failing instances by the one health
+ * definition (`consul/health.ts`); instances in maintenance and entries that fail validation are
  * left out. The failing ones are a last resort, as in Envoy's panic mode: when every check of a
  * service fails at once (a flapping check under load), its instances may still answer, and a call
  * that cannot be delivered is retried anyway.
  */
-export function splitHealthEntries(body: unknown): HealthView {
-  if (!Array.isArray(body)) throw new TypeError("Consul health answer is not an array");
-  const view: HealthView = { passing: [], failing: [] };
-  for (const entry of body) {
-    const endpoint = endpointOf(entry);
-    if (!endpoint) continue;
-    const checks: { CheckID?: unknown; Status?: unknown }[] = Array.isArray(entry?.Checks)
-      ? entry.Checks
-      : [];
-    if (checks.some((check) => MAINTENANCE_CHECK.test(String(check?.CheckID)))) continue;
-    const passing = checks.every((check) => check?.Status === "passing");
-    (passing ? view.passing : view.failing).push(endpoint);
+export function splitHealthEntries(body: unknown, service: string): HealthView {
+  const health = parseServiceHealth(body, service);
+  const view: HealthView = {
+    passing: [],
+    failing: [],
+    rejected: health.rejected.map(describeRejected),
+  };
+  for (const instance of health.instances) {
+    if (instance.health === "maintenance") continue;
+    const endpoint: Endpoint = Object.freeze({
+      id: instance.id,
+      address: instance.address,
+      port: instance.port,
+      weight: instance.weights.passing,
+      tags: instance.tags,
+      meta: instance.meta,
+    });
+    (instance.health === "passing" ? view.passing : view.failing).push(endpoint);
   }
-  view.passing.sort(byId);
-  view.failing.sort(byId);
   return view;
 }
 
@@ -247,6 +211,8 @@ export class ServiceDiscovery {
   #failing: readonly Endpoint[] = Object.freeze([]);
   #panicking = false;
   #closed = false;
+  #allowed: ReadonlyMap<string, ReadonlySet<string>> = new Map();
+  #rejected: readonly string[] = [];
 
   constructor(service: string, options: DiscoveryOptions) {
     this.#service = service;
@@ -258,9 +224,9 @@ export class ServiceDiscovery {
     this.#channelOptions = { ...CHANNEL_OPTIONS, ...options.channelOptions };
     this.#picker = createPicker(options.strategy ?? "round-robin", { random: this.#random });
     this.#ejector = new Ejector(options.ejection);
-    this.#watch = new ConsulWatch(`/v1/health/service/${encodeURIComponent(service)}`, {
-      consulUrl: options.consulUrl,
-      parse: splitHealthEntries,
+    this.#watch = new ConsulWatch(consulPath("/v1/health/service", service), {
+      consul: options.consul,
+      parse: (body) => splitHealthEntries(body, service),
       waitSeconds: options.waitSeconds,
       random: this.#random,
       logger: this.#logger,
@@ -319,10 +285,37 @@ export class ServiceDiscovery {
     return this.#outstanding;
   }
 
+  /**
+   * The only instances that may be sent calls of a tool, by tool name (those that describe the
+   * version the router's catalog took); tools not in the map are not restricted. Replaces the
+   * previous map.
+   */
+  setToolInstances(allowed: ReadonlyMap<string, ReadonlySet<string>>): void {
+    this.#allowed = allowed;
+  }
+
+  /**
+   * Calls `Describe` on one instance over the channel its calls use; rejects with the gRPC error.
+   */
+  async describe(endpoint: Endpoint, options: { timeoutMs: number }): Promise<DescribeResponse> {
+    const entry = this.#client(endpoint);
+    const deadline = Date.now() + options.timeoutMs;
+    await this.#connected(entry.channel, deadline);
+    const bytes = await entry.channel.unary(DESCRIBE_METHOD.path, DESCRIBE_METHOD.serialize({}), {
+      deadline,
+    });
+    return DESCRIBE_METHOD.deserialize(bytes);
+  }
+
+  /** Entries of the last Consul answer that failed validation, one line each. */
+  rejected(): readonly string[] {
+    return this.#rejected;
+  }
+
   /** Calls `Invoke` on one instance, retrying on others as {@linkcode classifyFailure} allows. */
   invoke(request: InvokeRequest, options: InvokeOptions = {}): Promise<InvokeResult> {
     const message = INVOKE_METHOD.serialize(request);
-    return this.#call(options, (channel, callOptions) => ({
+    return this.#call(request.tool, options, (channel, callOptions) => ({
       promise: channel.unary(INVOKE_METHOD.path, message, callOptions).then((bytes) =>
         INVOKE_METHOD.deserialize(bytes)
       ),
@@ -336,7 +329,7 @@ export class ServiceDiscovery {
    */
   invokeStream(request: InvokeRequest, options: InvokeStreamOptions): Promise<InvokeResult> {
     const message = INVOKE_STREAM_METHOD.serialize(request);
-    return this.#call(options, (channel, callOptions) => {
+    return this.#call(request.tool, options, (channel, callOptions) => {
       let received = false;
       let result: InvokeResponse | undefined;
       const onMessage = (bytes: Uint8Array) => {
@@ -360,7 +353,7 @@ export class ServiceDiscovery {
     });
   }
 
-  async #call(options: InvokeOptions, attempt: Attempt): Promise<InvokeResult> {
+  async #call(tool: string, options: InvokeOptions, attempt: Attempt): Promise<InvokeResult> {
     const { signal } = options;
     const deadline = options.deadlineMs === undefined ? undefined : Date.now() + options.deadlineMs;
     if (!this.#watch.hasValue && !this.#closed) {
@@ -374,7 +367,7 @@ export class ServiceDiscovery {
     let attempts = 0;
     for (; attempts < this.#maxAttempts; attempts++) {
       if (signal?.aborted) throw cancelled(this.#service, signal);
-      let endpoint = this.#pick(tried);
+      let endpoint = this.#pick(tried, tool);
       if (!endpoint && lastError !== undefined) {
         // Every instance was tried and the call reached none of them (each failure so far was
         // safe to retry): with attempts left, try them again after a short pause. A service with
@@ -388,7 +381,7 @@ export class ServiceDiscovery {
         await new Promise((resolve) => setTimeout(resolve, pause));
         if (signal?.aborted) throw cancelled(this.#service, signal);
         tried.clear();
-        endpoint = this.#pick(tried);
+        endpoint = this.#pick(tried, tool);
       }
       if (!endpoint) break;
       tried.add(endpoint.id);
@@ -438,7 +431,7 @@ export class ServiceDiscovery {
   }
 
   /** Picks among endpoints not tried yet, preferring those not ejected. */
-  #pick(tried: ReadonlySet<string>): Endpoint | undefined {
+  #pick(tried: ReadonlySet<string>, tool: string): Endpoint | undefined {
     const panic = this.#endpoints.length === 0 && this.#failing.length > 0;
     if (panic !== this.#panicking) {
       this.#panicking = panic;
@@ -449,7 +442,10 @@ export class ServiceDiscovery {
       }
     }
     const pool = panic ? this.#failing : this.#endpoints;
-    const untried = pool.filter((endpoint) => !tried.has(endpoint.id));
+    const allowed = this.#allowed.get(tool);
+    const untried = pool.filter((endpoint) =>
+      !tried.has(endpoint.id) && (allowed?.has(endpoint.id) ?? true)
+    );
     if (untried.length === 0) return undefined;
     return this.#picker.pick(this.#ejector.admit(untried, this.#now()), this.#outstanding);
   }
@@ -493,6 +489,10 @@ export class ServiceDiscovery {
 
   #update(view: HealthView): void {
     const endpoints = view.passing;
+    if (view.rejected.join("\n") !== this.#rejected.join("\n")) {
+      for (const line of view.rejected) this.#logger.warn(line);
+    }
+    this.#rejected = Object.freeze(view.rejected);
     const unchanged = JSON.stringify(endpoints) === JSON.stringify(this.#endpoints);
     const previous = new Set(this.#endpoints.map((endpoint) => endpoint.id));
     const current = new Set(endpoints.map((endpoint) => endpoint.id));

@@ -1,11 +1,6 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
-import {
-  classifyFailure,
-  type FailureKind,
-  parseHealthEntries,
-  splitHealthEntries,
-} from "./discovery.ts";
+import { classifyFailure, type FailureKind, splitHealthEntries } from "./discovery.ts";
 
 Deno.test("classifyFailure() tells undelivered, dropped and final calls apart", async (t) => {
   const refused = "No connection established. Last error: Error: connect ECONNREFUSED " +
@@ -52,44 +47,10 @@ Deno.test("classifyFailure() tells undelivered, dropped and final calls apart", 
   });
 });
 
-Deno.test("parseHealthEntries() reads endpoints from Consul health entries", () => {
-  const body = [
-    {
-      Node: { Address: "10.0.0.9" },
-      Service: {
-        ID: "b-1",
-        Address: "",
-        Port: 50053,
-        Tags: ["platform"],
-        Meta: { version: "1" },
-        Weights: { Passing: 3, Warning: 1 },
-      },
-    },
-    { Node: { Address: "10.0.0.1" }, Service: { ID: "a-1", Address: "10.0.1.1", Port: 50053 } },
-    { Node: {}, Service: { ID: "no-address", Address: "", Port: 1 } },
-    { Service: { ID: "no-port", Address: "10.0.0.2" } },
-  ];
-  assert.deepEqual(parseHealthEntries(body), [
-    { id: "a-1", address: "10.0.1.1", port: 50053, weight: 1, tags: [], meta: {} },
-    {
-      id: "b-1",
-      address: "10.0.0.9",
-      port: 50053,
-      weight: 3,
-      tags: ["platform"],
-      meta: { version: "1" },
-    },
-  ]);
-});
-
-Deno.test("parseHealthEntries() rejects an answer that is not a list", () => {
-  assert.throws(() => parseHealthEntries({}), TypeError);
-});
-
 Deno.test("splitHealthEntries() separates passing, failing and maintenance instances", () => {
   const entry = (id: string, checks: [string, string][]) => ({
     Node: { Address: "10.0.0.1" },
-    Service: { ID: id, Address: "", Port: 50052, Tags: [], Meta: {} },
+    Service: { ID: id, Service: "agent-echo", Address: "", Port: 50052, Tags: [], Meta: {} },
     Checks: checks.map(([CheckID, Status]) => ({ CheckID, Status })),
   });
   const view = splitHealthEntries([
@@ -98,8 +59,11 @@ Deno.test("splitHealthEntries() separates passing, failing and maintenance insta
     entry("b", [["serfHealth", "passing"], ["service:b", "warning"]]),
     entry("m", [["service:m", "passing"], ["_service_maintenance:m", "critical"]]),
     entry("d", [["serfHealth", "passing"], ["service:d", "passing"]]),
-  ]);
+    entry("e", [["serfHealth", "critical"], ["service:e", "passing"]]),
+    entry("bad;id", [["service:x", "passing"]]),
+  ], "agent-echo");
   assert.deepEqual(view.passing.map((endpoint) => endpoint.id), ["c", "d"]);
-  assert.deepEqual(view.failing.map((endpoint) => endpoint.id), ["a", "b"]);
+  assert.deepEqual(view.failing.map((endpoint) => endpoint.id), ["a", "b", "e"]);
+  assert.equal(view.rejected.length, 1);
   assert.equal(view.passing[0].address, "10.0.0.1");
 });

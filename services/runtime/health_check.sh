@@ -12,7 +12,9 @@
 # of 1 ms took up to 480 ms). Consul being unreachable does not fail the check (Swarm would
 # restart healthy services during a Consul outage). Each answer may take up to 4 s: on a busy
 # machine a healthy service can be slow to answer, and Swarm restarting it would make things worse
-# (the healthcheck's own timeout is longer).
+# (the healthcheck's own timeout is longer). With ACLs on, the Consul question carries the
+# instance's token (CONSUL_HTTP_TOKEN, else the file CONSUL_HTTP_TOKEN_FILE names, as the program
+# itself reads it); a token Consul refuses fails the check, naming the cause.
 set -u
 
 if [[ $# -lt 1 || $# -gt 2 || ! $1 =~ ^[0-9]+$ || ($# -eq 2 && $2 != /*) ]]; then
@@ -20,11 +22,13 @@ if [[ $# -lt 1 || $# -gt 2 || ! $1 =~ ^[0-9]+$ || ($# -eq 2 && $2 != /*) ]]; the
   exit 2
 fi
 
-# Prints the HTTP status code of GET <path> on <host>:<port>, or nothing.
+# Prints the HTTP status code of GET <path> on <host>:<port>, or nothing; a 4th argument is sent
+# as X-Consul-Token.
 http_status() {
-  local host=$1 port=$2 path=$3 line
+  local host=$1 port=$2 path=$3 token=${4:-} line header=""
+  [[ -n $token ]] && header="X-Consul-Token: $token"$'\r\n'
   exec 3<>"/dev/tcp/$host/$port" || return 1
-  printf 'GET %s HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n' "$path" "$host" >&3
+  printf 'GET %s HTTP/1.0\r\nHost: %s\r\n%sConnection: close\r\n\r\n' "$path" "$host" "$header" >&3
   IFS=' ' read -r -t 4 line <&3 || true
   exec 3<&- 3>&-
   line=${line#* }
@@ -48,8 +52,15 @@ if [[ -n ${SERVICE_ID:-} && -n ${CONSUL_HTTP_ADDR:-} ]]; then
   host=${address%:*}
   port=8500
   [[ $address == *:* ]] && port=${address##*:}
-  consul=$(http_status "$host" "$port" "/v1/agent/health/service/id/$SERVICE_ID" 2>/dev/null)
+  token=${CONSUL_HTTP_TOKEN:-}
+  if [[ -z $token && -n ${CONSUL_HTTP_TOKEN_FILE:-} && -r $CONSUL_HTTP_TOKEN_FILE ]]; then
+    read -r token <"$CONSUL_HTTP_TOKEN_FILE" || true
+  fi
+  # A token is one printable word: anything else must not reach the request line.
+  [[ $token =~ ^[[:graph:]]+$ ]] || token=""
+  consul=$(http_status "$host" "$port" "/v1/agent/health/service/id/$SERVICE_ID" "$token" 2>/dev/null)
   case $consul in
+    403) echo "unhealthy: Consul refused the token for \"$SERVICE_ID\" (ACLs)" >&2; exit 1 ;;
     200 | "") ;;
     429) echo "unhealthy: \"$SERVICE_ID\" is warning in Consul" >&2; exit 1 ;;
     503) echo "unhealthy: \"$SERVICE_ID\" is critical in Consul" >&2; exit 1 ;;

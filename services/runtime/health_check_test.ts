@@ -84,3 +84,34 @@ Deno.test("health_check.sh rejects bad arguments with exit code 2", async () => 
     assert.equal(output.code, 2, args.join(" "));
   }
 });
+
+Deno.test("health_check.sh sends the instance's Consul token and fails when Consul refuses it", async () => {
+  const service = serve(() => new Response("ok"));
+  const seen: (string | null)[] = [];
+  const consul = serve((request) => {
+    const token = request.headers.get("x-consul-token");
+    seen.push(token);
+    return new Response("[]", { status: token === "good-token" ? 200 : 403 });
+  });
+  const tokenFile = await Deno.makeTempFile();
+  try {
+    const base = { SERVICE_ID: "echo-1", CONSUL_HTTP_ADDR: `http://127.0.0.1:${consul.addr.port}` };
+    assert.equal(
+      (await probe(service.addr.port, { ...base, CONSUL_HTTP_TOKEN: "good-token" })).code,
+      0,
+    );
+    await Deno.writeTextFile(tokenFile, "good-token\n");
+    assert.equal(
+      (await probe(service.addr.port, { ...base, CONSUL_HTTP_TOKEN_FILE: tokenFile })).code,
+      0,
+    );
+    const refused = await probe(service.addr.port, { ...base, CONSUL_HTTP_TOKEN: "wrong" });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /Consul refused the token for "echo-1"/);
+    assert.deepEqual(seen, ["good-token", "good-token", "wrong"]);
+  } finally {
+    await service.shutdown();
+    await consul.shutdown();
+    await Deno.remove(tokenFile);
+  }
+});

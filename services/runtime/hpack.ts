@@ -175,13 +175,28 @@ export class HpackDecoder {
     this.#allowedMaxSize = maxTableSize;
   }
 
-  /** Decodes one complete header block (HEADERS plus CONTINUATION payloads). */
-  decode(block: Uint8Array): HeaderField[] {
+  /**
+   * Decodes one complete header block (HEADERS plus CONTINUATION payloads). Throws once the
+   * decoded list passes `maxListSize` (RFC 9113's measure: name and value lengths plus 32 per
+   * field), so a small block of references to large table entries cannot expand without bound.
+   */
+  decode(block: Uint8Array, maxListSize = Infinity): HeaderField[] {
     this.#block = block;
     this.#offset = 0;
     const fields: HeaderField[] = [];
     let fieldSeen = false;
+    let listSize = 0;
+    let counted = 0;
+    const count = () => {
+      for (; counted < fields.length; counted++) {
+        listSize += fields[counted][0].length + fields[counted][1].length + 32;
+      }
+      if (listSize > maxListSize) {
+        throw new HpackError(`Header list larger than ${maxListSize} bytes`);
+      }
+    };
     while (this.#offset < block.length) {
+      count();
       const byte = block[this.#offset];
       if (byte & 0x80) {
         fields.push(this.#entry(this.#integer(7)));
@@ -206,6 +221,7 @@ export class HpackDecoder {
         fieldSeen = true;
       }
     }
+    count();
     this.#block = new Uint8Array(0);
     return fields;
   }

@@ -6,6 +6,12 @@
  * Writes are queued and sent in one `write` per turn of the event loop, so a call's HEADERS and
  * DATA, and the frames of concurrent calls, share a syscall. The session never sends GOAWAY (a
  * Deno HTTP/2 server that receives one can crash, denoland/deno#36788): it just closes the socket.
+ *
+ * The peer is untrusted (anything registered in Consul is called): what it may make us hold is
+ * bounded (a header block of at most {@linkcode MAX_HEADER_LIST_SIZE} bytes, compressed or
+ * decoded, in at most {@linkcode MAX_CONTINUATION_FRAMES} CONTINUATION frames; DATA within the
+ * windows we advertised), and every frame RFC 9113 calls a connection error closes the connection
+ * (section numbers at each check). Stream errors reset the stream alone.
  */
 import { encodeHeaders, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
@@ -67,6 +73,30 @@ const FRAME_PING = 0x6;
 const FRAME_GOAWAY = 0x7;
 const FRAME_WINDOW_UPDATE = 0x8;
 const FRAME_CONTINUATION = 0x9;
+const FRAME_PRIORITY = 0x2;
+
+/** Frames that must be on a stream (never on stream 0). */
+const STREAM_FRAMES = new Set([
+  FRAME_DATA,
+  FRAME_HEADERS,
+  FRAME_PRIORITY,
+  FRAME_RST_STREAM,
+  FRAME_CONTINUATION,
+]);
+/** Frames that must be on stream 0. */
+const CONNECTION_FRAMES = new Set([FRAME_SETTINGS, FRAME_PING, FRAME_GOAWAY]);
+const FRAME_NAMES: Record<number, string> = {
+  [FRAME_DATA]: "DATA",
+  [FRAME_HEADERS]: "HEADERS",
+  [FRAME_PRIORITY]: "PRIORITY",
+  [FRAME_RST_STREAM]: "RST_STREAM",
+  [FRAME_SETTINGS]: "SETTINGS",
+  [FRAME_PUSH_PROMISE]: "PUSH_PROMISE",
+  [FRAME_PING]: "PING",
+  [FRAME_GOAWAY]: "GOAWAY",
+  [FRAME_WINDOW_UPDATE]: "WINDOW_UPDATE",
+  [FRAME_CONTINUATION]: "CONTINUATION",
+};
 
 const FLAG_END_STREAM = 0x1;
 const FLAG_ACK = 0x1;
@@ -78,9 +108,20 @@ const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
 const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 const SETTINGS_MAX_FRAME_SIZE = 0x5;
 const SETTINGS_ENABLE_PUSH = 0x2;
+const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
 
-/** HTTP/2 error code CANCEL. */
+/** HTTP/2 error codes (RFC 9113 section 7). */
+const HTTP2_PROTOCOL_ERROR = 0x1;
+const HTTP2_FLOW_CONTROL_ERROR = 0x3;
 const HTTP2_CANCEL = 0x8;
+
+/**
+ * The largest header list we accept, advertised as SETTINGS_MAX_HEADER_LIST_SIZE and enforced on
+ * the compressed block and on the decoded list alike (gRPC's answers need a few hundred bytes).
+ */
+export const MAX_HEADER_LIST_SIZE = 64 * 1024;
+/** CONTINUATION frames one header block may take (64 KiB fits in 4 frames of the default size). */
+export const MAX_CONTINUATION_FRAMES = 16;
 
 const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
@@ -193,7 +234,9 @@ export class Http2Session {
   #connectionSendWindow = DEFAULT_WINDOW;
   #connectionUnacknowledged = 0;
   /** A header block split over CONTINUATION frames. */
-  #continuation: { streamId: number; endStream: boolean; chunks: Uint8Array[] } | undefined;
+  #continuation:
+    | { streamId: number; endStream: boolean; chunks: Uint8Array[]; bytes: number; frames: number }
+    | undefined;
   #output: Uint8Array[] = [];
   #outputLength = 0;
   /** Bytes ever queued, and ever written to the socket. */
@@ -307,12 +350,14 @@ export class Http2Session {
   }
 
   #start(): void {
-    const settings = new Uint8Array(12);
+    const settings = new Uint8Array(18);
     const view = new DataView(settings.buffer);
     view.setUint16(0, SETTINGS_ENABLE_PUSH);
     view.setUint32(2, 0);
     view.setUint16(6, SETTINGS_INITIAL_WINDOW_SIZE);
     view.setUint32(8, STREAM_WINDOW);
+    view.setUint16(12, SETTINGS_MAX_HEADER_LIST_SIZE);
+    view.setUint32(14, MAX_HEADER_LIST_SIZE);
     this.#enqueue(PREFACE);
     this.#enqueue(frame(FRAME_SETTINGS, 0, 0, settings));
     this.#enqueue(
@@ -472,7 +517,25 @@ export class Http2Session {
 
   #onFrame(type: number, flags: number, streamId: number, payload: Uint8Array): void {
     if (this.#continuation !== undefined && type !== FRAME_CONTINUATION) {
+      // RFC 9113 6.2: a header block is followed only by its CONTINUATION frames.
       throw new Http2ProtocolError("Expected CONTINUATION");
+    }
+    if (streamId === 0) {
+      // RFC 9113 6.1, 6.2, 6.3, 6.4, 6.10: these frames belong to a stream.
+      if (STREAM_FRAMES.has(type)) {
+        throw new Http2ProtocolError(`${FRAME_NAMES[type]} frame on stream 0`);
+      }
+    } else {
+      // RFC 9113 6.5, 6.7, 6.8: these frames belong to the connection.
+      if (CONNECTION_FRAMES.has(type)) {
+        throw new Http2ProtocolError(`${FRAME_NAMES[type]} frame on stream ${streamId}`);
+      }
+      // RFC 9113 5.1: a frame other than PRIORITY on an idle stream (one we never opened; the
+      // server opens none, push being off) is a connection error.
+      const onStream = STREAM_FRAMES.has(type) || type === FRAME_WINDOW_UPDATE;
+      if (onStream && type !== FRAME_PRIORITY && this.#isIdle(streamId)) {
+        throw new Http2ProtocolError(`${FRAME_NAMES[type]} frame on idle stream ${streamId}`);
+      }
     }
     switch (type) {
       case FRAME_DATA:
@@ -508,9 +571,18 @@ export class Http2Session {
     }
   }
 
+  /** Whether `streamId` was never opened by us (server-initiated IDs are even: never ours). */
+  #isIdle(streamId: number): boolean {
+    return streamId % 2 === 0 || streamId >= this.#nextStreamId;
+  }
+
   #onData(flags: number, streamId: number, payload: Uint8Array): void {
     // Flow control counts the whole payload, padding included, even for a stream we closed.
     this.#connectionUnacknowledged += payload.length;
+    // RFC 9113 6.9.1: a peer that sends more than the window we gave it breaks flow control.
+    if (this.#connectionUnacknowledged > CONNECTION_WINDOW) {
+      throw new Http2ProtocolError("DATA beyond the connection's flow-control window");
+    }
     if (this.#connectionUnacknowledged >= CONNECTION_WINDOW / 2) {
       this.#enqueue(
         frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(this.#connectionUnacknowledged)),
@@ -521,6 +593,9 @@ export class Http2Session {
     if (state === undefined || state.remoteEnded) return;
     const data = (flags & FLAG_PADDED) ? unpad(payload) : payload;
     const endStream = (flags & FLAG_END_STREAM) !== 0;
+    if (state.unacknowledged + payload.length > STREAM_WINDOW) {
+      return this.#streamError(state, HTTP2_FLOW_CONTROL_ERROR);
+    }
     if (endStream) this.#remoteEnd(state);
     else {
       state.unacknowledged += payload.length;
@@ -534,20 +609,52 @@ export class Http2Session {
 
   #onHeaders(flags: number, streamId: number, payload: Uint8Array): void {
     let block = (flags & FLAG_PADDED) ? unpad(payload) : payload;
-    if (flags & FLAG_PRIORITY) block = block.subarray(5);
+    if (flags & FLAG_PRIORITY) {
+      if (block.length < 5) throw new Http2ProtocolError("HEADERS too short for its priority");
+      block = block.subarray(5);
+    }
     const endStream = (flags & FLAG_END_STREAM) !== 0;
     if ((flags & FLAG_END_HEADERS) === 0) {
-      this.#continuation = { streamId, endStream, chunks: [block.slice()] };
+      this.#continuation = {
+        streamId,
+        endStream,
+        chunks: [block.slice()],
+        bytes: block.length,
+        frames: 0,
+      };
+      this.#checkHeaderBlock(this.#continuation);
       return;
     }
+    this.#checkHeaderBlock({ bytes: block.length, frames: 0 });
     this.#headerBlock(streamId, endStream, block);
+  }
+
+  /**
+   * A header block is bounded in bytes and in frames: a peer may not make us gather CONTINUATION
+   * frames without end (RFC 9113 10.5.1 lets an endpoint refuse what exceeds its
+   * SETTINGS_MAX_HEADER_LIST_SIZE; the block must be decoded to keep HPACK in step, so the whole
+   * connection goes).
+   */
+  #checkHeaderBlock(block: { bytes: number; frames: number }): void {
+    if (block.bytes > MAX_HEADER_LIST_SIZE) {
+      throw new Http2ProtocolError(`Header block larger than ${MAX_HEADER_LIST_SIZE} bytes`);
+    }
+    if (block.frames > MAX_CONTINUATION_FRAMES) {
+      throw new Http2ProtocolError(
+        `Header block in more than ${MAX_CONTINUATION_FRAMES} CONTINUATION frames`,
+      );
+    }
   }
 
   #onContinuation(flags: number, streamId: number, payload: Uint8Array): void {
     const continuation = this.#continuation;
     if (continuation === undefined || continuation.streamId !== streamId) {
+      // RFC 9113 6.10: CONTINUATION only after a HEADERS without END_HEADERS, on its stream.
       throw new Http2ProtocolError("Unexpected CONTINUATION");
     }
+    continuation.bytes += payload.length;
+    continuation.frames++;
+    this.#checkHeaderBlock(continuation);
     continuation.chunks.push(payload.slice());
     if ((flags & FLAG_END_HEADERS) === 0) return;
     this.#continuation = undefined;
@@ -557,7 +664,7 @@ export class Http2Session {
 
   #headerBlock(streamId: number, endStream: boolean, block: Uint8Array): void {
     // Every block is decoded, even for a stream we closed, to keep the table in step.
-    const fields = this.#decoder.decode(block);
+    const fields = this.#decoder.decode(block, MAX_HEADER_LIST_SIZE);
     const state = this.#streams.get(streamId);
     if (state === undefined || state.remoteEnded) return;
     if (endStream) this.#remoteEnd(state);
@@ -565,20 +672,33 @@ export class Http2Session {
   }
 
   #onSettings(flags: number, payload: Uint8Array): void {
-    if (flags & FLAG_ACK) return;
+    if (flags & FLAG_ACK) {
+      // RFC 9113 6.5: an acknowledgement carries nothing.
+      if (payload.length !== 0) throw new Http2ProtocolError("SETTINGS ACK with a payload");
+      return;
+    }
     if (payload.length % 6 !== 0) throw new Http2ProtocolError("SETTINGS of the wrong size");
     const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
     for (let offset = 0; offset < payload.length; offset += 6) {
       const id = view.getUint16(offset);
       const value = view.getUint32(offset + 2);
       if (id === SETTINGS_MAX_CONCURRENT_STREAMS) this.#maxConcurrent = value;
-      else if (id === SETTINGS_INITIAL_WINDOW_SIZE) {
+      else if (id === SETTINGS_ENABLE_PUSH) {
+        // RFC 9113 6.5.2: a server never sets it to 1, and it is 0 or 1.
+        if (value !== 0) throw new Http2ProtocolError("SETTINGS_ENABLE_PUSH from a server");
+      } else if (id === SETTINGS_INITIAL_WINDOW_SIZE) {
         if (value > MAX_WINDOW) {
           throw new Http2ProtocolError("SETTINGS_INITIAL_WINDOW_SIZE too large");
         }
         const delta = value - this.#peerInitialWindow;
         this.#peerInitialWindow = value;
-        for (const state of this.#streams.values()) state.sendWindow += delta;
+        for (const state of this.#streams.values()) {
+          state.sendWindow += delta;
+          // RFC 9113 6.9.2: a change that takes any window past 2^31-1 is a connection error.
+          if (state.sendWindow > MAX_WINDOW) {
+            throw new Http2ProtocolError("SETTINGS_INITIAL_WINDOW_SIZE overflows a stream window");
+          }
+        }
       } else if (id === SETTINGS_MAX_FRAME_SIZE) {
         if (value < 16_384 || value > 16_777_215) {
           throw new Http2ProtocolError("Invalid SETTINGS_MAX_FRAME_SIZE");
@@ -596,13 +716,30 @@ export class Http2Session {
   #onWindowUpdate(streamId: number, payload: Uint8Array): void {
     if (payload.length !== 4) throw new Http2ProtocolError("WINDOW_UPDATE of the wrong size");
     const increment = new DataView(payload.buffer, payload.byteOffset).getUint32(0) & 0x7fffffff;
-    if (streamId === 0) this.#connectionSendWindow += increment;
-    else {
+    if (streamId === 0) {
+      // RFC 9113 6.9: an increment of 0 on the connection, or a window past 2^31-1 (6.9.1), is a
+      // connection error.
+      if (increment === 0) throw new Http2ProtocolError("WINDOW_UPDATE of 0 on the connection");
+      this.#connectionSendWindow += increment;
+      if (this.#connectionSendWindow > MAX_WINDOW) {
+        throw new Http2ProtocolError("WINDOW_UPDATE takes the connection window past 2^31-1");
+      }
+    } else {
       const state = this.#streams.get(streamId);
       if (state === undefined) return;
+      // The same on a stream is a stream error (RFC 9113 6.9, 6.9.1).
+      if (increment === 0) return this.#streamError(state, HTTP2_PROTOCOL_ERROR);
       state.sendWindow += increment;
+      if (state.sendWindow > MAX_WINDOW) return this.#streamError(state, HTTP2_FLOW_CONTROL_ERROR);
     }
     this.#resumeBlocked();
+  }
+
+  /** Resets one stream for a stream error; its owner hears a reset with `code`. */
+  #streamError(state: StreamState, code: number): void {
+    this.#enqueue(frame(FRAME_RST_STREAM, 0, state.id, uint32Payload(code)));
+    this.#endStream(state);
+    state.handler.onReset(code);
   }
 
   #onGoaway(payload: Uint8Array): void {

@@ -11,8 +11,12 @@
  * A process learns its node's name from `CONSUL_NODE` (the stack sets it to
  * `{{.Node.Hostname}}`), asks any agent at `CONSUL_HTTP_ADDR` for that node's address in the
  * catalog, and from then on talks to that agent only. Without `CONSUL_NODE` (a process started by
- * hand, tests) `CONSUL_HTTP_ADDR` is used as it is.
+ * hand, tests) `CONSUL_HTTP_ADDR` is used as it is. Requests go through the platform's one Consul
+ * client with the process's token (`CONSUL_HTTP_TOKEN` or `CONSUL_HTTP_TOKEN_FILE`): under ACLs
+ * the node lookup needs `node:read`, which every platform token has.
  */
+import { ConsulClient, consulPath } from "./consul/client.ts";
+import { loadConsulToken, parseConsulSettings } from "./consul/settings.ts";
 import { backoffDelay } from "./ejection.ts";
 import type { Logger } from "./logger.ts";
 
@@ -27,6 +31,8 @@ export interface LocalAgentOptions {
   signal?: AbortSignal;
   /** Timeout of one request, in ms (default 3000). */
   requestTimeoutMs?: number;
+  /** Consul ACL token. */
+  token?: string;
 }
 
 /** Whether `name` may be used as a Consul node name in a URL. */
@@ -65,12 +71,16 @@ export async function nodeLocalConsulUrl(
     options.signal?.throwIfAborted();
     let why: string;
     try {
-      const address = await lookup(base, node, timeoutMs, options.signal);
+      const address = await lookup(base, node, {
+        timeoutMs,
+        signal: options.signal,
+        token: options.token,
+      });
       if (address) {
         const local = new URL(base);
         local.hostname = address;
         const url = local.origin;
-        await answers(url, timeoutMs, options.signal);
+        await answers(url, { timeoutMs, signal: options.signal, token: options.token });
         options.logger.info("using the node's Consul agent", { node, consul: url });
         return url;
       }
@@ -89,38 +99,29 @@ export async function nodeLocalConsulUrl(
   }
 }
 
+interface RequestOptions {
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  token: string | undefined;
+}
+
 async function lookup(
   base: URL,
   node: string,
-  timeoutMs: number,
-  signal: AbortSignal | undefined,
+  options: RequestOptions,
 ): Promise<string | undefined> {
-  const url = `${base.origin}/v1/catalog/node/${encodeURIComponent(node)}`;
-  const response = await fetch(url, { signal: requestSignal(timeoutMs, signal) });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new Error(`HTTP ${response.status} from ${url}`);
-  }
-  const text = await response.text();
-  // An unknown node is `null`; anything that is not JSON is no address either.
-  try {
-    return agentAddress(JSON.parse(text));
-  } catch {
-    throw new Error(`Consul answered ${url} with something that is not JSON`);
-  }
-}
-
-async function answers(url: string, timeoutMs: number, signal: AbortSignal | undefined) {
-  const response = await fetch(`${url}/v1/status/leader`, {
-    signal: requestSignal(timeoutMs, signal),
+  const consul = new ConsulClient(base.origin, { token: options.token });
+  // An unknown node is `null`.
+  const body = await consul.get(consulPath("/v1/catalog/node", node), {
+    timeoutMs: options.timeoutMs,
+    signal: options.signal,
   });
-  await response.body?.cancel();
-  if (!response.ok) throw new Error(`the agent at "${url}" answers HTTP ${response.status}`);
+  return agentAddress(body);
 }
 
-function requestSignal(timeoutMs: number, signal: AbortSignal | undefined): AbortSignal {
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return signal ? AbortSignal.any([timeout, signal]) : timeout;
+async function answers(url: string, options: RequestOptions): Promise<void> {
+  const consul = new ConsulClient(url, { token: options.token });
+  await consul.get("/v1/status/leader", { timeoutMs: options.timeoutMs, signal: options.signal });
 }
 
 function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
@@ -149,8 +150,9 @@ export function watchNodeAgent(
   consulUrl: string,
   agentUrl: string,
   node: string,
-  options: { logger: Logger; intervalMs?: number; onMoved(to: string): void },
+  options: { logger: Logger; intervalMs?: number; token?: string; onMoved(to: string): void },
 ): () => void {
+  const requests = { timeoutMs: 3000, token: options.token };
   const stopped = new AbortController();
   const intervalMs = options.intervalMs ?? 5000;
   (async () => {
@@ -159,7 +161,7 @@ export function watchNodeAgent(
       await abortableDelay(intervalMs, stopped.signal).catch(() => {});
       if (stopped.signal.aborted) return;
       try {
-        await answers(agentUrl, 3000, stopped.signal);
+        await answers(agentUrl, { ...requests, signal: stopped.signal });
         failures = 0;
         continue;
       } catch {
@@ -167,7 +169,10 @@ export function watchNodeAgent(
       }
       if (failures < 3) continue;
       try {
-        const address = await lookup(new URL(consulUrl), node, 3000, stopped.signal);
+        const address = await lookup(new URL(consulUrl), node, {
+          ...requests,
+          signal: stopped.signal,
+        });
         const moved = address && new URL(agentUrl).hostname !== address;
         if (moved) {
           const to = new URL(agentUrl);
@@ -195,10 +200,13 @@ export async function withNodeAgent(
 ): Promise<Record<string, string | undefined>> {
   const node = env.CONSUL_NODE?.trim();
   if (!node) return { ...env };
-  const consulUrl = env.CONSUL_HTTP_ADDR?.trim() || "http://consul:8500";
-  const agentUrl = await nodeLocalConsulUrl(consulUrl, node, { logger });
+  const { settings } = parseConsulSettings(env, { defaultAddress: "http://consul:8500" });
+  const consulUrl = settings.address;
+  const token = await loadConsulToken(settings);
+  const agentUrl = await nodeLocalConsulUrl(consulUrl, node, { logger, token });
   const stop = watchNodeAgent(consulUrl, agentUrl, node, {
     logger,
+    token,
     onMoved: () => Deno.kill(Deno.pid, "SIGTERM"),
   });
   // The watch must not keep a stopping process alive.

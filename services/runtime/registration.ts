@@ -1,9 +1,10 @@
 /**
  * Keeps one service instance registered with the Consul agent: registers with backoff while Consul
  * is unreachable, notices a lost registration (Consul restarted) and registers again, deregisters on
- * shutdown. Plain `fetch` against the agent API: each request needs its own timeout and abort
- * signal, which the npm `consul` client does not expose per call.
+ * shutdown, through the shared Consul client (with the service's token: under ACLs a service
+ * identity lets it register its own service name only).
  */
+import { type ConsulClient, consulPath } from "./consul/client.ts";
 import type { Logger } from "./logger.ts";
 
 /** A Consul health check definition (agent API field names). */
@@ -84,7 +85,7 @@ export function registrationBody(registration: ServiceRegistration): Record<stri
 
 /** Registers an instance and keeps it registered until {@linkcode ConsulRegistrar.stop}. */
 export class ConsulRegistrar {
-  readonly #consulUrl: string;
+  readonly #consul: ConsulClient;
   readonly #registration: ServiceRegistration;
   readonly #logger: Logger;
   readonly #resyncMs: number;
@@ -95,8 +96,8 @@ export class ConsulRegistrar {
   #registered = false;
   #registrations = 0;
 
-  constructor(consulUrl: string, registration: ServiceRegistration, options: RegistrarOptions) {
-    this.#consulUrl = consulUrl;
+  constructor(consul: ConsulClient, registration: ServiceRegistration, options: RegistrarOptions) {
+    this.#consul = consul;
     this.#registration = registration;
     this.#logger = options.logger;
     this.#resyncMs = options.resyncMs ?? 1000;
@@ -122,18 +123,16 @@ export class ConsulRegistrar {
   /** Stops the loop and removes the instance from Consul; errors are logged, not thrown. */
   async deregister(): Promise<void> {
     await this.stop();
-    const url = `${this.#consulUrl}/v1/agent/service/deregister/${
-      encodeURIComponent(this.#registration.id)
-    }`;
     try {
-      const response = await this.#request(url, { method: "PUT" });
-      await response.body?.cancel();
-      if (!response.ok) throw new Error(`HTTP ${response.status}`);
+      // Not tied to the stopped signal: deregistering happens after the loop stopped.
+      await this.#consul.put(consulPath("/v1/agent/service/deregister", this.#registration.id), {
+        timeoutMs: this.#requestTimeoutMs,
+      });
       this.#registered = false;
       this.#logger.info("deregistered from Consul", { serviceId: this.#registration.id });
     } catch (error) {
       this.#logger.warn("cannot deregister from Consul", {
-        consul: this.#consulUrl,
+        consul: this.#consul.address,
         error: describeError(error),
       });
     }
@@ -150,7 +149,9 @@ export class ConsulRegistrar {
     while (!this.#stopped.signal.aborted) {
       try {
         if (!(await this.#isRegistered())) await this.#register();
-        if (failures > 0) this.#logger.info("Consul reachable again", { consul: this.#consulUrl });
+        if (failures > 0) {
+          this.#logger.info("Consul reachable again", { consul: this.#consul.address });
+        }
         failures = 0;
         await this.#sleep(this.#resyncMs);
       } catch (error) {
@@ -159,7 +160,7 @@ export class ConsulRegistrar {
         failures++;
         const delay = Math.min(this.#maxBackoffMs, 250 * 2 ** Math.min(failures - 1, 10));
         this.#logger.warn("cannot reach Consul, retrying", {
-          consul: this.#consulUrl,
+          consul: this.#consul.address,
           error: describeError(error),
           retryInMs: delay,
         });
@@ -169,40 +170,27 @@ export class ConsulRegistrar {
   }
 
   async #isRegistered(): Promise<boolean> {
-    const url = `${this.#consulUrl}/v1/agent/service/${encodeURIComponent(this.#registration.id)}`;
-    const response = await this.#request(url, {});
-    await response.body?.cancel();
-    if (response.status === 404) return false;
-    if (!response.ok) throw new Error(`HTTP ${response.status} from ${url}`);
-    return this.#registered;
+    const found = await this.#consul.getOrUndefined(
+      consulPath("/v1/agent/service", this.#registration.id),
+      { signal: this.#stopped.signal, timeoutMs: this.#requestTimeoutMs },
+    );
+    return found !== undefined && this.#registered;
   }
 
   async #register(): Promise<void> {
-    const url = `${this.#consulUrl}/v1/agent/service/register?replace-existing-checks=true`;
-    const response = await this.#request(url, {
-      method: "PUT",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify(registrationBody(this.#registration)),
+    await this.#consul.put("/v1/agent/service/register", {
+      query: { "replace-existing-checks": "true" },
+      body: registrationBody(this.#registration),
+      signal: this.#stopped.signal,
+      timeoutMs: this.#requestTimeoutMs,
     });
-    const text = await response.text();
-    if (!response.ok) {
-      throw new Error(`Consul refused the registration: ${response.status} ${text}`);
-    }
     this.#registered = true;
     this.#registrations++;
     this.#logger.info(this.#registrations === 1 ? "registered in Consul" : "registered again", {
-      consul: this.#consulUrl,
+      consul: this.#consul.address,
       serviceId: this.#registration.id,
       address: `${this.#registration.address}:${this.#registration.port}`,
     });
-  }
-
-  #request(url: string, init: RequestInit): Promise<Response> {
-    const signal = AbortSignal.any([
-      AbortSignal.timeout(this.#requestTimeoutMs),
-      ...(init.method === "PUT" && url.includes("deregister") ? [] : [this.#stopped.signal]),
-    ]);
-    return fetch(url, { ...init, signal });
   }
 
   #sleep(ms: number): Promise<void> {

@@ -4,6 +4,8 @@
  */
 import { bindServer, createCapabilityServer } from "./capability_server.ts";
 import { ConfigError, type Env, parseServiceConfig, type ServiceConfig } from "./config.ts";
+import type { ConsulClient } from "./consul/client.ts";
+import { consulClientFromSettings } from "./consul/settings.ts";
 import { createLogger, LOG_LEVELS, type Logger } from "./logger.ts";
 import { withNodeAgent } from "./local_agent.ts";
 import { checkTiming, ConsulRegistrar } from "./registration.ts";
@@ -15,6 +17,8 @@ import { onStopSignals } from "./stop_signals.ts";
 export interface ServiceContext {
   readonly config: ServiceConfig;
   readonly logger: Logger;
+  /** Consul with the service's token. */
+  readonly consul: ConsulClient;
   /** Runs `cleanup` after the server has stopped, during shutdown. */
   onShutdown(cleanup: () => Promise<void> | void): void;
 }
@@ -59,8 +63,20 @@ export async function runService(
     level: config.logLevel,
     fields: { service: identity.program, instance: config.serviceId },
   });
+  let consul: ConsulClient;
+  try {
+    consul = await consulClientFromSettings(config.consul);
+  } catch (error) {
+    console.error(`error: ${identity.program}: ${(error as Error).message}`);
+    Deno.exit(1);
+  }
   const cleanups: (() => Promise<void> | void)[] = [];
-  const definition = await build({ config, logger, onShutdown: (fn) => cleanups.push(fn) });
+  const definition = await build({
+    config,
+    logger,
+    consul,
+    onShutdown: (fn) => cleanups.push(fn),
+  });
   const metrics = createServiceMetrics(definition.tools.map((tool) => tool.name), {
     inFlight: () => capability.inFlight,
   });
@@ -79,7 +95,7 @@ export async function runService(
     Deno.exit(1);
   }
 
-  const registrar = new ConsulRegistrar(config.consulUrl, {
+  const registrar = new ConsulRegistrar(consul, {
     name: definition.name,
     id: config.serviceId,
     address: config.advertiseAddr,

@@ -44,3 +44,40 @@ Deno.test("compileValidator() names the field at fault", async (t) => {
     await t.step(name, () => assert.ok(messageOf(value).startsWith(expected), messageOf(value)));
   }
 });
+
+Deno.test("compileValidator() runs patterns on RE2: a catastrophic pattern answers at once", () => {
+  const check = compileValidator({
+    type: "object",
+    properties: { text: { type: "string", pattern: "^(a+)+$" } },
+  });
+  // On V8's backtracking engine this argument takes seconds (measured in bench/regex.ts); RE2 is
+  // linear, so the call returns. The assertion is on the answer, not on the time.
+  const hostile = "a".repeat(31) + "b";
+  assert.throws(() => check({ text: hostile }), ToolError);
+  check({ text: "aaaa" });
+});
+
+Deno.test("compileValidator() refuses patterns RE2 cannot run and schemas over the limits", async (t) => {
+  await t.step("a backreference", () => {
+    assert.throws(() =>
+      compileValidator({ type: "object", properties: { a: { type: "string", pattern: "(a)\\1" } } })
+    );
+  });
+  await t.step("too large", () => {
+    const big = { type: "object", description: "x".repeat(70_000) };
+    assert.throws(() => compileValidator(big), RangeError);
+  });
+  await t.step("too deep", () => {
+    let schema: Record<string, unknown> = { type: "object" };
+    for (let i = 0; i < 40; i++) schema = { type: "object", properties: { a: schema } };
+    assert.throws(() => compileValidator(schema), /deeper than/);
+  });
+  await t.step("patternProperties also run on RE2", () => {
+    const check = compileValidator({
+      type: "object",
+      patternProperties: { "^(x+)+$": { type: "integer" } },
+    });
+    assert.throws(() => check({ xxxx: "not an integer" }), ToolError);
+    check({ ["x".repeat(40) + "y"]: "anything" });
+  });
+});

@@ -4,6 +4,8 @@
 export interface ConsulDev {
   /** Base URL of its HTTP API, e.g. `http://127.0.0.1:41234`. */
   readonly url: string;
+  /** With ACLs on: the management (master) token, also the agent's own token. */
+  readonly managementToken: string | undefined;
   /** Ports it listens on. */
   readonly ports: ConsulPorts;
   /** Stops the agent (SIGTERM, then SIGKILL) and waits for it to exit. */
@@ -29,7 +31,27 @@ export function freePort(): number {
   return port;
 }
 
-function spawnAgent(ports: ConsulPorts): Deno.ChildProcess {
+/** Options of {@linkcode startConsulDev}. */
+export interface ConsulDevOptions {
+  /**
+   * ACLs on with `default_policy = "deny"`, as the stack runs them: a fresh management token is
+   * made and given to the agent as its master and agent token.
+   */
+  /** `"unbootstrapped"`: ACLs on without a master token, for `PUT /v1/acl/bootstrap` to make one. */
+  acl?: boolean | "unbootstrapped";
+}
+
+function spawnAgent(
+  ports: ConsulPorts,
+  acl: ConsulDevOptions["acl"],
+  managementToken: string | undefined,
+): Deno.ChildProcess {
+  const tokens = managementToken === undefined
+    ? ""
+    : `tokens { master = "${managementToken}" agent = "${managementToken}" } `;
+  const aclArgs = acl
+    ? ["-hcl", `acl { enabled = true default_policy = "deny" down_policy = "deny" ${tokens}}`]
+    : [];
   const args = [
     "agent",
     "-dev",
@@ -42,13 +64,19 @@ function spawnAgent(ports: ConsulPorts): Deno.ChildProcess {
     `-serf-wan-port=${ports.serfWan}`,
     `-server-port=${ports.server}`,
     `-grpc-port=${ports.grpc}`,
+    ...aclArgs,
   ];
   return new Deno.Command("consul", { args, stdout: "null", stderr: "null", stdin: "null" })
     .spawn();
 }
 
 /** Waits until the agent at `url` has a leader and answers its catalog API. */
-export async function waitForConsul(url: string, timeoutMs = 20_000): Promise<void> {
+export async function waitForConsul(
+  url: string,
+  timeoutMs = 20_000,
+  token?: string,
+): Promise<void> {
+  const headers: Record<string, string> = token === undefined ? {} : { "X-Consul-Token": token };
   const deadline = Date.now() + timeoutMs;
   let lastError = "no answer";
   while (Date.now() < deadline) {
@@ -56,7 +84,7 @@ export async function waitForConsul(url: string, timeoutMs = 20_000): Promise<vo
       const response = await fetch(`${url}/v1/status/leader`);
       const leader = await response.text();
       if (response.ok && leader.length > 4) {
-        const services = await fetch(`${url}/v1/catalog/services`);
+        const services = await fetch(`${url}/v1/catalog/services`, { headers });
         await services.body?.cancel();
         if (services.ok) return;
       }
@@ -80,15 +108,16 @@ function pickPorts(): ConsulPorts {
 }
 
 /** Starts a dev agent and waits until it is ready. */
-export async function startConsulDev(): Promise<ConsulDev> {
+export async function startConsulDev(options: ConsulDevOptions = {}): Promise<ConsulDev> {
+  const managementToken = options.acl === true ? crypto.randomUUID() : undefined;
   // A port found free can be taken by another process before the agent binds it (tests run in
   // parallel): an agent that does not come up is replaced by one on fresh ports.
   let ports = pickPorts();
   let url = `http://127.0.0.1:${ports.http}`;
-  let child = spawnAgent(ports);
+  let child = spawnAgent(ports, options.acl, managementToken);
   for (let attempt = 1;; attempt++) {
     try {
-      await waitForConsul(url, 15_000);
+      await waitForConsul(url, 15_000, managementToken);
       break;
     } catch (error) {
       try {
@@ -100,7 +129,7 @@ export async function startConsulDev(): Promise<ConsulDev> {
       if (attempt === 3) throw error;
       ports = pickPorts();
       url = `http://127.0.0.1:${ports.http}`;
-      child = spawnAgent(ports);
+      child = spawnAgent(ports, options.acl, managementToken);
     }
   }
 
@@ -123,12 +152,13 @@ export async function startConsulDev(): Promise<ConsulDev> {
 
   return {
     url,
+    managementToken,
     ports,
     stop,
     async restart() {
       await stop();
-      child = spawnAgent(ports);
-      await waitForConsul(url);
+      child = spawnAgent(ports, options.acl, managementToken);
+      await waitForConsul(url, 20_000, managementToken);
     },
   };
 }

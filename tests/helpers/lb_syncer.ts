@@ -1,8 +1,9 @@
 /** Runs `lb sync`'s syncer (real HAProxy kept in step with real Consul) on loopback for tests. */
+import { ConsulClient } from "../../services/runtime/consul/client.ts";
 import { freePort } from "./consul_dev.ts";
 import { LbSyncer } from "../../ops/adapters/haproxy_syncer.ts";
 import { DEFAULT_LB_SETTINGS } from "../../ops/render/haproxy_model.ts";
-import { SILENT_LOGGER } from "../../services/runtime/logger.ts";
+import { type Logger, SILENT_LOGGER } from "../../services/runtime/logger.ts";
 
 /** Options of {@linkcode startLbSyncer}. */
 export interface StartLbSyncerOptions {
@@ -10,6 +11,10 @@ export interface StartLbSyncerOptions {
   templatePath?: string;
   /** Reload when the templates change; default true. */
   watchTemplates?: boolean;
+  /** Consul ACL token (lb's read-only one when ACLs are on). */
+  token?: string;
+  /** Default: silent. */
+  logger?: Logger;
 }
 
 const TEMPLATE = new URL("../../templates/haproxy.cfg.hbs", import.meta.url).pathname;
@@ -24,7 +29,7 @@ export function startLbSyncer(
   options: StartLbSyncerOptions = {},
 ): Promise<LbSyncer> {
   return LbSyncer.start({
-    consulUrl,
+    consul: new ConsulClient(consulUrl, { token: options.token }),
     settings: {
       ...DEFAULT_LB_SETTINGS,
       bindAddress: "127.0.0.1",
@@ -37,7 +42,7 @@ export function startLbSyncer(
     templatePath: options.templatePath ?? TEMPLATE,
     configPath: `${dir}/haproxy.cfg`,
     masterSocket: `${dir}/master.sock`,
-    logger: SILENT_LOGGER,
+    logger: options.logger ?? SILENT_LOGGER,
     watchTemplates: options.watchTemplates,
   });
 }

@@ -1,19 +1,17 @@
 /**
- * Follows one Consul HTTP endpoint with blocking queries and reports every change of its answer.
- *
- * This uses `fetch` rather than the npm `consul` package's `watch`: that watch does not reset the
- * index when it goes backwards or falls below 1, has no minimum interval between requests, and its
- * in-flight request cannot be aborted through an `AbortSignal`, so a test could not close it without
- * leaking an op. `fetch` gives all of that in a few lines.
+ * Follows one Consul HTTP endpoint with blocking queries and reports every change of its answer,
+ * through the shared {@linkcode ConsulClient} (token, timeouts, abort). Why not `npm:consul`'s watch
+ * is said in `client.ts`.
  */
-import { backoffDelay } from "./ejection.ts";
-import type { Logger } from "./logger.ts";
-import { SILENT_LOGGER } from "./logger.ts";
+import { backoffDelay } from "../ejection.ts";
+import type { Logger } from "../logger.ts";
+import { SILENT_LOGGER } from "../logger.ts";
+import type { ConsulClient } from "./client.ts";
 
 /** Options of {@linkcode ConsulWatch}. */
 export interface ConsulWatchOptions<T> {
-  /** Base URL of the Consul HTTP API, e.g. `http://127.0.0.1:8500`. */
-  consulUrl: string;
+  /** The Consul agent and token. */
+  consul: ConsulClient;
   /** Extra query parameters, e.g. `{ passing: "" }` or `{ stale: "" }`. */
   query?: Record<string, string>;
   /** Turns the JSON body into the value listeners get; throw to reject a body. */
@@ -52,7 +50,7 @@ interface QueryResult {
  */
 export class ConsulWatch<T = unknown> {
   readonly #path: string;
-  readonly #consulUrl: string;
+  readonly #consul: ConsulClient;
   readonly #query: Record<string, string>;
   readonly #parse: (body: unknown) => T;
   readonly #waitSeconds: number;
@@ -77,7 +75,7 @@ export class ConsulWatch<T = unknown> {
 
   constructor(path: string, options: ConsulWatchOptions<T>) {
     this.#path = path.startsWith("/") ? path : `/${path}`;
-    this.#consulUrl = options.consulUrl.replace(/\/+$/, "");
+    this.#consul = options.consul;
     this.#query = options.query ?? {};
     this.#parse = options.parse ?? ((body) => body as T);
     this.#waitSeconds = options.waitSeconds ?? 30;
@@ -187,31 +185,18 @@ export class ConsulWatch<T = unknown> {
   }
 
   async #request(signal: AbortSignal): Promise<QueryResult> {
-    const blocking = this.#index > 0;
-    const url = this.#url(blocking ? this.#index : undefined);
-    // Consul holds a query up to wait plus wait/16 of jitter; a request that outlives that by far is
-    // a hung connection, not a quiet service.
-    const limitMs = blocking ? this.#waitSeconds * 1_000 * (17 / 16) + 5_000 : 10_000;
-    const timeout = new AbortController();
-    const timer = setTimeout(
-      () => timeout.abort(new Error(`no answer within ${Math.round(limitMs)} ms`)),
-      limitMs,
-    );
-    try {
-      const response = await fetch(url, { signal: AbortSignal.any([signal, timeout.signal]) });
-      let text = await response.text();
-      if (response.status === 404 && this.#notFoundText !== undefined) text = this.#notFoundText;
-      else if (!response.ok) {
-        throw new Error(`HTTP ${response.status}: ${text.trim().slice(0, 200)}`);
-      }
-      const index = Number(response.headers.get("X-Consul-Index") ?? "0");
-      return { index: Number.isFinite(index) ? index : 0, text };
-    } catch (error) {
-      if (timeout.signal.aborted) throw timeout.signal.reason;
-      throw error;
-    } finally {
-      clearTimeout(timer);
+    const answer = await this.#consul.blockingGet(this.#path, {
+      index: this.#index,
+      waitSeconds: this.#waitSeconds,
+      query: this.#query,
+      signal,
+    });
+    let text = answer.text;
+    if (answer.status === 404 && this.#notFoundText !== undefined) text = this.#notFoundText;
+    else if (answer.status < 200 || answer.status > 299) {
+      throw new Error(`HTTP ${answer.status}: ${text.trim().slice(0, 200)}`);
     }
+    return { index: answer.index, text };
   }
 
   #accept(result: QueryResult): void {
@@ -239,14 +224,12 @@ export class ConsulWatch<T = unknown> {
   }
 
   #url(index: number | undefined): string {
-    const url = new URL(this.#path, this.#consulUrl + "/");
-    for (const [key, value] of Object.entries(this.#query)) url.searchParams.set(key, value);
+    const query: Record<string, string> = { ...this.#query };
     if (index !== undefined) {
-      url.searchParams.set("index", String(index));
-      url.searchParams.set("wait", `${this.#waitSeconds}s`);
+      query.index = String(index);
+      query.wait = `${this.#waitSeconds}s`;
     }
-    // Consul takes flags such as `passing` without a value.
-    return url.href.replace(/=(?=&|$)/g, "");
+    return this.#consul.url(this.#path, query);
   }
 }
 
