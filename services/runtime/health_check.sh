@@ -35,6 +35,20 @@ http_status() {
   echo "${line%% *}"
 }
 
+# Prints the address of Consul node <node>'s agent (GET /v1/catalog/node/<node>), or nothing.
+node_agent() {
+  local host=$1 port=$2 node=$3 token=${4:-} header="" body=""
+  [[ -n $token ]] && header="X-Consul-Token: $token"$'\r\n'
+  exec 3<>"/dev/tcp/$host/$port" || return 1
+  printf 'GET /v1/catalog/node/%s HTTP/1.0\r\nHost: %s\r\n%sConnection: close\r\n\r\n' \
+    "$node" "$host" "$header" >&3
+  IFS= read -r -t 4 -d '' body <&3 || true
+  exec 3<&- 3>&-
+  # The node object comes first: {"Node":{"ID":…,"Node":…,"Address":"10.0.1.7",…
+  [[ $body =~ \"Node\":\{[^}]*\"Address\":\"([0-9]{1,3}(\.[0-9]{1,3}){3})\" ]] &&
+    echo "${BASH_REMATCH[1]}"
+}
+
 if [[ $# -eq 2 ]]; then
   status=$(http_status 127.0.0.1 "$1" "$2" 2>/dev/null)
   if [[ $status != 200 ]]; then
@@ -58,6 +72,12 @@ if [[ -n ${SERVICE_ID:-} && -n ${CONSUL_HTTP_ADDR:-} ]]; then
   fi
   # A token is one printable word: anything else must not reach the request line.
   [[ $token =~ ^[[:graph:]]+$ ]] || token=""
+  # In the stack, an instance is registered with the agent of its own node (CONSUL_NODE), and only
+  # that agent knows it by ID: ask it, found the way the program found it.
+  if [[ ${CONSUL_NODE:-} =~ ^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$ ]]; then
+    agent=$(node_agent "$host" "$port" "$CONSUL_NODE" "$token" 2>/dev/null)
+    [[ -n $agent ]] && host=$agent
+  fi
   consul=$(http_status "$host" "$port" "/v1/agent/health/service/id/$SERVICE_ID" "$token" 2>/dev/null)
   case $consul in
     403) echo "unhealthy: Consul refused the token for \"$SERVICE_ID\" (ACLs)" >&2; exit 1 ;;

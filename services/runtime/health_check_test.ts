@@ -115,3 +115,38 @@ Deno.test("health_check.sh sends the instance's Consul token and fails when Cons
     await Deno.remove(tokenFile);
   }
 });
+
+Deno.test("health_check.sh asks the agent of its own node (CONSUL_NODE), not any server", async () => {
+  const service = serve(() => new Response("ok"));
+  // The node's agent, which holds the registration...
+  const agent = serve((request) =>
+    new Response("[]", {
+      status: new URL(request.url).pathname === "/v1/agent/health/service/id/echo-1" ? 200 : 500,
+    })
+  );
+  const port = agent.addr.port;
+  // ...and a server on another node (same port, another address): it does not know the instance,
+  // and tells where platform-2's agent is.
+  const server = Deno.serve({ hostname: "127.0.0.2", port, onListen: () => {} }, (request) => {
+    const path = new URL(request.url).pathname;
+    if (path === "/v1/catalog/node/platform-2") {
+      return Response.json({
+        Node: { ID: "n", Node: "platform-2", Address: "127.0.0.1", TaggedAddresses: {} },
+        Services: { "echo-1": { Address: "10.9.9.9" } },
+      });
+    }
+    return new Response("[]", { status: 404 });
+  });
+  try {
+    const base = { SERVICE_ID: "echo-1", CONSUL_HTTP_ADDR: `http://127.0.0.2:${port}` };
+    const anyServer = await probe(service.addr.port, base, null);
+    assert.equal(anyServer.code, 1);
+    assert.match(anyServer.stderr, /"echo-1" is missing from Consul/);
+    const ownNode = await probe(service.addr.port, { ...base, CONSUL_NODE: "platform-2" }, null);
+    assert.equal(ownNode.code, 0, ownNode.stderr);
+  } finally {
+    await service.shutdown();
+    await agent.shutdown();
+    await server.shutdown();
+  }
+});
