@@ -1,6 +1,6 @@
 /**
  * `deno task bench autoscale`: the autoscaler's reaction to a load step, on a deployed stack
- * (stack.yml with the services of prometheus/stack-fragment.yml, echo-agent with its policy).
+ * (stack.yml: prometheus, the autoscaler, echo-agent with its policy).
  *
  * MCP clients (the official SDK) call `echo` through HAProxy's published port at `--low` calls/s,
  * step to `--high`, hold it until echo runs `--replicas` instances that all answer (plus 30 s),

@@ -19,13 +19,11 @@ export interface AutoscalePauseFlags {
   dryRun?: boolean;
 }
 
-/** Runs `autoscale status`. */
-export async function autoscaleStatusCommand(
+/** Each autoscaled service's policy, replicas, metric, desired count and why (status and `status`). */
+export async function readAutoscaleStatus(
   context: CommandContext,
-  name: string | undefined,
-): Promise<void> {
+): Promise<ReturnType<typeof planAutoscaleStatus>> {
   const { config, docker, consul } = context;
-  const only = name === undefined ? undefined : resolveService(name, context.services).name;
   const [labels, services, raw] = await Promise.all([
     docker.serviceLabels(config.stack),
     docker.services(config.stack),
@@ -47,13 +45,23 @@ export async function autoscaleStatusCommand(
   const replicas = Object.fromEntries(
     services.map((service) => [service.fullName, service.replicas]),
   );
-  const planned = planAutoscaleStatus({
+  return planAutoscaleStatus({
     stack: config.stack,
     labels,
     replicas,
     document,
     now: context.now(),
   });
+}
+
+/** Runs `autoscale status`. */
+export async function autoscaleStatusCommand(
+  context: CommandContext,
+  name: string | undefined,
+): Promise<void> {
+  const { config } = context;
+  const only = name === undefined ? undefined : resolveService(name, context.services).name;
+  const planned = await readAutoscaleStatus(context);
   const rows = planned.rows.filter((row) => only === undefined || row.service === only);
   const table = rows.length === 0
     ? only === undefined

@@ -11,6 +11,10 @@ import {
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
 import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
 import { renderStack } from "../render/stack.ts";
+import type { SwarmService } from "../plan/state.ts";
+
+/** The service label that pauses the autoscaler for a service (`autoscale pause`). */
+const AUTOSCALE_PAUSED_LABEL = "platform.autoscale.paused";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { ensureImages } from "./_images.ts";
@@ -62,6 +66,16 @@ async function publishImages(
   return Object.fromEntries(
     Object.entries(images).map(([service, ref]) => [service, pinned.get(ref)!]),
   );
+}
+
+/** The autoscaler's pause label of each service that has it, to carry over a deploy. */
+function pausedLabels(actual: readonly SwarmService[]): Record<string, Record<string, string>> {
+  const kept: Record<string, Record<string, string>> = {};
+  for (const service of actual) {
+    const paused = service.labels?.[AUTOSCALE_PAUSED_LABEL];
+    if (paused !== undefined) kept[service.name] = { [AUTOSCALE_PAUSED_LABEL]: paused };
+  }
+  return kept;
 }
 
 /** Labels the nodes so the stack can be placed (Consul servers, edge nodes); returns the servers. */
@@ -141,6 +155,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
     consul: images.consul,
     "consul-agent": images.consul,
     lb: images.lb,
+    prometheus: images.prometheus,
     ...images.perService,
   };
   if (flags.registry !== undefined && !REGISTRY_ADDRESS.test(flags.registry)) {
@@ -163,7 +178,12 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
   const actions = planDeploy(context.services, planned, actual);
   for (const action of actions) progress.log(describeDeployAction(action));
   const consulUi = `http://127.0.0.1:${config.consulPort}/ui/`;
-  const urls = { consulUi, mcp: mcpUrl(context), stats: statsUrl(context) };
+  const urls = {
+    consulUi,
+    mcp: mcpUrl(context),
+    stats: statsUrl(context),
+    prometheus: config.prometheusUrl,
+  };
   if (flags.dryRun) {
     context.result({ stack: config.stack, dryRun: true, actions }, "dry run: nothing deployed");
     return;
@@ -183,10 +203,13 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
       LB_STATS_PUBLISHED_PORT: String(config.statsPort),
       ROUTER_SESSION_KEY_SECRET: secrets.sessionKey,
       CONSUL_SERVERS: String(consulServers),
+      PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
     },
     images: deployed,
     replicas,
     statsAuthSecret: secrets.statsAuth,
+    // A deploy sets the labels the file declares: a pause of the autoscaler must survive it.
+    keepLabels: pausedLabels(actual),
   });
   const file = `${config.buildDir}/stack.${config.stack}.yml`;
   await writeTextFile(file, rendered);
@@ -212,6 +235,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
       `MCP endpoint: ${urls.mcp}`,
       `HAProxy stats: ${urls.stats} (Prometheus: ${urls.stats.replace(/\/stats$/, "/metrics")})`,
       `Consul UI: ${consulUi}`,
+      `Prometheus: ${urls.prometheus}`,
       `deployed stack "${config.stack}" in ${seconds.toFixed(1)}s`,
     ].join("\n"),
   );

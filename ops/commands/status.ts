@@ -1,6 +1,7 @@
 /** `status`: Swarm's and Consul's view of every service, and where they disagree. */
 import type { Command } from "commander";
 import { nodePlacement } from "../plan/nodes.ts";
+import { readAutoscaleStatus } from "./autoscale.ts";
 import { formatNodeTable } from "../render/node_table.ts";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
@@ -16,12 +17,27 @@ export async function statusCommand(context: CommandContext): Promise<void> {
   const agreed = deployed && snapshot.statuses.every((status) => status.converged);
   const names = context.services.map((service) => service.name)
     .filter((name) => snapshot.swarm.some((service) => service.name === name));
+  // The autoscaler's view needs Consul; without it, status still tells the rest.
+  const autoscale = deployed && snapshot.consulReachable
+    ? await readAutoscaleStatus(context).catch((error) => ({
+      rows: [],
+      note: `cannot read the autoscaler's status: ${(error as Error).message}`,
+    }))
+    : { rows: [], note: null };
   const text = deployed
     ? [
       formatStatusTable(snapshot.statuses) +
       (snapshot.consulReachable ? "" : `\n! Consul does not answer at ${context.config.consulUrl}`),
       "",
       formatNodeTable(nodes, names),
+      "",
+      ...autoscale.rows.map((row) =>
+        `autoscale ${row.service}: ${row.replicas ?? "-"} -> ${row.desired ?? "-"} (${
+          row.paused ? "paused" : row.state
+        }; ${row.policy}; ${row.why})`
+      ),
+      ...(autoscale.note ? [`! ${autoscale.note}`] : []),
+      `Prometheus: ${context.config.prometheusUrl}/`,
     ].join("\n")
     : `stack "${context.config.stack}" is not deployed`;
   context.result(
@@ -32,6 +48,8 @@ export async function statusCommand(context: CommandContext): Promise<void> {
       agreed,
       services: snapshot.statuses,
       nodes,
+      autoscale: autoscale.rows,
+      prometheus: context.config.prometheusUrl,
     },
     text,
   );

@@ -15,11 +15,15 @@ const IMAGES = {
   "itinerary-worker": "p/itinerary-worker:i",
   "mcp-router": "p/mcp-router:r",
   lb: "p/lb:l",
+  prometheus: "p/prometheus:p",
+  autoscaler: "p/autoscaler:a",
 };
 
 Deno.test("planDeploy() creates every service of an empty stack", () => {
   const actions = planDeploy(PLATFORM_SERVICES, IMAGES, []);
   assert.deepEqual(actions.map((action) => action.action), [
+    "create",
+    "create",
     "create",
     "create",
     "create",
@@ -65,6 +69,8 @@ Deno.test("planDeploy() updates only changed images and keeps scaled replica cou
     { service: "itinerary-worker", action: "create", image: "p/itinerary-worker:i" },
     { service: "mcp-router", action: "create", image: "p/mcp-router:r" },
     { service: "lb", action: "create", image: "p/lb:l" },
+    { service: "prometheus", action: "create", image: "p/prometheus:p" },
+    { service: "autoscaler", action: "create", image: "p/autoscaler:a" },
   ]);
   assert.match(
     describeDeployAction(actions[2]),

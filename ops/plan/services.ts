@@ -14,7 +14,7 @@ export interface PlatformService {
   /** Its program, relative to the repository root; undefined for images with their own program. */
   readonly entrypoint?: string;
   /** Which image it runs: the shared services image or its own. */
-  readonly image: "services" | "consul" | "lb";
+  readonly image: "services" | "consul" | "lb" | "prometheus";
   /**
    * How its health is known: `consul` for services that register there (gRPC or HTTP checks),
    * `swarm` for the ones that do not (the Consul server itself, the load balancer), whose
@@ -94,6 +94,27 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     port: 8080,
     image: "lb",
     health: "swarm",
+    scalable: false,
+  },
+  {
+    // Metrics history for people and for the autoscaler; discovers every instance through Consul.
+    name: "prometheus",
+    consulName: "prometheus",
+    aliases: ["prometheus"],
+    port: 9090,
+    image: "prometheus",
+    health: "swarm",
+    scalable: false,
+  },
+  {
+    // Scales services by their `platform.autoscale.*` labels; one decision maker, on a manager.
+    name: "autoscaler",
+    consulName: "platform-autoscaler",
+    aliases: ["autoscaler"],
+    port: 9464,
+    entrypoint: "services/autoscaler/main.ts",
+    image: "services",
+    health: "consul",
     scalable: false,
   },
 ]);

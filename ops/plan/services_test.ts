@@ -52,6 +52,7 @@ Deno.test("consulRegistered() lists the services Consul checks", () => {
     "tool-weather",
     "worker-itinerary",
     "mcp-router",
+    "platform-autoscaler",
   ]);
 });
 

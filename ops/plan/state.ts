@@ -36,6 +36,8 @@ export interface SwarmService {
   readonly replicas: number;
   /** Whether the service runs one task per eligible node instead of a replica count. */
   readonly global: boolean;
+  /** The service's own labels (`deploy.labels` in the stack file; autoscaling policy). */
+  readonly labels?: Readonly<Record<string, string>>;
   readonly image: string;
   /** `UpdateStatus.State` when an update ran: updating, paused, completed, rollback_started, … */
   readonly updateState?: string;
@@ -107,6 +109,7 @@ export function parseSwarmServices(
         ? own.filter((task) => task.DesiredState === "running").length
         : raw.Spec.Mode?.Replicated?.Replicas ?? 0,
       global,
+      labels: { ...raw.Spec.Labels },
       image: stripDigest(raw.Spec.TaskTemplate?.ContainerSpec?.Image ?? ""),
       updateState: raw.UpdateStatus?.State,
       updateMessage: raw.UpdateStatus?.Message,

@@ -14,6 +14,8 @@ export interface RenderStackOptions {
    * service; undefined: the stats page has no auth.
    */
   statsAuthSecret?: string;
+  /** Service labels to set on top of the file's (`deploy.labels`), by service. */
+  keepLabels?: Readonly<Record<string, Readonly<Record<string, string>>>>;
 }
 
 /** Where the `lb` service finds its stats credentials. */
@@ -44,7 +46,7 @@ export function interpolate(text: string, vars: Readonly<Record<string, string>>
 
 interface StackService {
   image?: string;
-  deploy?: { replicas?: number };
+  deploy?: { replicas?: number; labels?: Record<string, string> };
   environment?: Record<string, string>;
   secrets?: unknown[];
 }
@@ -69,20 +71,32 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     if (!service) continue;
     service.deploy = { ...service.deploy, replicas };
   }
+  for (const [name, labels] of Object.entries(options.keepLabels ?? {})) {
+    const service = services[name];
+    if (!service) continue;
+    service.deploy = { ...service.deploy, labels: { ...service.deploy?.labels, ...labels } };
+  }
   if (options.statsAuthSecret) {
-    const lb = services.lb;
-    if (!lb) throw new Error('Stack file has no service "lb" for the stats credentials');
+    if (!services.lb) throw new Error('Stack file has no service "lb" for the stats credentials');
     document.secrets = {
       ...document.secrets,
       [STATS_AUTH_TARGET]: { external: true, name: options.statsAuthSecret },
     };
-    // 256 is 0400: only the container's root may read it.
-    lb.secrets = [...lb.secrets ?? [], {
-      source: STATS_AUTH_TARGET,
-      target: STATS_AUTH_TARGET,
-      mode: 256,
-    }];
-    lb.environment = { ...lb.environment, LB_STATS_AUTH_FILE: `/run/secrets/${STATS_AUTH_TARGET}` };
+    // HAProxy checks the credentials; Prometheus scrapes HAProxy's /metrics with them.
+    for (const name of ["lb", "prometheus"]) {
+      const service = services[name];
+      if (!service) continue;
+      // 256 is 0400: only the container's root may read it.
+      service.secrets = [...service.secrets ?? [], {
+        source: STATS_AUTH_TARGET,
+        target: STATS_AUTH_TARGET,
+        mode: 256,
+      }];
+      service.environment = {
+        ...service.environment,
+        LB_STATS_AUTH_FILE: `/run/secrets/${STATS_AUTH_TARGET}`,
+      };
+    }
   }
   // Extension fields were only there to be merged.
   const rendered = Object.fromEntries(

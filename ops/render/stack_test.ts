@@ -74,6 +74,8 @@ Deno.test("stackServiceNames() lists the stack's services", async () => {
     "itinerary-worker",
     "mcp-router",
     "lb",
+    "prometheus",
+    "autoscaler",
   ]);
 });
 

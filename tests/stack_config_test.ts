@@ -1,6 +1,6 @@
 /**
- * prometheus/stack-fragment.yml merged over stack.yml by Docker's own compose parser
- * (`docker stack config`, client side: nothing is deployed).
+ * stack.yml as Docker's own compose parser reads it (`docker stack config`, client side: nothing is
+ * deployed): Prometheus, the autoscaler and echo's autoscaling policy.
  */
 import assert from "node:assert/strict";
 import { parse } from "yaml";
@@ -23,9 +23,9 @@ interface ComposeService {
   };
 }
 
-Deno.test("the stack fragment merges over stack.yml: prometheus, autoscaler, echo's policy", async () => {
+Deno.test("stack.yml holds prometheus, the autoscaler and echo's policy, as Docker reads it", async () => {
   const output = await new Deno.Command("docker", {
-    args: ["stack", "config", "-c", "stack.yml", "-c", "prometheus/stack-fragment.yml"],
+    args: ["stack", "config", "-c", "stack.yml"],
     cwd: ROOT,
     env: { PROMETHEUS_PUBLISHED_PORT: "19090" },
     stdout: "piped",
