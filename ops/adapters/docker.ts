@@ -349,10 +349,78 @@ export class DockerCli {
     return this.#namesByLabel("network", label);
   }
 
-  /** Volumes carrying a label, by name. */
-  async volumes(label: string): Promise<string[]> {
-    const result = await this.#run(["volume", "ls", "--quiet", "--filter", `label=${label}`]);
+  /** Volumes of this engine carrying a label (every volume without one), by name. */
+  async volumes(label?: string): Promise<string[]> {
+    const filter = label === undefined ? [] : ["--filter", `label=${label}`];
+    const result = await this.#run(["volume", "ls", "--quiet", ...filter]);
     return splitLines(result.stdout);
+  }
+
+  /**
+   * Empties named volumes on every node of the Swarm: a global one-shot service mounts them and
+   * removes their content, then goes. The engine API removes a volume only on the engine it is
+   * asked; a node's volumes are that node's own. Waits up to `timeoutMs`.
+   */
+  async wipeVolumesEverywhere(
+    service: string,
+    image: string,
+    volumes: readonly string[],
+    timeoutMs: number,
+  ): Promise<void> {
+    if (volumes.length === 0) return;
+    await this.#run(["service", "rm", service], { check: false });
+    const args = [
+      "service",
+      "create",
+      "--detach",
+      "--quiet",
+      "--name",
+      service,
+      "--mode",
+      "global",
+      "--restart-condition",
+      "none",
+      "--entrypoint",
+      "sh",
+    ];
+    volumes.forEach((volume, index) => {
+      args.push("--mount", `type=volume,source=${volume},target=/wipe/${index}`);
+    });
+    args.push(image, "-c", "rm -rf /wipe/*/* /wipe/*/.[!.]* 2>/dev/null; exit 0");
+    await this.#run(args);
+    try {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const result = await this.#run([
+          "service",
+          "ps",
+          "--format",
+          "{{.DesiredState}} {{.CurrentState}}",
+          service,
+        ], { check: false });
+        const lines = splitLines(result.stdout);
+        const done = lines.length > 0 &&
+          lines.every((line) =>
+            /^(Shutdown|Complete)\b/.test(line) ||
+            /\b(Complete|Failed|Rejected|Shutdown)\b/.test(line)
+          );
+        if (done) return;
+        if (Date.now() > deadline) {
+          throw new OpsError(`Timed out emptying the volumes ${volumes.join(", ")} on every node`, {
+            code: "TIMEOUT",
+          });
+        }
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+    } finally {
+      await this.#run(["service", "rm", service], { check: false });
+      // Its stopped containers hold the volumes until Swarm has removed them.
+      const label = `com.docker.swarm.service.name=${service}`;
+      for (let waited = 0; waited < 30_000; waited += 250) {
+        if ((await this.containers(label)).length === 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
   }
 
   /** Removes volumes by name. */

@@ -1,7 +1,9 @@
 /** `destroy`: removes the stack and waits until its services, containers and networks are gone. */
 import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
+import { readTextFile } from "../adapters/files.ts";
 import { SECRET_LABEL } from "../plan/secrets.ts";
+import { stackVolumeNames } from "../render/stack.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 
 /** Options of `destroy`. */
@@ -29,7 +31,10 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
     return;
   }
   const label = `com.docker.stack.namespace=${config.stack}`;
-  const services = (await docker.services(config.stack)).map((service) => service.fullName);
+  const existing = await docker.services(config.stack);
+  const services = existing.map((service) => service.fullName);
+  // An image every node has (it ran there), with a shell: for emptying volumes on every node.
+  const consulImage = existing.find((service) => service.name === "consul")?.image;
   await docker.stackRemove(config.stack);
   const deadline = started + config.timeoutSeconds * 1000;
   for (;;) {
@@ -56,7 +61,23 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
   let volumes: string[] = [];
   let secrets: string[] = [];
   if (flags.volumes) {
-    volumes = await docker.volumes(label);
+    const nodes = await docker.nodes();
+    const named = stackVolumeNames(await readTextFile(`${config.root}/stack.yml`), config.stack);
+    if (nodes.length > 1 && consulImage) {
+      // Each node keeps its own copy of a named volume (a Consul server's Raft data among them):
+      // a later deploy must not meet an old cluster's state on a worker.
+      progress.log(`emptying ${named.join(", ")} on ${nodes.length} nodes`);
+      await docker.wipeVolumesEverywhere(
+        `${config.stack}_wipe-volumes`,
+        consulImage,
+        named,
+        120_000,
+      );
+    }
+    const present = new Set(await docker.volumes());
+    volumes = [
+      ...new Set([...await docker.volumes(label), ...named.filter((n) => present.has(n))]),
+    ];
     await docker.removeVolumes(volumes);
     // The session key and stats credentials are state too: kept otherwise, so sessions survive.
     secrets = await docker.secrets(`${SECRET_LABEL}=${config.stack}`);

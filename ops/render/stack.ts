@@ -110,3 +110,12 @@ export function stackServiceNames(template: string): string[] {
   const document = parse(interpolate(template, {}), { merge: true }) as StackDocument;
   return Object.keys(document.services ?? {});
 }
+
+/** The named volumes of a stack file, as Swarm names them (`<stack>_<volume>`). */
+export function stackVolumeNames(template: string, stack: string): string[] {
+  const document = parse(interpolate(template, {}), { merge: true }) as {
+    volumes?: Record<string, { name?: string } | null>;
+  };
+  return Object.entries(document.volumes ?? {})
+    .map(([key, volume]) => volume?.name ?? `${stack}_${key}`);
+}
