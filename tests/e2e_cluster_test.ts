@@ -84,7 +84,7 @@ async function cutUnderLoad(node: string) {
   // Swarm declares the node down and starts the instances it ran on the other nodes.
   await waitFor("replacements to pass in Consul", async () => {
     const passing = await E2E.passingIds("agent-echo");
-    return passing.length === 6;
+    return passing.length === 3;
   }, { timeoutMs: 180_000 });
   const replacedMs = Date.now() - cutAt;
   const consulLeader = await leader();
@@ -115,6 +115,9 @@ Deno.test({
         assert.equal(statusOf(status, "lb").running, 2, explain(status));
         assert.equal(statusOf(status, "consul").running, 3, explain(status));
         assert.equal(statusOf(status, "consul-agent").desired, 0, explain(status));
+        // These steps set echo's count themselves: its autoscaling policy must not change it.
+        const pause = await ops("autoscale", "pause", "echo");
+        assert.equal(pause.code, 0, explain(pause));
       });
 
       await t.step("scale echo 6 and router 2: instances on every node, each passing", async () => {
@@ -130,6 +133,9 @@ Deno.test({
         for (const entry of await E2E.instances("agent-echo")) {
           assert.ok(entry.passing, entry.id);
         }
+        // One per node for the rest: two cores carry three engines and the whole stack.
+        const back = await ops("scale", "echo", "3");
+        assert.equal(back.code, 0, explain(back));
       });
 
       await t.step(
@@ -147,7 +153,7 @@ Deno.test({
           const node = nodeOf(status, WORKER);
           assert.deepEqual(node.running, {}, explain(status));
           assert.equal(node.leaving, 0, explain(status));
-          assert.equal((await E2E.passingIds("agent-echo")).length, 6);
+          assert.equal((await E2E.passingIds("agent-echo")).length, 3);
 
           const activate = await ops("activate", WORKER);
           assert.equal(activate.code, 0, explain(activate));
@@ -158,7 +164,7 @@ Deno.test({
         `cut ${WORKER} under ${RATE} calls/s: bounded failures, out of Consul within 10 s, replaced`,
         async () => {
           // After activate, Swarm puts nothing back by itself: spread echo over the nodes again.
-          for (const count of ["3", "6"]) {
+          for (const count of ["1", "3"]) {
             const run = await ops("scale", "echo", count);
             assert.equal(run.code, 0, explain(run));
           }
@@ -185,7 +191,7 @@ Deno.test({
             const status = await ops("status");
             return status.json?.agreed === true && nodeOf(status, WORKER)?.state === "ready";
           }, { timeoutMs: 180_000 });
-          assert.equal((await E2E.passingIds("agent-echo")).length, 6);
+          assert.equal((await E2E.passingIds("agent-echo")).length, 3);
           await assertNoGhosts();
         },
       );

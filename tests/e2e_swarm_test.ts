@@ -59,6 +59,9 @@ Deno.test({
         // deploy waited until HAProxy marked every router UP.
         const router = statusOf(run, "mcp-router");
         assert.deepEqual(Object.values(router.lb.byInstance), ["UP"], explain(run));
+        // The steps below set echo's count themselves: its autoscaling policy must not change it.
+        const pause = await ops("autoscale", "pause", "echo");
+        assert.equal(pause.code, 0, explain(pause));
       });
 
       await t.step("status --json agrees with Docker and Consul", async () => {

@@ -115,6 +115,11 @@ export function e2eStack(name: string): E2eStack {
 
   async function health(service: string, query = "") {
     const response = await fetch(`${consulUrl}/v1/health/service/${service}${query}`);
+    if (!response.ok) {
+      throw new Error(
+        `Consul answered ${response.status}: ${(await response.text()).slice(0, 200)}`,
+      );
+    }
     return await response.json() as {
       Service: { ID: string };
       Node: { Node: string };
@@ -220,9 +225,15 @@ export async function waitFor(
   options: { timeoutMs?: number; everyMs?: number } = {},
 ): Promise<void> {
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
+  let last = "";
   while (Date.now() < deadline) {
-    if (await check()) return;
+    try {
+      if (await check()) return;
+    } catch (error) {
+      // Consul electing a leader, a node coming back: a failed reading is not an answer yet.
+      last = `; last error: ${(error as Error).message}`;
+    }
     await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 1000));
   }
-  throw new Error(`Timed out waiting for ${what}`);
+  throw new Error(`Timed out waiting for ${what}${last}`);
 }
