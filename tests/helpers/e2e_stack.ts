@@ -197,7 +197,13 @@ export function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uin
 
 /** A run's exit code and the tail of its output, for assertion messages. */
 export function explain(run: OpsRun): string {
-  return `exit ${run.code}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${run.stderr.slice(-3000)}`;
+  // A probe's summary ends with its errors by kind: the part worth reading first.
+  const errors = run.json?.errors
+    ? `\nerrors: ${JSON.stringify(run.json.errors).slice(0, 2000)}`
+    : "";
+  return `exit ${run.code}${errors}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${
+    run.stderr.slice(-3000)
+  }`;
 }
 
 /** `docker …`; throws with stderr when it fails. */
