@@ -15,7 +15,7 @@ export interface Backend {
 function serve(port: number, name: string): Deno.HttpServer {
   return Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, async (request) => {
     const { pathname } = new URL(request.url);
-    if (pathname === "/readyz") return new Response("ready\n");
+    if (pathname === "/readyz" || pathname === "/healthz") return new Response("ready\n");
     if (pathname === "/mcp" && request.method === "POST") {
       const body = await request.json().catch(() => ({}));
       return Response.json({ jsonrpc: "2.0", id: body.id ?? null, result: { backend: name } });
