@@ -97,7 +97,8 @@ export async function ensureImages(
   allFiles.push(dockerfile);
   const services = `${config.imagePrefix}/services:${filesHash(allFiles, extra)}`;
 
-  const consul = `${config.imagePrefix}/consul:${filesHash([consulDockerfile], extra)}`;
+  const consulFiles = [consulDockerfile, ...await readSourceFiles(root, ["consul/entrypoint.sh"])];
+  const consul = `${config.imagePrefix}/consul:${filesHash(consulFiles, extra)}`;
 
   // The load balancer image: the ops tool (for `lb sync`) with its templates, and the healthcheck.
   const lbEntries = [LB_ENTRY];
