@@ -141,22 +141,33 @@ Deno.test({
       await t.step(
         `drain ${WORKER} under ${RATE} calls/s with live sessions: 0 failed, 0 lost, node empty`,
         async () => {
+          // Two instances of every service, spread: a drained node takes one of each at most.
+          for (const [service, count] of [["weather", "2"], ["itinerary", "2"]]) {
+            const run = await ops("scale", service, count);
+            assert.equal(run.code, 0, explain(run));
+          }
           const probe = await E2E.startHostMcpProbe(RATE, 600);
-          const drain = await ops("drain", WORKER);
-          probe.stop();
+          let drain: OpsRun;
+          try {
+            drain = await ops("drain", WORKER);
+          } finally {
+            probe.stop();
+          }
           const result = await probe.result();
-          assert.equal(drain.code, 0, explain(drain));
-          assert.equal(result.json?.failures, 0, explain(result));
-          assert.equal(result.json.sessions.lost, 0, explain(result));
-          assert.ok(result.json.calls > 100, explain(result));
-          const status = await ops("status");
-          const node = nodeOf(status, WORKER);
-          assert.deepEqual(node.running, {}, explain(status));
-          assert.equal(node.leaving, 0, explain(status));
-          assert.equal((await E2E.passingIds("agent-echo")).length, 3);
-
-          const activate = await ops("activate", WORKER);
-          assert.equal(activate.code, 0, explain(activate));
+          try {
+            assert.equal(drain.code, 0, explain(drain));
+            assert.equal(result.json?.failures, 0, explain(result));
+            assert.equal(result.json.sessions.lost, 0, explain(result));
+            assert.ok(result.json.calls > 100, explain(result));
+            const status = await ops("status");
+            const node = nodeOf(status, WORKER);
+            assert.deepEqual(node.running, {}, explain(status));
+            assert.equal(node.leaving, 0, explain(status));
+            assert.equal((await E2E.passingIds("agent-echo")).length, 3);
+          } finally {
+            const activate = await ops("activate", WORKER);
+            assert.equal(activate.code, 0, explain(activate));
+          }
         },
       );
 

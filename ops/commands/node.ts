@@ -43,6 +43,20 @@ export async function drainCommand(context: CommandContext, name: string): Promi
         "node; drain it from another manager",
     );
   }
+  // Swarm stops a drained node's tasks before their replacements run elsewhere: a service whose
+  // every instance is there has none while it moves.
+  for (const service of await context.docker.services(context.config.stack)) {
+    if (service.global) continue;
+    const running = service.tasks.filter((task) =>
+      task.desiredState === "running" && task.state === "running"
+    );
+    if (running.length > 0 && running.every((task) => task.nodeId === node.id)) {
+      context.progress.log(
+        `warning: every instance of "${service.name}" runs on "${node.hostname}": it has none ` +
+          "until Swarm starts them elsewhere (scale it to 2 or more first to avoid the gap)",
+      );
+    }
+  }
   context.progress.log(`draining node "${node.hostname}"`);
   await context.docker.nodeAvailability(node.id, "drain");
   // Swarm stops each task there (its instance deregisters and drains first) and starts a
