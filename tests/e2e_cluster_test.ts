@@ -51,8 +51,34 @@ async function echoOn(node: string): Promise<{ id: string; passing: boolean }[]>
   return (await E2E.instances("agent-echo")).filter((entry) => entry.node === node);
 }
 
-/** Every Consul registration of the platform's services belongs to a running task. */
+/** Whether Consul's autopilot sees `servers` healthy voters (all three back after a heal). */
+async function raftHealthy(servers: number): Promise<boolean> {
+  const response = await fetch(`${E2E.consulUrl}/v1/operator/autopilot/health`);
+  if (!response.ok) return false;
+  const body = await response.json() as { Healthy: boolean; Servers: { Voter: boolean }[] };
+  return body.Healthy && body.Servers.filter((server) => server.Voter).length === servers;
+}
+
+/**
+ * Every Consul registration of the platform's services belongs to a running task, within the
+ * time the stopped tasks of a healed node take to deregister.
+ */
 async function assertNoGhosts(): Promise<void> {
+  let last = "";
+  await waitFor("every registration to belong to a running task", async () => {
+    try {
+      await registrationsMatchTasks();
+      return true;
+    } catch (error) {
+      last = (error as Error).message;
+      return false;
+    }
+  }, { timeoutMs: 120_000 }).catch((error) => {
+    throw new Error(`${(error as Error).message}: ${last}`);
+  });
+}
+
+async function registrationsMatchTasks(): Promise<void> {
   for (
     const [consul, swarm] of [
       ["agent-echo", "echo-agent"],
@@ -200,7 +226,8 @@ Deno.test({
           // The node comes back: Swarm stops the tasks it had replaced there; they deregister.
           await waitFor("the stack to agree again after heal", async () => {
             const status = await ops("status");
-            return status.json?.agreed === true && nodeOf(status, WORKER)?.state === "ready";
+            return status.json?.agreed === true && nodeOf(status, WORKER)?.state === "ready" &&
+              await raftHealthy(3);
           }, { timeoutMs: 180_000 });
           assert.equal((await E2E.passingIds("agent-echo")).length, 3);
           await assertNoGhosts();
@@ -211,6 +238,7 @@ Deno.test({
         `cut ${EDGE_WORKER} (a Consul server and an lb): MCP through this node keeps working`,
         async () => {
           const status = await ops("status");
+          assert.ok(await raftHealthy(3), "three healthy Consul servers before the cut");
           const edge = nodeOf(status, EDGE_WORKER);
           assert.equal(edge.consulServer, true, explain(status));
           assert.equal(edge.edge, true, explain(status));
@@ -232,7 +260,7 @@ Deno.test({
           assert.equal(heal.code, 0, explain(heal));
           await waitFor("the stack to agree again after heal", async () => {
             const again = await ops("status");
-            return again.json?.agreed === true;
+            return again.json?.agreed === true && await raftHealthy(3);
           }, { timeoutMs: 180_000 });
           assert.equal(await raftServers(), 3);
           await assertNoGhosts();

@@ -48,9 +48,9 @@ export interface GrpcChannelOptions {
   maxReceiveMessageBytes?: number;
   /** Source of numbers in [0, 1) for backoff jitter. */
   random?: () => number;
-  /** HTTP/2 keepalive: PING after this long without a frame while calls are open; 1 s. */
+  /** HTTP/2 keepalive: PING after this long without a frame while calls are open; 2 s. */
   keepaliveMs?: number;
-  /** A connection whose PING is unanswered this long is lost, its calls too; 2 s. */
+  /** A connection whose PING is unanswered this long is lost, its calls too; 4 s. */
   keepaliveTimeoutMs?: number;
 }
 

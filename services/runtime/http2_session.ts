@@ -54,11 +54,14 @@ export interface Http2SessionOptions {
   onClose?: (session: Http2Session) => void;
   /**
    * While streams are open and nothing has been read for this long, a PING is sent (default
-   * 1000 ms). A peer whose node was cut off never answers or resets: without this, its calls
+   * 2000 ms). A peer whose node was cut off never answers or resets: without this, its calls
    * would wait for their deadlines instead of going to another instance.
    */
   keepaliveMs?: number;
-  /** How long an unanswered PING may wait before the connection counts as lost (default 2000 ms). */
+  /**
+   * How long an unanswered PING may wait before the connection counts as lost (default 4000 ms:
+   * a peer on a busy machine answers late, and a connection wrongly dropped costs its calls).
+   */
   keepaliveTimeoutMs?: number;
 }
 
@@ -258,8 +261,8 @@ export class Http2Session {
   private constructor(conn: Deno.TcpConn, options: Http2SessionOptions) {
     this.#conn = conn;
     this.#onClose = options.onClose;
-    this.#keepaliveMs = options.keepaliveMs ?? 1000;
-    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 2000;
+    this.#keepaliveMs = options.keepaliveMs ?? 2000;
+    this.#keepaliveTimeoutMs = options.keepaliveTimeoutMs ?? 4000;
   }
 
   /**
