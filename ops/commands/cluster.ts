@@ -230,10 +230,13 @@ async function startEngine(index: number): Promise<void> {
   nodeHost.spawnDetached(engineCommand(layout));
 }
 
+const ENGINE_SPAWN_GRACE_MS = 3_000;
+
 /** Waits until node `index`'s engine answers; fails early, with its log, when it has exited. */
 async function waitForEngine(context: CommandContext, index: number): Promise<SwarmInfo> {
   const layout = nodeLayout(index);
   const engine = new SwarmEngine(layout.dockerHost);
+  const started = context.now();
   try {
     return await pollUntil(context, {
       what: `the engine of ${layout.name} to answer`,
@@ -242,7 +245,10 @@ async function waitForEngine(context: CommandContext, index: number): Promise<Sw
     }, async () => {
       const info = await engine.info(AbortSignal.timeout(10_000));
       if (info) return { done: true, value: info };
-      if (!engineProcesses(await nodeHost.listProcesses()).has(index)) {
+      // Just spawned, the engine is still `nsenter`/`unshare`/`sh` on its way to `exec dockerd`:
+      // only a missing process a while after the start means it exited.
+      const settled = context.now() - started > ENGINE_SPAWN_GRACE_MS;
+      if (settled && !engineProcesses(await nodeHost.listProcesses()).has(index)) {
         throw new OpsError(`The engine of ${layout.name} exited`, { code: "ENGINE_EXITED" });
       }
       return { done: false, detail: `no answer on ${layout.dockerHost}` };
