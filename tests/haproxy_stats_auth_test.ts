@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, spawnDeno, type TestProcess } from "./helpers/service_process.ts";
+import { spawnDeno, type TestProcess } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { readHaproxyView } from "../ops/adapters/haproxy_stats.ts";
 
 const PATHS = ["/stats", "/metrics"];

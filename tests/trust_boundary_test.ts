@@ -11,12 +11,8 @@ import { createLogger } from "../services/runtime/logger.ts";
 import { type ConsulDev, freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
 import { FRAME, rawFrame, startRawHttp2Peer } from "./helpers/raw_http2_peer.ts";
-import {
-  eventually,
-  type ServiceProcess,
-  spawnDeno,
-  startService,
-} from "./helpers/service_process.ts";
+import { type ServiceProcess, spawnDeno, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { connectV1, resultText, type RouterProcess, startRouter } from "./router_harness.ts";
 
 /** A Consul dev agent with ACLs and the platform's tokens. */

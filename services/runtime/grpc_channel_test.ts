@@ -10,6 +10,7 @@ import {
 } from "../../proto/mod.ts";
 import { GrpcCallError, GrpcChannel } from "./grpc_channel.ts";
 import { encodeHeaders, type HeaderField, HpackDecoder } from "./hpack.ts";
+import { until } from "../../tests/helpers/poll.ts";
 
 /** What the test server does, by tool name; arguments are JSON. */
 interface Behaviour {
@@ -157,14 +158,6 @@ function invokeBytes(behaviour: Behaviour, requestId = "test"): Uint8Array {
   });
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 function assertStatus(code: number, details: string | RegExp) {
   return (error: unknown) => {
     assert.ok(error instanceof GrpcCallError, `a GrpcCallError, got ${error}`);
@@ -262,7 +255,7 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
         }),
         assertStatus(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"),
       );
-      await until(() => server.cancelled > cancelledBefore, "the server to see the cancellation");
+      await until("the server to see the cancellation", () => server.cancelled > cancelledBefore);
     });
     await t.step("a deadline already past fails before anything is sent", async () => {
       const started = server.started.length;
@@ -278,10 +271,10 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
       const call = channel.unary(INVOKE_METHOD.path, invokeBytes({ hold: true }, "held"), {
         signal: controller.signal,
       });
-      await until(() => server.started.includes("held"), "the call to reach the server");
+      await until("the call to reach the server", () => server.started.includes("held"));
       controller.abort();
       await assert.rejects(call, assertStatus(grpc.status.CANCELLED, "Cancelled on client"));
-      await until(() => server.cancelled > cancelledBefore, "the server to see the cancellation");
+      await until("the server to see the cancellation", () => server.cancelled > cancelledBefore);
     });
     await t.step("after close() no call starts", async () => {
       channel.close();
@@ -527,7 +520,7 @@ Deno.test("GrpcChannel opens a new connection after GOAWAY, and reports a droppe
     const channel = new GrpcChannel("127.0.0.1", peer.port);
     try {
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
-      await until(() => channel.state !== "ready", "the channel to leave READY");
+      await until("the channel to leave READY", () => channel.state !== "ready");
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
       assert.equal(peer.connections, 2);
