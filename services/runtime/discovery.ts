@@ -21,6 +21,7 @@ import { Ejector, type EjectorOptions } from "./ejection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { createPicker, type Picker, type StrategyName } from "./strategies.ts";
 import { ToolError } from "./tool_error.ts";
+import { delay } from "./delay.ts";
 
 /** One healthy instance of a service, as Consul lists it. */
 export interface Endpoint {
@@ -378,7 +379,7 @@ export class ServiceDiscovery {
           deadline === undefined ? RETRY_PAUSE_MS : deadline - Date.now(),
         );
         if (pause <= 0) break;
-        await new Promise((resolve) => setTimeout(resolve, pause));
+        await delay(pause, { signal });
         if (signal?.aborted) throw cancelled(this.#service, signal);
         tried.clear();
         endpoint = this.#pick(tried, tool);

@@ -5,6 +5,8 @@
  * identity lets it register its own service name only).
  */
 import { type ConsulClient, consulPath } from "./consul/client.ts";
+import { backoffDelay } from "./backoff.ts";
+import { delay } from "./delay.ts";
 import type { Logger } from "./logger.ts";
 
 /** A Consul health check definition (agent API field names). */
@@ -153,18 +155,23 @@ export class ConsulRegistrar {
           this.#logger.info("Consul reachable again", { consul: this.#consul.address });
         }
         failures = 0;
-        await this.#sleep(this.#resyncMs);
+        await delay(this.#resyncMs, { signal: this.#stopped.signal });
       } catch (error) {
         if (this.#stopped.signal.aborted) break;
         this.#registered = false;
         failures++;
-        const delay = Math.min(this.#maxBackoffMs, 250 * 2 ** Math.min(failures - 1, 10));
+        // Jittered, so the instances that lost Consul together do not all retry at once.
+        const retryInMs = backoffDelay(failures - 1, {
+          baseMs: 250,
+          maxMs: this.#maxBackoffMs,
+          jitter: 0.5,
+        });
         this.#logger.warn("cannot reach Consul, retrying", {
           consul: this.#consul.address,
           error: describeError(error),
-          retryInMs: delay,
+          retryInMs: Math.round(retryInMs),
         });
-        await this.#sleep(delay);
+        await delay(retryInMs, { signal: this.#stopped.signal });
       }
     }
   }
@@ -190,20 +197,6 @@ export class ConsulRegistrar {
       consul: this.#consul.address,
       serviceId: this.#registration.id,
       address: `${this.#registration.address}:${this.#registration.port}`,
-    });
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#stopped.signal;
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
     });
   }
 }
