@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { ensurePlatformAcls } from "../ops/adapters/consul_acl.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
-import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
+import type { LbSyncer } from "../haproxy/syncer.ts";
 import { createLogger } from "../services/runtime/logger.ts";
 import { type ConsulDev, freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
@@ -246,9 +246,10 @@ Deno.test("a rogue instance beside two honest ones changes nothing and gets no c
   }
 });
 
+/** Resident memory of a process, from `ps` (reading `/proc/<pid>` would need `--allow-all`). */
 function rssBytes(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  const output = new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).outputSync();
+  return Number(new TextDecoder().decode(output.stdout).trim()) * 1024;
 }
 
 Deno.test("a raw HTTP/2 peer flooding header frames gets its connections closed, router memory bounded", async (t) => {
