@@ -11,7 +11,7 @@
  * removed at the end unless `--keep`.
  */
 import { parseArgs } from "node:util";
-import { readHaproxyView } from "../ops/adapters/haproxy_stats.ts";
+import { readHaproxyView } from "../haproxy/stats_view.ts";
 import { e2eStack, explain, type OpsRun } from "../tests/helpers/e2e_stack.ts";
 import { until } from "../tests/helpers/poll.ts";
 

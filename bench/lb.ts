@@ -18,7 +18,7 @@ import {
   setTtlStatus,
   spawnBackend,
 } from "../tests/helpers/lb_backend.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
 import { until } from "../tests/helpers/poll.ts";
 
 const CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? 64);

@@ -8,8 +8,8 @@
  */
 
 import Handlebars from "handlebars";
-import type { LbBackend, LbModel, LbSlot } from "./haproxy_model.ts";
-import { PlatformError } from "../../services/runtime/platform_error.ts";
+import type { LbBackend, LbModel, LbSlot } from "./model.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
 
 /** The main template and its partials, by partial name, as text. */
 export interface HaproxyTemplates {

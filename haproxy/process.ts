@@ -1,7 +1,7 @@
 /** Starts HAProxy in master-worker mode, validates configs, reloads and stops it. */
 
-import { masterReload, showProc } from "./haproxy_socket.ts";
-import { delay } from "../../services/runtime/delay.ts";
+import { masterReload, showProc } from "./runtime_api.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 /** Outcome of `haproxy -c`. */
 export interface ValidationResult {

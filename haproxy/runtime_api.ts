@@ -1,6 +1,6 @@
 /** HAProxy's runtime API and master CLI over their UNIX sockets. */
-import { delay } from "../../services/runtime/delay.ts";
-import { PlatformError } from "../../services/runtime/platform_error.ts";
+import { delay } from "../services/runtime/delay.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -20,6 +20,8 @@ export interface CliIo {
 /** Everything a command needs. */
 export interface CommandContext {
   readonly config: OpsConfig;
+  /** The process environment (commands that configure programs, such as `lb sync`, read it). */
+  readonly env: Env;
   readonly docker: DockerCli;
   readonly consul: ConsulHttp;
   readonly progress: Progress;
@@ -37,6 +39,7 @@ export function createContext(flags: GlobalFlags, io: CliIo): CommandContext {
   const config = parseConfig(io.env, flags, io.facts);
   return {
     config,
+    env: io.env,
     docker: new DockerCli(),
     consul: new ConsulHttp(config.consulUrl, { env: io.env, root: config.root }),
     progress: createProgress({ isTerminal: io.isTerminal, write: io.stderr }),

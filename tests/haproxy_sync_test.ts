@@ -12,8 +12,8 @@ import {
   spawnBackend,
 } from "./helpers/lb_backend.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
-import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
+import type { LbSyncer } from "../haproxy/syncer.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
 import { until } from "./helpers/poll.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url).pathname;

@@ -1,8 +1,8 @@
 /** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
 import { readTextFile } from "../adapters/files.ts";
-import { readHaproxyView } from "../adapters/haproxy_stats.ts";
+import { readHaproxyView } from "../../haproxy/stats_view.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
-import type { HaproxyView } from "../plan/haproxy_view.ts";
+import type { HaproxyView } from "../../haproxy/stats_view.ts";
 import { parseStatsCredentials } from "../plan/secrets.ts";
 import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";

@@ -6,7 +6,7 @@ import { registerBuild } from "./build.ts";
 import { registerCluster } from "./cluster.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
-import { lbCommand } from "./lb.ts";
+import { registerLb } from "./lb.ts";
 import { registerLogs } from "./logs.ts";
 import { registerNode } from "./node.ts";
 import { registerProbe } from "./probe.ts";
@@ -34,5 +34,5 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerBuild,
   registerAutoscale,
   registerCluster,
-  (program) => void program.addCommand(lbCommand()),
+  registerLb,
 ];

@@ -1,5 +1,6 @@
 /** Joins Swarm's and Consul's views of each service and says whether they agree. */
-import { type HaproxyView, joinLbView, type LbDisagreement, type LbJoin } from "./haproxy_view.ts";
+import type { HaproxyView } from "../../haproxy/stats_view.ts";
+import { joinLbView, type LbDisagreement, type LbJoin } from "./haproxy_view.ts";
 import type { PlatformService } from "./services.ts";
 import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
 
