@@ -53,6 +53,9 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
+/** What commands use of Docker: {@linkcode DockerCli}'s methods (tests give a fake). */
+export type Docker = Pick<DockerCli, keyof DockerCli>;
+
 /** The Docker engine through the `docker` CLI. */
 export class DockerCli {
   readonly #program: string;

@@ -1,6 +1,5 @@
 /** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
 import { readTextFile } from "../adapters/files.ts";
-import { readHaproxyView } from "../../haproxy/stats_view.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
 import type { HaproxyView } from "../../haproxy/stats_view.ts";
 import { parseStatsCredentials } from "../plan/secrets.ts";
@@ -62,7 +61,7 @@ export async function readSnapshot(
   let lb: HaproxyView | null = null;
   if (lbService && lbService.replicas > 0 && names.includes(ROUTER_SERVICE)) {
     const credentials = await readStatsCredentials(context);
-    lb = await readHaproxyView(statsUrl(context), ROUTER_SERVICE, { credentials });
+    lb = await context.haproxy.readView(statsUrl(context), ROUTER_SERVICE, { credentials });
   }
   const statuses = stackStatus(services, swarm, instances, {
     consulReachable,
