@@ -293,6 +293,15 @@ Deno.test({
         const lines = run.stdout.trim().split("\n");
         assert.ok(lines.length > 0);
         assert.ok(lines.every((line) => /^echo-agent-[a-z0-9]{25} \| /.test(line)), lines[0]);
+        // Without a service: every service's instances, merged.
+        const all = await ops("logs", "--since", "10m");
+        assert.equal(all.code, 0, explain(all));
+        const prefixes = new Set(
+          all.stdout.trim().split("\n").map((line) => line.slice(0, line.indexOf(" | "))),
+        );
+        for (const service of ["echo-agent", "mcp-router", "lb"]) {
+          assert.ok([...prefixes].some((prefix) => prefix.startsWith(`${service}-`)), service);
+        }
       });
     } finally {
       await t.step("destroy leaves no service, container or network of the stack", async () => {
