@@ -5,7 +5,7 @@
  */
 import { ConsulClient, ConsulError, consulPath } from "../../services/runtime/consul/client.ts";
 import { describeRejected, parseServiceHealth } from "../../services/runtime/consul/health.ts";
-import { getKv } from "../../services/runtime/consul/kv.ts";
+import { deleteKv, getKv, putKv } from "../../services/runtime/consul/kv.ts";
 import { loadConsulToken } from "../../services/runtime/consul/settings.ts";
 import { OpsError } from "../errors.ts";
 import type { ConsulInstance } from "../plan/state.ts";
@@ -110,6 +110,7 @@ export class ConsulHttp {
           port: instance.port,
           status: instance.health,
           ...(instance.node === "" ? {} : { node: instance.node }),
+          weight: instance.weights.passing,
         });
       }
     }
@@ -119,6 +120,16 @@ export class ConsulHttp {
   /** The value of a KV key as text; undefined when the key does not exist. */
   async kvGet(key: string): Promise<string | undefined> {
     return await this.#call((client) => getKv(client, key));
+  }
+
+  /** Writes a KV key. */
+  async kvPut(key: string, value: string): Promise<void> {
+    await this.#call((client) => putKv(client, key, { value }));
+  }
+
+  /** Deletes a KV key (a missing key is no error). */
+  async kvDelete(key: string): Promise<void> {
+    await this.#call((client) => deleteKv(client, key));
   }
 
   /**

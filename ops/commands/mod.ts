@@ -15,6 +15,7 @@ import { registerRollback } from "./rollback.ts";
 import { registerScale } from "./scale.ts";
 import { registerStatus } from "./status.ts";
 import { registerUpdate } from "./update.ts";
+import { registerWeight } from "./weight.ts";
 
 /** Adds one command (or a group) to the program. */
 export type CommandRegistrar = (program: Command, run: CommandRunner) => void;
@@ -28,6 +29,7 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerProbe,
   registerUpdate,
   registerRollback,
+  registerWeight,
   registerPrune,
   registerDestroy,
   registerNode,
