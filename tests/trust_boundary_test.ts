@@ -14,6 +14,7 @@ import { FRAME, rawFrame, startRawHttp2Peer } from "./helpers/raw_http2_peer.ts"
 import { type ServiceProcess, spawnDeno, startService } from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
 import { connectV1, resultText, type RouterProcess, startRouter } from "./router_harness.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 /** A Consul dev agent with ACLs and the platform's tokens. */
 async function aclConsul(): Promise<{ consul: ConsulDev; tokens: Record<string, string> }> {
@@ -158,7 +159,7 @@ function watchHealthz(port: number): { stop(): Promise<{ slowestMs: number; poll
       assert.equal(response.status, 200);
       slowestMs = Math.max(slowestMs, performance.now() - started);
       polls++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
   })();
   return {

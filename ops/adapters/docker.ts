@@ -11,6 +11,7 @@ import { OpsError } from "../errors.ts";
 import { parseSwarmNodes, type SwarmNode } from "../plan/nodes.ts";
 import { parseSwarmServices, type SwarmService } from "../plan/state.ts";
 import { type CommandResult, lastLines, runCommand, type RunCommandOptions } from "./command.ts";
+import { delay } from "../../services/runtime/delay.ts";
 
 /** The engine's answer to `docker info`, reduced. */
 export interface EngineInfo {
@@ -413,7 +414,7 @@ export class DockerCli {
             code: "TIMEOUT",
           });
         }
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await delay(500);
       }
     } finally {
       await this.#run(["service", "rm", service], { check: false });
@@ -421,7 +422,7 @@ export class DockerCli {
       const label = `com.docker.swarm.service.name=${service}`;
       for (let waited = 0; waited < 30_000; waited += 250) {
         if ((await this.containers(label)).length === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await delay(250);
       }
     }
   }
