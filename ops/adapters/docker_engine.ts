@@ -27,10 +27,18 @@ function engineStatus(error: unknown): number {
 
 /** The Swarm object API of one Docker engine (its UNIX socket, or `DOCKER_HOST`). */
 export class DockerEngine {
+  readonly #socketPath: string | undefined;
   #client: Promise<Dockerode> | undefined;
 
+  /** `socketPath`: the engine's socket; default `DOCKER_HOST`, else `/var/run/docker.sock`. */
+  constructor(options: { socketPath?: string } = {}) {
+    this.#socketPath = options.socketPath;
+  }
+
   #docker(): Promise<Dockerode> {
-    this.#client ??= import("dockerode").then(({ default: Docker }) => new Docker());
+    this.#client ??= import("dockerode").then(({ default: Docker }) =>
+      this.#socketPath === undefined ? new Docker() : new Docker({ socketPath: this.#socketPath })
+    );
     return this.#client;
   }
 
@@ -83,7 +91,10 @@ export class DockerEngine {
         if (!mode?.Replicated) throw new Error(`"${name}" is not a replicated service`);
         await service.update({
           _query: { version: current.Version?.Index },
-          _body: { ...current.Spec, Mode: { ...mode, Replicated: { Replicas: count } } },
+          _body: {
+            ...current.Spec,
+            Mode: { ...mode, Replicated: { ...mode.Replicated, Replicas: count } },
+          },
         });
       });
     }
@@ -132,10 +143,11 @@ export class DockerEngine {
     await this.#call(
       `create the secret "${name}"`,
       (docker) =>
+        // An explicit, empty `_query`: docker-modem copies plain options (and `_body` too, when
+        // there is no `_query`) into the URL's query string, and the value has no business in a URL.
         docker.createSecret({
-          Name: name,
-          Labels: { ...labels },
-          Data: btoa(String.fromCharCode(...value)),
+          _query: {},
+          _body: { Name: name, Labels: { ...labels }, Data: btoa(String.fromCharCode(...value)) },
         }),
     );
   }
