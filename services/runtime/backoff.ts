@@ -1,6 +1,9 @@
 /**
  * The platform's one retry backoff: exponential from a base, capped, with jitter so that instances
- * that lost Consul (or a backend) together do not retry it in lockstep.
+ * that lost Consul (or a backend) together do not retry it in lockstep. Used by Consul
+ * registration, Consul watches, the local-agent lookup and outlier ejection. The gRPC channel's
+ * reconnects keep gRPC's own connection-backoff algorithm (multiplier 1.6, jitter of ±20 %, as
+ * grpc-js), which its peers' behaviour is specified against.
  */
 
 /** Options of {@linkcode backoffDelay}. */
