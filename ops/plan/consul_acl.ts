@@ -127,8 +127,10 @@ service_prefix "" {
 `,
     });
   }
+  // The autoscaler registers like a service but has a token of its own below: one token a program.
+  const services = input.services.filter((service) => service !== input.autoscaler?.service);
   const tokens: AclToken[] = [
-    ...[...new Set(input.services)].sort().map((service) => ({
+    ...[...new Set(services)].sort().map((service) => ({
       program: service,
       description: `${input.prefix}: service ${service}`,
       policies: [...weights],

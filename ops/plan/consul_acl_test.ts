@@ -6,6 +6,8 @@ const plan = planAcls(platformAclInput("agent-platform", { services: PLATFORM_SE
 
 Deno.test("planAcls() gives each service an identity of its own name and the weights to read", () => {
   const byProgram = Object.fromEntries(plan.tokens.map((token) => [token.program, token]));
+  // One token a program: two with one description would make every run update one of them.
+  assert.equal(new Set(plan.tokens.map((token) => token.description)).size, plan.tokens.length);
   assert.deepEqual(Object.keys(byProgram).sort(), [
     "agent",
     "agent-echo",
