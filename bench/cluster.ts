@@ -11,8 +11,9 @@
  * removed at the end unless `--keep`.
  */
 import { parseArgs } from "node:util";
-import { readHaproxyView } from "../ops/adapters/haproxy_stats.ts";
-import { e2eStack, explain, type OpsRun, waitFor } from "../tests/helpers/e2e_stack.ts";
+import { readHaproxyView } from "../haproxy/stats_view.ts";
+import { e2eStack, explain, type OpsRun } from "../tests/helpers/e2e_stack.ts";
+import { until } from "../tests/helpers/poll.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -74,7 +75,7 @@ async function cutOnce(rate: number): Promise<CutResult> {
   must(await E2E.ops("cluster", "cut", NODE), `cluster cut ${NODE}`);
   let outOfConsulMs = -1;
   let outOfHaproxyMs: number | null = routers.length === 0 ? null : -1;
-  await waitFor("the cut node to leave Consul and HAProxy", async () => {
+  await until("the cut node to leave Consul and HAProxy", async () => {
     const now = Date.now() - cutAt;
     if (outOfConsulMs < 0) {
       const passing = new Set(await E2E.passingIds("agent-echo"));
@@ -89,19 +90,19 @@ async function cutOnce(rate: number): Promise<CutResult> {
       }
     }
     return outOfConsulMs >= 0 && outOfHaproxyMs !== -1;
-  }, { timeoutMs: 60_000, everyMs: POLL_MS });
-  await waitFor("replacements to pass in Consul", async () => {
+  }, { timeoutMs: 60_000, intervalMs: POLL_MS });
+  await until("replacements to pass in Consul", async () => {
     return (await E2E.passingIds("agent-echo")).length === 3 &&
       (await E2E.passingIds("mcp-router")).length === 3;
-  }, { timeoutMs: 300_000, everyMs: POLL_MS * 5 });
+  }, { timeoutMs: 300_000, intervalMs: POLL_MS * 5 });
   const replacedMs = Date.now() - cutAt;
   probe.stop();
   const result = await probe.result();
   must(await E2E.ops("cluster", "heal", NODE), `cluster heal ${NODE}`);
-  await waitFor("the stack to agree again after heal", async () => {
+  await until("the stack to agree again after heal", async () => {
     const status = await E2E.ops("status");
     return status.json?.agreed === true;
-  }, { timeoutMs: 300_000 });
+  }, { timeoutMs: 300_000, intervalMs: 1000 });
   // Spread again: Swarm does not move tasks back to a node that returns.
   for (const [service, count] of [["echo", "1"], ["echo", "3"], ["router", "1"], ["router", "3"]]) {
     must(await E2E.ops("scale", service, count), `scale ${service} ${count}`);

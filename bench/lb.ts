@@ -18,7 +18,8 @@ import {
   setTtlStatus,
   spawnBackend,
 } from "../tests/helpers/lb_backend.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
+import { until } from "../tests/helpers/poll.ts";
 
 const CONNECTIONS = Number(Deno.env.get("BENCH_CONNECTIONS") ?? 64);
 const CHANGES = Number(Deno.env.get("BENCH_CHANGES") ?? 100);
@@ -165,15 +166,6 @@ function distribution(samples: number[]) {
   };
 }
 
-async function waitFor(what: string, test: () => Promise<boolean>, ms = 20_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await test()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
-
 /** Polls `show stat` until the server at `addr` reaches one of `states`; returns ms since `t0`. */
 async function convergence(
   socket: string,
@@ -234,7 +226,7 @@ async function main(): Promise<void> {
       stderr: "inherit",
     }).spawn();
     const addr = (backend: Backend) => `127.0.0.1:${backend.port}`;
-    await waitFor("HAProxy with four servers UP", async () => {
+    await until("HAProxy with four servers UP", async () => {
       try {
         const rows = await showServers(socket);
         return backends.every((b) =>
@@ -243,7 +235,7 @@ async function main(): Promise<void> {
       } catch {
         return false;
       }
-    }, 30_000);
+    }, { timeoutMs: 30_000, intervalMs: 10 });
     const metrics = async () => {
       const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
       return Object.fromEntries(
@@ -254,14 +246,14 @@ async function main(): Promise<void> {
       );
     };
 
-    await waitFor("lb sync's admin endpoint", async () => {
+    await until("lb sync's admin endpoint", async () => {
       try {
         await (await fetch(`http://127.0.0.1:${metricsPort}/healthz`)).body?.cancel();
         return true;
       } catch {
         return false;
       }
-    });
+    }, { intervalMs: 10 });
 
     // 1a. Membership changes under load: b2..b4 leave and come back in turn; b1 always serves.
     console.error(`bench lb: ${CHANGES} membership changes under ${CONNECTIONS} connections`);
@@ -321,7 +313,7 @@ async function main(): Promise<void> {
       (await showServers(socket)).some((row) =>
         row.addr === addr(target) && row.status.startsWith("UP")
       );
-    await waitFor("target UP", isUp);
+    await until("target UP", isUp, { intervalMs: 10 });
     const critical: number[] = [];
     const deregistered: number[] = [];
     const registered: number[] = [];
@@ -330,18 +322,19 @@ async function main(): Promise<void> {
       await setTtlStatus(consul.url, target.name, "critical");
       critical.push(await convergence(socket, addr(target), ["MAINT"], t0));
       await setTtlStatus(consul.url, target.name, "passing");
-      await waitFor("target UP again", isUp);
+      await until("target UP again", isUp, { intervalMs: 10 });
 
       t0 = performance.now();
       await deregisterInstance(consul.url, target.name);
       deregistered.push(await convergence(socket, addr(target), ["DRAIN", "MAINT", "GONE"], t0));
       // Let the drain finish so the next registration is a real addition.
-      await waitFor(
+      await until(
         "target out",
         async () =>
           !(await showServers(socket)).some((row) =>
             row.addr === addr(target) && !row.status.startsWith("MAINT")
           ),
+        { intervalMs: 10 },
       );
       await new Promise((resolve) => setTimeout(resolve, 300));
 

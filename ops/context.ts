@@ -1,6 +1,7 @@
 /** What every command gets: configuration, adapters, output, progress and the clock. */
-import { ConsulHttp } from "./adapters/consul.ts";
-import { DockerCli } from "./adapters/docker.ts";
+import { type Consul, ConsulHttp } from "./adapters/consul.ts";
+import { type Docker, DockerCli } from "./adapters/docker.ts";
+import { readHaproxyView } from "../haproxy/stats_view.ts";
 import { createProgress, type Progress } from "./adapters/terminal.ts";
 import { type Env, type Facts, type GlobalFlags, type OpsConfig, parseConfig } from "./config.ts";
 import { PLATFORM_SERVICES, type PlatformService } from "./plan/services.ts";
@@ -17,11 +18,26 @@ export interface CliIo {
   sleep(ms: number): Promise<void>;
 }
 
+/** What commands use of HAProxy from the outside: its stats page. */
+export interface HaproxyStats {
+  readView: typeof readHaproxyView;
+}
+
+/** The adapters a command reaches Docker, Consul and HAProxy through; tests pass fakes. */
+export interface Adapters {
+  docker: Docker;
+  consul: Consul;
+  haproxy: HaproxyStats;
+}
+
 /** Everything a command needs. */
 export interface CommandContext {
   readonly config: OpsConfig;
-  readonly docker: DockerCli;
-  readonly consul: ConsulHttp;
+  /** The process environment (commands that configure programs, such as `lb sync`, read it). */
+  readonly env: Env;
+  readonly docker: Docker;
+  readonly consul: Consul;
+  readonly haproxy: HaproxyStats;
   readonly progress: Progress;
   readonly services: readonly PlatformService[];
   now(): number;
@@ -32,13 +48,19 @@ export interface CommandContext {
   line(text: string): void;
 }
 
-/** Builds the context of one command run from the global flags. */
-export function createContext(flags: GlobalFlags, io: CliIo): CommandContext {
+/** Builds the context of one command run from the global flags; `adapters` replace the real ones. */
+export function createContext(
+  flags: GlobalFlags,
+  io: CliIo,
+  adapters: Partial<Adapters> = {},
+): CommandContext {
   const config = parseConfig(io.env, flags, io.facts);
   return {
     config,
-    docker: new DockerCli(),
-    consul: new ConsulHttp(config.consulUrl, { env: io.env, root: config.root }),
+    env: io.env,
+    docker: adapters.docker ?? new DockerCli(),
+    consul: adapters.consul ?? new ConsulHttp(config.consulUrl, { env: io.env, root: config.root }),
+    haproxy: adapters.haproxy ?? { readView: readHaproxyView },
     progress: createProgress({ isTerminal: io.isTerminal, write: io.stderr }),
     services: PLATFORM_SERVICES,
     now: io.now,

@@ -1,26 +1,14 @@
 /** Errors the ops tool raises on purpose; `ops/main.ts` turns them into a message and an exit code. */
+import { PlatformError, type PlatformErrorOptions } from "../services/runtime/platform_error.ts";
 
 /** Options of {@linkcode OpsError}. */
-export interface OpsErrorOptions {
-  /** A stable machine-readable code, e.g. `DOCKER_UNREACHABLE`. */
-  code?: string;
-  /** The process exit code: 1 for a failure (default), 2 for a usage error. */
-  exitCode?: number;
-  cause?: unknown;
-}
+export type OpsErrorOptions = PlatformErrorOptions;
 
 /** A failure a caller may handle; carries a code, an exit code and the cause. */
-export class OpsError extends Error {
-  /** Stable machine-readable code. */
-  readonly code: string;
-  /** Process exit code. */
-  readonly exitCode: number;
-
+export class OpsError extends PlatformError {
   constructor(message: string, options: OpsErrorOptions = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(message, options);
     this.name = "OpsError";
-    this.code = options.code ?? "FAILED";
-    this.exitCode = options.exitCode ?? 1;
   }
 }
 

@@ -4,7 +4,8 @@
  */
 import { writeStderr, writeStdout } from "./adapters/terminal.ts";
 import { runCli } from "./cli.ts";
-import { OpsError } from "./errors.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 const root = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 
@@ -16,7 +17,7 @@ try {
     stderr: writeStderr,
     isTerminal: Deno.stderr.isTerminal(),
     now: Date.now,
-    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    sleep: (ms) => delay(ms),
   });
   Deno.exit(0);
 } catch (error) {
@@ -24,8 +25,8 @@ try {
   if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0);
   const message = error instanceof Error ? error.message : String(error);
   writeStderr(`error: ${message}\n`);
-  if (!(error instanceof OpsError) && error instanceof Error && Deno.env.get("OPS_DEBUG")) {
+  if (!(error instanceof PlatformError) && error instanceof Error && Deno.env.get("OPS_DEBUG")) {
     writeStderr(`${error.stack}\n`);
   }
-  Deno.exit(error instanceof OpsError ? error.exitCode : 1);
+  Deno.exit(error instanceof PlatformError ? error.exitCode : 1);
 }

@@ -2,6 +2,7 @@
 import { parseDurationSeconds } from "../services/runtime/config.ts";
 import { LOG_LEVELS, type LogLevel } from "../services/runtime/logger.ts";
 import type { LbTargets } from "./config.ts";
+import { ConfigurationError } from "../services/runtime/platform_error.ts";
 
 /** Settings of `prometheus/main.ts`. */
 export interface PrometheusSettings {
@@ -28,11 +29,9 @@ export interface PrometheusSettings {
 }
 
 /** Invalid settings: every problem is listed; the process exits with code 2. */
-export class SettingsError extends Error {
-  readonly code = "INVALID_CONFIG";
-  readonly exitCode = 2;
+export class SettingsError extends ConfigurationError {
   constructor(problems: readonly string[]) {
-    super(`Invalid configuration: ${problems.join("; ")}`);
+    super(problems);
     this.name = "SettingsError";
   }
 }

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { parseStatusDocument } from "../services/autoscaler/status.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { activeTargets, queryValue, startPrometheus } from "./helpers/prometheus_dev.ts";
-import { eventually, healthEntries, spawnDeno } from "./helpers/service_process.ts";
+import { healthEntries, spawnDeno } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 
 function startAutoscaler(env: Record<string, string>) {
   const port = freePort();
@@ -65,7 +66,7 @@ Deno.test("the autoscaler registers, is scraped, and publishes its status", asyn
           targets.some((target) =>
             target.labels.instance === "autoscaler-t1" && target.health === "up"
           ),
-        30_000,
+        { timeoutMs: 30_000, intervalMs: 100 },
       );
       const evaluations = await eventually(
         "evaluations in Prometheus",
@@ -75,7 +76,7 @@ Deno.test("the autoscaler registers, is scraped, and publishes its status", asyn
             'platform_autoscaler_evaluations_total{program="autoscaler",outcome="ok"}',
           ),
         (value) => value !== undefined && value > 0,
-        15_000,
+        { timeoutMs: 15_000, intervalMs: 100 },
       );
       assert.ok(evaluations! > 0);
     });

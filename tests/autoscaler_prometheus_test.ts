@@ -9,7 +9,9 @@ import {
 import { connect } from "./helpers/capability_client.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { activeTargets, startPrometheus } from "./helpers/prometheus_dev.ts";
-import { eventually, startService } from "./helpers/service_process.ts";
+import { startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 Deno.test("readMetric() reads calls per second and in flight from a real Prometheus", async (t) => {
   const consul = await startConsulDev();
@@ -30,7 +32,7 @@ Deno.test("readMetric() reads calls per second and in flight from a real Prometh
       (targets) =>
         targets.filter((target) => target.scrapePool === "services" && target.health === "up")
           .length === 2,
-      30_000,
+      { timeoutMs: 30_000, intervalMs: 100 },
     );
 
     await t.step("idle services read 0, not missing", async () => {
@@ -38,7 +40,7 @@ Deno.test("readMetric() reads calls per second and in flight from a real Prometh
         "a rate",
         () => readMetric(prometheus.url, rps, { windowSeconds: 5 }),
         (value) => value.kind === "value",
-        15_000,
+        { timeoutMs: 15_000, intervalMs: 100 },
       );
       assert.deepEqual(reading, { kind: "value", total: 0 });
     });
@@ -48,7 +50,7 @@ Deno.test("readMetric() reads calls per second and in flight from a real Prometh
       // 20 calls per second in all for about 4 s, bounded in count.
       for (let i = 0; i < 80; i++) {
         await clients[i % 2].invoke("echo", { message: `q${i}` });
-        await new Promise((resolve) => setTimeout(resolve, 50));
+        await delay(50);
       }
       clients.forEach((client) => client.close());
       const reading = await readMetric(prometheus.url, rps, { windowSeconds: 3 });
@@ -68,7 +70,7 @@ Deno.test("readMetric() reads calls per second and in flight from a real Prometh
         "3 in flight",
         () => readMetric(prometheus.url, inflight, { windowSeconds: 1 }),
         (value) => value.kind === "value" && value.total >= 2.9,
-        10_000,
+        { timeoutMs: 10_000, intervalMs: 100 },
       );
       assert.equal(reading.kind, "value");
       await Promise.all(slow);

@@ -15,7 +15,8 @@ import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
 import { nodeLocalConsulUrl } from "../services/runtime/local_agent.ts";
 import { createLogger } from "../services/runtime/logger.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, spawnDeno, startService } from "./helpers/service_process.ts";
+import { spawnDeno, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { connectV1, startRouter } from "./router_harness.ts";
 
 async function status(

@@ -2,6 +2,7 @@ import { ConsulClient } from "../services/runtime/consul/client.ts";
 import assert from "node:assert/strict";
 import { ConsulWatch } from "../services/runtime/consul/watch.ts";
 import { startConsulDev } from "./helpers/consul_dev.ts";
+import { until } from "./helpers/poll.ts";
 
 /** A scripted stand-in for Consul: answers request N with `answers[N]` (the last one repeats). */
 interface FakeAnswer {
@@ -24,14 +25,6 @@ function startFakeConsul(answers: FakeAnswer[]) {
   return { url: `http://127.0.0.1:${server.addr.port}`, requests, server };
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 Deno.test("ConsulWatch follows the index rules of blocking queries", async (t) => {
   const fake = startFakeConsul([
     { index: 10, body: ["a"] },
@@ -52,7 +45,7 @@ Deno.test("ConsulWatch follows the index rules of blocking queries", async (t) =
   try {
     watch.start();
     assert.deepEqual(await watch.ready(5_000), ["a"]);
-    await until(() => fake.requests.length >= 8, "eight requests");
+    await until("eight requests", () => fake.requests.length >= 8);
     const sent = fake.requests.slice(0, 8).map((url) => url.search);
     await t.step("the first request does not block", () => {
       assert.equal(sent[0], "?passing");
@@ -95,7 +88,7 @@ Deno.test("ConsulWatch keeps the last value and backs off while Consul answers e
   try {
     watch.start();
     await watch.ready(5_000);
-    await until(() => fake.requests.length >= 4, "retries");
+    await until("retries", () => fake.requests.length >= 4);
     assert.equal(watch.failing, true);
     assert.deepEqual(watch.value, ["a"]);
     assert.equal(watch.index, 5);
@@ -123,15 +116,40 @@ Deno.test("ConsulWatch ready() names the URL when Consul cannot be reached", asy
 
 Deno.test("ConsulWatch close() ends a blocking query in flight", async () => {
   const consul = await startConsulDev();
+  /** The blocking queries the watch sent (index > 0), with how each one ended. */
+  const blocking: { signal?: AbortSignal; ended?: "answered" | "aborted" }[] = [];
+  class RecordingClient extends ConsulClient {
+    override async blockingGet(...args: Parameters<ConsulClient["blockingGet"]>) {
+      if (args[1].index === 0) return await super.blockingGet(...args);
+      const record: (typeof blocking)[number] = { signal: args[1].signal };
+      blocking.push(record);
+      try {
+        const answer = await super.blockingGet(...args);
+        record.ended = "answered";
+        return answer;
+      } catch (error) {
+        record.ended = args[1].signal?.aborted ? "aborted" : "answered";
+        throw error;
+      }
+    }
+  }
   const watch = new ConsulWatch("/v1/catalog/services", {
-    consul: new ConsulClient(consul.url),
+    consul: new RecordingClient(consul.url),
     waitSeconds: 60,
   });
   try {
     watch.start();
     await watch.ready(10_000);
-    // The next request now blocks in Consul for up to a minute; close() must abort it.
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // The next request blocks in Consul for up to a minute (nothing changes); close() must abort it.
+    await until("the watch to send its blocking query", () => blocking.length === 1);
+    let closed = false;
+    const closing = watch.close().then(() => closed = true);
+    // A bound far below the query's minute: close() that waits the query out fails here.
+    await until("close() to return", () => closed, { timeoutMs: 10_000 });
+    await closing;
+    assert.equal(blocking.length, 1);
+    assert.equal(blocking[0].ended, "aborted");
+    assert.equal(blocking[0].signal?.aborted, true);
   } finally {
     await watch.close();
     await consul.stop();
@@ -162,14 +180,14 @@ Deno.test("ConsulWatch sees services change in a real Consul and survives its re
     await t.step("a registered service shows up", async () => {
       // Enough writes that the index after a restart is lower than before it.
       for (let index = 0; index < 20; index++) await register(`watched-${index}`);
-      await until(() => "watched-19" in (watch.value ?? {}), "the service");
+      await until("the service", () => "watched-19" in (watch.value ?? {}));
     });
     const indexBefore = watch.index;
     await t.step("after a restart the index goes backwards and the new state is read", async () => {
       await consul.restart();
-      await until(() => !("watched-19" in (watch.value ?? {})), "the fresh state");
+      await until("the fresh state", () => !("watched-19" in (watch.value ?? {})));
       await register("again");
-      await until(() => "again" in (watch.value ?? {}), "the new service");
+      await until("the new service", () => "again" in (watch.value ?? {}));
       assert.ok(watch.index < indexBefore, `${watch.index} < ${indexBefore}`);
     });
   } finally {

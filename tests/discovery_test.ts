@@ -12,6 +12,7 @@ import { createLogger } from "../services/runtime/logger.ts";
 import { seededRandom, STRATEGY_NAMES } from "../services/runtime/strategies.ts";
 import { ToolError } from "../services/runtime/tool_error.ts";
 import { type ConsulDev, freePort, startConsulDev } from "./helpers/consul_dev.ts";
+import { until } from "./helpers/poll.ts";
 
 const SERVICE = "tool-test";
 /** Every call of a load loop has a deadline, so a bug fails the test instead of hanging it. */
@@ -166,14 +167,6 @@ function register(
   });
 }
 
-async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 /** Runs `total` calls, at most `concurrency` at a time. */
 async function runBounded<T>(
   total: number,
@@ -238,7 +231,7 @@ async function startFixture(ids = ["a", "b", "c"]): Promise<Fixture> {
     }
     discovery.start();
     await discovery.ready(10_000);
-    await until(() => discovery.endpoints().length === ids.length, "every endpoint");
+    await until("every endpoint", () => discovery.endpoints().length === ids.length);
   } catch (error) {
     await close();
     throw error;
@@ -258,7 +251,7 @@ Deno.test("ServiceDiscovery sees endpoints appear and disappear", async (t) => {
         const b = await startServer("b");
         servers.push(b);
         await register(consul, "b", b.port, { Weights: { Passing: 5, Warning: 1 } });
-        await until(() => discovery.endpoints().length === 2, "two endpoints");
+        await until("two endpoints", () => discovery.endpoints().length === 2);
         const endpoint = discovery.endpoints().find(({ id }) => id === "b") as Endpoint;
         assert.deepEqual(endpoint, {
           id: "b",
@@ -272,14 +265,14 @@ Deno.test("ServiceDiscovery sees endpoints appear and disappear", async (t) => {
     );
     await t.step("an instance whose check turns critical disappears", async () => {
       await consulPut(consul, "/v1/agent/check/fail/service:a");
-      await until(() => discovery.endpoints().length === 1, "one endpoint");
+      await until("one endpoint", () => discovery.endpoints().length === 1);
       assert.equal(discovery.endpoints()[0].id, "b");
       const { endpoint } = await discovery.invoke(request());
       assert.equal(endpoint.id, "b");
     });
     await t.step("a deregistered instance disappears", async () => {
       await consulPut(consul, "/v1/agent/service/deregister/b");
-      await until(() => discovery.endpoints().length === 0, "no endpoint");
+      await until("no endpoint", () => discovery.endpoints().length === 0);
     });
     await t.step("listeners saw each change once", () => {
       assert.deepEqual(changes, [["a", "b"], ["b"], []]);
@@ -411,7 +404,7 @@ Deno.test("ServiceDiscovery retries undelivered calls on another instance and ej
   try {
     // "a" passes in Consul but nothing listens on its port.
     await register(consul, "a", freePort());
-    await until(() => discovery.endpoints().length === 3, "three endpoints");
+    await until("three endpoints", () => discovery.endpoints().length === 3);
     const results = await runBounded(60, 1, () => discovery.invoke(request(), BOUNDED));
     assert.ok(results.every(({ endpoint }) => endpoint.id !== "a"));
     const failures = fixture.logs.filter((line) => line.msg === "Call to instance failed");
@@ -429,12 +422,12 @@ Deno.test("ServiceDiscovery tries a lone instance again when the call reached it
   let late: TestServer | undefined;
   try {
     await register(fixture.consul, "late", port);
-    await until(() => fixture.discovery.endpoints().length === 1, "the endpoint");
+    await until("the endpoint", () => fixture.discovery.endpoints().length === 1);
     const call = fixture.discovery.invoke(request(), BOUNDED);
     // The only instance comes up just after the first attempt was refused.
     await until(
-      () => fixture.logs.some((line) => line.msg === "Call to instance failed"),
       "a refused attempt",
+      () => fixture.logs.some((line) => line.msg === "Call to instance failed"),
     );
     late = await startServer("late", port);
     late.release();
@@ -542,7 +535,7 @@ Deno.test("ServiceDiscovery retries a stream only before its first event", async
           idempotent: true,
           onEvent: (event) => events.push(event),
         });
-        await until(() => events.length === 1, "the first event");
+        await until("the first event", () => events.length === 1);
         a.server.forceShutdown();
         await assert.rejects(call, (error: grpc.ServiceError) => {
           assert.equal(error.code, grpc.status.CANCELLED);
@@ -589,7 +582,7 @@ Deno.test("ServiceDiscovery goes to another instance when one never completes a 
   try {
     await register(fixture.consul, "silent", (silent.addr as Deno.NetAddr).port);
     discovery.start();
-    await until(() => discovery.endpoints().length === 2, "both endpoints");
+    await until("both endpoints", () => discovery.endpoints().length === 2);
     const answers = await runBounded(20, 4, async () => {
       const { endpoint } = await discovery.invoke(request(), { ...BOUNDED, idempotent: false });
       return endpoint.id;
@@ -610,7 +603,7 @@ Deno.test("ServiceDiscovery tries failing instances only when none passes", asyn
     consulPut(fixture.consul, `/v1/agent/check/${status}/service:${id}`);
   try {
     await setCheck("b", "fail");
-    await until(() => fixture.discovery.endpoints().length === 1, "b leaving the passing set");
+    await until("b leaving the passing set", () => fixture.discovery.endpoints().length === 1);
     const whilePassing = await runBounded(10, 2, async () => {
       const { endpoint } = await fixture.discovery.invoke(request(), BOUNDED);
       return endpoint.id;
@@ -618,7 +611,7 @@ Deno.test("ServiceDiscovery tries failing instances only when none passes", asyn
     assert.deepEqual(countBy(whilePassing), { a: 10 });
 
     await setCheck("a", "fail");
-    await until(() => fixture.discovery.endpoints().length === 0, "no passing instance");
+    await until("no passing instance", () => fixture.discovery.endpoints().length === 0);
     const inPanic = await runBounded(10, 2, async () => {
       const { endpoint } = await fixture.discovery.invoke(request(), BOUNDED);
       return endpoint.id;

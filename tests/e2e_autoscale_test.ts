@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort } from "./helpers/consul_dev.ts";
+import { E2E } from "./helpers/e2e_gate.ts";
 import {
   dockerText,
   explainRun,
@@ -17,8 +18,9 @@ import {
   setLabels,
   specReplicas,
   startProbe,
-  waitUntil,
 } from "./helpers/stack_ops.ts";
+import { until } from "./helpers/poll.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 const STACK = Deno.env.get("E2E_AUTOSCALE_STACK") ?? "ap-e2e-autoscale";
 const ENV = {
@@ -60,7 +62,7 @@ async function maxReplicasDuring(body: () => Promise<void>): Promise<number> {
   const watcher = (async () => {
     while (!done) {
       highest = Math.max(highest, await specReplicas(ECHO));
-      await new Promise((resolve) => setTimeout(resolve, 1000));
+      await delay(1000);
     }
   })();
   try {
@@ -74,6 +76,7 @@ async function maxReplicasDuring(body: () => Promise<void>): Promise<number> {
 
 Deno.test({
   name: "echo-agent scales with its load on a real Swarm, by its policy labels",
+  ignore: !E2E,
   async fn(t) {
     const clean = await ops("destroy", "--volumes");
     assert.equal(clean.code, 0, explainRun(clean));
@@ -84,22 +87,24 @@ Deno.test({
         await setLabels(ECHO, POLICY);
         const status = await echoStatus();
         assert.match(status.row.policy, /^1-3 replicas, 20 calls\/s per instance/);
-        await waitUntil("Prometheus ready", async () => {
+        await until("Prometheus ready", async () => {
           const response = await fetch(`http://127.0.0.1:${ENV.PLATFORM_PROMETHEUS_PORT}/-/ready`)
             .catch(() => undefined);
           await response?.body?.cancel();
           return response?.ok ?? false;
-        }, 120_000);
+        }, { timeoutMs: 120_000, intervalMs: 1000 });
       });
 
       await t.step("a load step that needs 3 instances scales echo 1 -> 3, 0 failed", async () => {
         const probe = await startProbe(ENV, "echo", 60, 150);
         // Two evaluations after the 30 s window has seen the load.
-        const reached = await waitUntil(
+        const loadedAt = Date.now();
+        await until(
           "3 echo replicas",
           async () => (await specReplicas(ECHO)) === 3,
-          30_000 + 2 * EVALUATION_S * 1000 + 30_000,
+          { timeoutMs: 30_000 + 2 * EVALUATION_S * 1000 + 30_000, intervalMs: 1000 },
         );
+        const reached = Date.now() - loadedAt;
         console.log(`echo reached 3 replicas ${(reached / 1000).toFixed(1)}s after the load step`);
         const report = await probe.result();
         assert.equal(report.code, 0, explainRun(report));
@@ -114,10 +119,10 @@ Deno.test({
           const stoppedAt = Date.now();
           // A light probe keeps checking every answer while instances leave.
           const probe = await startProbe(ENV, "echo", 2, DOWN_WINDOW_S + 120);
-          await waitUntil(
+          await until(
             "echo back to 1",
             async () => (await specReplicas(ECHO)) === 1,
-            (DOWN_WINDOW_S + 30 + 4 * EVALUATION_S) * 1000,
+            { timeoutMs: (DOWN_WINDOW_S + 30 + 4 * EVALUATION_S) * 1000, intervalMs: 1000 },
           );
           const after = (Date.now() - stoppedAt) / 1000;
           console.log(`echo returned to 1 replica ${after.toFixed(1)}s after the load stopped`);
@@ -148,7 +153,10 @@ Deno.test({
         });
         assert.equal(highest, 2);
         await setLabels(ECHO, { [`${P}max`]: "3", [`${P}down_window`]: "15s" });
-        await waitUntil("echo back to 1", async () => (await specReplicas(ECHO)) === 1, 120_000);
+        await until("echo back to 1", async () => (await specReplicas(ECHO)) === 1, {
+          timeoutMs: 120_000,
+          intervalMs: 1000,
+        });
         await setLabels(ECHO, { [`${P}down_window`]: `${DOWN_WINDOW_S}s` });
       });
 

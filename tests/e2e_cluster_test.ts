@@ -6,7 +6,9 @@
  * order; the cluster is removed at the end, leaving the engine the single-node Swarm it was.
  */
 import assert from "node:assert/strict";
-import { e2eStack, explain, type OpsRun, statusOf, waitFor } from "./helpers/e2e_stack.ts";
+import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
+import { e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
+import { until } from "./helpers/poll.ts";
 
 const E2E = e2eStack("ap-cluster");
 const { ops } = E2E;
@@ -65,7 +67,7 @@ async function raftHealthy(servers: number): Promise<boolean> {
  */
 async function assertNoGhosts(): Promise<void> {
   let last = "";
-  await waitFor("every registration to belong to a running task", async () => {
+  await until("every registration to belong to a running task", async () => {
     try {
       await registrationsMatchTasks();
       return true;
@@ -73,7 +75,7 @@ async function assertNoGhosts(): Promise<void> {
       last = (error as Error).message;
       return false;
     }
-  }, { timeoutMs: 120_000 }).catch((error) => {
+  }, { timeoutMs: 120_000, intervalMs: 1000 }).catch((error) => {
     throw new Error(`${(error as Error).message}: ${last}`);
   });
 }
@@ -101,17 +103,17 @@ async function cutUnderLoad(node: string) {
   const cut = await ops("cluster", "cut", node);
   assert.equal(cut.code, 0, explain(cut));
   let outOfConsulMs = -1;
-  await waitFor(`the echo instances of ${node} to leave Consul's passing set`, async () => {
+  await until(`the echo instances of ${node} to leave Consul's passing set`, async () => {
     const passing = new Set(await E2E.passingIds("agent-echo"));
     if (before.some((entry) => passing.has(entry.id))) return false;
     outOfConsulMs = Date.now() - cutAt;
     return true;
-  }, { timeoutMs: 30_000, everyMs: 200 });
+  }, { timeoutMs: 30_000, intervalMs: 200 });
   // Swarm declares the node down and starts the instances it ran on the other nodes.
-  await waitFor("replacements to pass in Consul", async () => {
+  await until("replacements to pass in Consul", async () => {
     const passing = await E2E.passingIds("agent-echo");
     return passing.length === 3;
-  }, { timeoutMs: 180_000 });
+  }, { timeoutMs: 180_000, intervalMs: 1000 });
   const replacedMs = Date.now() - cutAt;
   const consulLeader = await leader();
   probe.stop();
@@ -121,6 +123,7 @@ async function cutUnderLoad(node: string) {
 
 Deno.test({
   name: "the platform deploys, scales, drains and survives node loss on a real 3-node Swarm",
+  ignore: !RUN_E2E,
   async fn(t) {
     const up = await ops("cluster", "up", "--nodes", "3");
     assert.equal(up.code, 0, explain(up));
@@ -224,11 +227,11 @@ Deno.test({
           const heal = await ops("cluster", "heal", WORKER);
           assert.equal(heal.code, 0, explain(heal));
           // The node comes back: Swarm stops the tasks it had replaced there; they deregister.
-          await waitFor("the stack to agree again after heal", async () => {
+          await until("the stack to agree again after heal", async () => {
             const status = await ops("status");
             return status.json?.agreed === true && nodeOf(status, WORKER)?.state === "ready" &&
               await raftHealthy(3);
-          }, { timeoutMs: 180_000 });
+          }, { timeoutMs: 180_000, intervalMs: 1000 });
           assert.equal((await E2E.passingIds("agent-echo")).length, 3);
           await assertNoGhosts();
         },
@@ -258,10 +261,10 @@ Deno.test({
           assert.ok(seen.result.json.calls > 100, explain(seen.result));
           const heal = await ops("cluster", "heal", EDGE_WORKER);
           assert.equal(heal.code, 0, explain(heal));
-          await waitFor("the stack to agree again after heal", async () => {
+          await until("the stack to agree again after heal", async () => {
             const again = await ops("status");
             return again.json?.agreed === true && await raftHealthy(3);
-          }, { timeoutMs: 180_000 });
+          }, { timeoutMs: 180_000, intervalMs: 1000 });
           assert.equal(await raftServers(), 3);
           await assertNoGhosts();
         },

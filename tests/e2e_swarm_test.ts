@@ -3,11 +3,13 @@
  * the MCP endpoint and HAProxy's stats on free ports), scales, updates under load (MCP clients
  * with live sessions through the routers and through HAProxy), survives a bad image and a killed
  * container, prunes and destroys. One deployment is shared by the steps, in order.
- * `./platform test` installs and starts Docker, so these always run there.
+ * They run with `PLATFORM_E2E=1`, which `./platform test` sets (it installs and starts Docker).
  */
 import assert from "node:assert/strict";
 import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
-import { docker, e2eStack, explain, type OpsRun, statusOf, waitFor } from "./helpers/e2e_stack.ts";
+import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
+import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
+import { until } from "./helpers/poll.ts";
 
 const E2E = e2eStack("ap-e2e");
 const { stack: STACK, ops, startProbe, startHostMcpProbe, passingIds, allIds, runningTaskIds } =
@@ -38,6 +40,7 @@ async function dockerWithInput(input: string, ...args: string[]): Promise<void> 
 
 Deno.test({
   name: "the ops tool runs the platform on a real single-node Swarm",
+  ignore: !RUN_E2E,
   async fn(t) {
     // A stack left over from an interrupted run is removed first.
     const clean = await ops("destroy", "--volumes");
@@ -214,16 +217,17 @@ Deno.test({
             victimTask,
           )).trim();
           const probe = await startProbe("echo", 50, 20);
-          await new Promise((resolve) => setTimeout(resolve, 3000));
+          // Kill it once it has answered the probe: the kill then cuts a flow of calls.
+          await probe.printed(new RegExp(`probe: first answer from ${victimId}\\b`));
           await docker("kill", container);
           const result = await probe.result();
           assert.equal(result.json?.failures, 0, explain(result));
           assert.ok(victimId in result.json.instances, "the probe reached the killed instance");
 
-          await waitFor("Swarm to replace the killed task", async () => {
+          await until("Swarm to replace the killed task", async () => {
             const status = await ops("status");
             return statusOf(status, "echo-agent").converged === true;
-          });
+          }, { timeoutMs: 120_000, intervalMs: 1000 });
           const prune = await ops("prune");
           assert.equal(prune.code, 0, explain(prune));
           const tasks = (await runningTaskIds("echo-agent")).map((id) => `echo-agent-${id}`);
@@ -289,6 +293,15 @@ Deno.test({
         const lines = run.stdout.trim().split("\n");
         assert.ok(lines.length > 0);
         assert.ok(lines.every((line) => /^echo-agent-[a-z0-9]{25} \| /.test(line)), lines[0]);
+        // Without a service: every service's instances, merged.
+        const all = await ops("logs", "--since", "10m");
+        assert.equal(all.code, 0, explain(all));
+        const prefixes = new Set(
+          all.stdout.trim().split("\n").map((line) => line.slice(0, line.indexOf(" | "))),
+        );
+        for (const service of ["echo-agent", "mcp-router", "lb"]) {
+          assert.ok([...prefixes].some((prefix) => prefix.startsWith(`${service}-`)), service);
+        }
       });
     } finally {
       await t.step("destroy leaves no service, container or network of the stack", async () => {

@@ -7,15 +7,11 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { connect, type TestClient } from "./helpers/capability_client.ts";
-import {
-  eventually,
-  passingIds,
-  type ServiceProcess,
-  startService,
-} from "./helpers/service_process.ts";
+import { passingIds, type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
-import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
+import type { LbSyncer } from "../haproxy/syncer.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
 
 const SERVICE = "agent-echo";
 const BACKEND = `svc_${SERVICE}`;

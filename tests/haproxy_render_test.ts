@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { registerInstance } from "./helpers/lb_backend.ts";
 
-const GOLDEN_DIR = new URL("../ops/render/testdata/haproxy/", import.meta.url).pathname;
+const GOLDEN_DIR = new URL("../haproxy/testdata/", import.meta.url).pathname;
 
 Deno.test("haproxy -c accepts every golden config", async (t) => {
   const names = [];

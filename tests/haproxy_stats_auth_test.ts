@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, spawnDeno, type TestProcess } from "./helpers/service_process.ts";
-import { readHaproxyView } from "../ops/adapters/haproxy_stats.ts";
+import { spawnDeno, type TestProcess } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { readHaproxyView } from "../haproxy/stats_view.ts";
 
 const PATHS = ["/stats", "/metrics"];
 // Quotes, a dollar sign, a backslash and a colon: the rendered config must carry them literally.

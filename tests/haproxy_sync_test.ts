@@ -12,19 +12,11 @@ import {
   spawnBackend,
 } from "./helpers/lb_backend.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
-import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
+import type { LbSyncer } from "../haproxy/syncer.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
+import { until } from "./helpers/poll.ts";
 
 const TEMPLATES = new URL("../templates/", import.meta.url).pathname;
-
-async function waitFor(what: string, test: () => boolean | Promise<boolean>, ms = 20_000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await test()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
 
 /** Sends MCP-shaped calls over keep-alive connections until stopped or bounded out. */
 function startClient(url: string, concurrency = 4) {
@@ -97,22 +89,26 @@ Deno.test("lb sync follows Consul without failed calls", async (t) => {
 
     await t.step("routers 1 -> 3 -> 1: 0 failed calls and 0 reloads", async () => {
       const client = startClient(url);
-      await waitFor("calls to flow", () => client.stats.sent > 50);
+      await until("calls to flow", () => client.stats.sent > 50, { intervalMs: 25 });
       await registerInstance(consul.url, "router-b", b.port);
       await registerInstance(consul.url, "router-c", c.port);
-      await waitFor("three routers UP", async () => {
+      await until("three routers UP", async () => {
         const states = await serverStates(settings.runtimeSocket);
         return [a, b, c].every((backend) => states.get(addr(backend)) === "UP");
+      }, { intervalMs: 25 });
+      await until("calls on every router", () => client.stats.backends.size === 3, {
+        intervalMs: 25,
       });
-      await waitFor("calls on every router", () => client.stats.backends.size === 3);
       await deregisterInstance(consul.url, "router-b");
       await deregisterInstance(consul.url, "router-c");
-      await waitFor("b and c out", () => {
+      await until("b and c out", () => {
         const slots = running.applied.mcp.slots;
         return slots.filter((slot) => slot.instance).length === 1;
-      });
+      }, { intervalMs: 25 });
       const before = client.stats.sent;
-      await waitFor("more calls after the change", () => client.stats.sent > before + 100);
+      await until("more calls after the change", () => client.stats.sent > before + 100, {
+        intervalMs: 25,
+      });
       const stats = await client.stop();
       assert.equal(stats.failed, 0, stats.errors.join("; "));
       assert.equal(running.counters.reloads, 0);
@@ -121,13 +117,15 @@ Deno.test("lb sync follows Consul without failed calls", async (t) => {
 
     await t.step("a template change: exactly one reload, 0 failed calls", async () => {
       const client = startClient(url);
-      await waitFor("calls to flow", () => client.stats.sent > 50);
+      await until("calls to flow", () => client.stats.sent > 50, { intervalMs: 25 });
       const changed = mainTemplate.replace("timeout http-request 10s", "timeout http-request 11s");
       assert.notEqual(changed, mainTemplate);
       await Deno.writeTextFile(`${dir}/templates/haproxy.cfg.hbs`, changed);
-      await waitFor("a reload", () => running.counters.reloads === 1);
+      await until("a reload", () => running.counters.reloads === 1, { intervalMs: 25 });
       const before = client.stats.sent;
-      await waitFor("more calls after the reload", () => client.stats.sent > before + 200);
+      await until("more calls after the reload", () => client.stats.sent > before + 200, {
+        intervalMs: 25,
+      });
       const stats = await client.stop();
       assert.equal(stats.failed, 0, stats.errors.join("; "));
       assert.equal(running.counters.reloads, 1);
@@ -143,9 +141,11 @@ Deno.test("lb sync follows Consul without failed calls", async (t) => {
           "  master-worker\n  no-such-keyword 1\n",
         );
         await Deno.writeTextFile(`${dir}/templates/haproxy.cfg.hbs`, broken);
-        await waitFor("a refused validation", () => running.counters.failedValidations === 1);
+        await until("a refused validation", () => running.counters.failedValidations === 1, {
+          intervalMs: 25,
+        });
         const client = startClient(url);
-        await waitFor("calls to flow", () => client.stats.sent > 100);
+        await until("calls to flow", () => client.stats.sent > 100, { intervalMs: 25 });
         const stats = await client.stop();
         assert.equal(stats.failed, 0, stats.errors.join("; "));
         assert.equal(running.counters.reloads, 1);
@@ -160,19 +160,23 @@ Deno.test("lb sync follows Consul without failed calls", async (t) => {
     await t.step("a router killed with SIGKILL: no call fails", async () => {
       await registerInstance(consul.url, "router-b", b.port);
       await registerInstance(consul.url, "router-c", c.port);
-      await waitFor("three routers UP", async () => {
+      await until("three routers UP", async () => {
         const states = await serverStates(settings.runtimeSocket);
         return [a, b, c].every((backend) => states.get(addr(backend)) === "UP");
-      });
+      }, { intervalMs: 25 });
       const client = startClient(url, 8);
-      await waitFor("calls on every router", () => client.stats.backends.size === 3);
+      await until("calls on every router", () => client.stats.backends.size === 3, {
+        intervalMs: 25,
+      });
       await b.kill("SIGKILL");
-      await waitFor("HAProxy to mark b DOWN", async () => {
+      await until("HAProxy to mark b DOWN", async () => {
         const states = await serverStates(settings.runtimeSocket);
         return states.get(addr(b)) !== "UP";
-      });
+      }, { intervalMs: 25 });
       const before = client.stats.sent;
-      await waitFor("more calls after the kill", () => client.stats.sent > before + 200);
+      await until("more calls after the kill", () => client.stats.sent > before + 200, {
+        intervalMs: 25,
+      });
       const stats = await client.stop();
       assert.equal(stats.failed, 0, stats.errors.join("; "));
     });

@@ -2,7 +2,9 @@
 import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { connect } from "./helpers/capability_client.ts";
-import { eventually, passingIds, startService } from "./helpers/service_process.ts";
+import { passingIds, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 const TRIP = {
   destinations: [{ city: "Lisbon", days: 3 }, { city: "Porto", days: 2 }, {
@@ -78,7 +80,7 @@ Deno.test("plan_itinerary spreads weather over every instance and survives losin
             (error) => void failures.push(String(error)),
           ),
         );
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await delay(20);
       }
       await Promise.all(calls);
       assert.equal(sent, 50);

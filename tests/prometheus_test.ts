@@ -13,13 +13,8 @@ import {
   queryValue,
   startPrometheus,
 } from "./helpers/prometheus_dev.ts";
-import {
-  eventually,
-  healthEntries,
-  passingIds,
-  spawnDeno,
-  startService,
-} from "./helpers/service_process.ts";
+import { healthEntries, passingIds, spawnDeno, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { startRouter } from "./router_harness.ts";
 
 const TEMPLATE = await Deno.readTextFile(
@@ -93,7 +88,7 @@ Deno.test("Prometheus finds the services, the router, HAProxy and itself, all up
         "five targets up",
         () => activeTargets(prometheus.url),
         (list) => list.length === 5 && list.every((target) => target.health === "up"),
-        30_000,
+        { timeoutMs: 30_000, intervalMs: 100 },
       );
       const summary = targets.map((target) =>
         [target.scrapePool, target.labels.instance, target.labels.service ?? "-"].join(" ")
@@ -139,7 +134,7 @@ Deno.test("Prometheus finds the services, the router, HAProxy and itself, all up
             'sum(platform_service_calls_total{program="echo-agent",outcome="OK"})',
           ),
         (value) => value === 5,
-        15_000,
+        { timeoutMs: 15_000, intervalMs: 100 },
       );
     });
 
@@ -153,7 +148,7 @@ Deno.test("Prometheus finds the services, the router, HAProxy and itself, all up
             list.some((target) =>
               target.labels.instance === "echo-agent-p2" && target.health === "up"
             ),
-          30_000,
+          { timeoutMs: 30_000, intervalMs: 100 },
         );
       } finally {
         await second.stop();

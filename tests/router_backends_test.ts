@@ -3,13 +3,15 @@ import { ToolListChangedNotificationSchema } from "@modelcontextprotocol/sdk/typ
 import assert from "node:assert/strict";
 import { CAPABILITY_SERVICE } from "../proto/mod.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import {
   backendInFlight,
   connectV1,
   connectV2,
   resultText,
   startRouter,
+  watchListens,
 } from "./router_harness.ts";
 
 /** A one-tool backend served in-process, registered in Consul without a check (so passing). */
@@ -97,15 +99,19 @@ Deno.test("mcp-router tells listening clients when a new backend brings a new to
   let stopShout: (() => Promise<void>) | undefined;
   try {
     await waitForTools(router.url, 1);
-    const v1 = await connectV1(router.url);
+    const listens = watchListens();
+    const v1 = await connectV1(router.url, { fetch: listens.fetch });
     let v1Changed = 0;
     v1.client.setNotificationHandler(ToolListChangedNotificationSchema, () => {
       v1Changed++;
     });
     let v2Names: string[] = [];
-    const v2 = await connectV2(router.url, { onToolsChanged: (names) => v2Names = names });
+    const v2 = await connectV2(router.url, {
+      onToolsChanged: (names) => v2Names = names,
+      fetch: listens.fetch,
+    });
     // The listening streams must be open before the catalog changes.
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await listens.opened(2);
     stopShout = await startShoutBackend(consul.url);
     await eventually(
       "v2 sees shout",

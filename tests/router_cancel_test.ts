@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, startService } from "./helpers/service_process.ts";
+import { startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { backendInFlight, connectV1, connectV2, startRouter } from "./router_harness.ts";
 
 /** A call the echo agent would answer only after 8 s, unless cancelled. */

@@ -7,7 +7,8 @@ import {
 import { STRATEGY_KV_PREFIX, StrategySettings } from "../services/mcp-router/strategy_settings.ts";
 import type { StrategyName } from "../services/runtime/strategies.ts";
 import { startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import {
   connectV1,
   connectV2,

@@ -5,7 +5,8 @@ import {
 } from "@modelcontextprotocol/client";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
-import { eventually, type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { type ServiceProcess, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 
 /** A running router process. */
 export interface RouterProcess extends ServiceProcess {
@@ -52,12 +53,13 @@ export async function startRouter(
 /** A 2025-era client (SDK 1.x) connected to `url`. */
 export async function connectV1(
   url: URL,
-  options: { sessionId?: string; headers?: Record<string, string> } = {},
+  options: { sessionId?: string; headers?: Record<string, string>; fetch?: typeof fetch } = {},
 ): Promise<{ client: ClientV1; transport: TransportV1 }> {
   const client = new ClientV1({ name: "router-test-v1", version: "1.0.0" });
   const transport = new TransportV1(url, {
     sessionId: options.sessionId,
     requestInit: { headers: options.headers ?? {} },
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   await client.connect(transport);
   return { client, transport };
@@ -88,6 +90,43 @@ export async function connectV2(
   });
   await client.connect(new TransportV2(url, options.fetch ? { fetch: options.fetch } : {}));
   return client;
+}
+
+/** A fetch for the MCP clients that tells when their listening streams are open. */
+export interface ListenWatch {
+  readonly fetch: typeof fetch;
+  /** Resolves once `count` listening streams (2025 GET streams, 2026 `subscriptions/listen`) are open. */
+  opened(count: number): Promise<void>;
+}
+
+/**
+ * Wraps `fetch` to see listening streams open: the router adds a listener before it answers the
+ * request, so once the answer's headers arrive, a catalog change reaches that client.
+ */
+export function watchListens(): ListenWatch {
+  let open = 0;
+  const waiters: { count: number; resolve: () => void }[] = [];
+  const wrapped: typeof fetch = async (input, init) => {
+    const method = init?.method ?? (input instanceof Request ? input.method : "GET");
+    const body = typeof init?.body === "string" ? init.body : "";
+    const listening = method === "GET" || body.includes('"subscriptions/listen"');
+    const response = await fetch(input, init);
+    if (listening && response.ok) {
+      open++;
+      for (const waiter of waiters.filter((entry) => entry.count <= open)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve();
+      }
+    }
+    return response;
+  };
+  return {
+    fetch: wrapped,
+    opened(count) {
+      if (open >= count) return Promise.resolve();
+      return new Promise((resolve) => waiters.push({ count, resolve }));
+    },
+  };
 }
 
 /** Text of the first content block of a tool result. */

@@ -9,6 +9,7 @@ import {
   sessionKeyText,
   startRouter,
 } from "./router_harness.ts";
+import { eventually } from "./helpers/poll.ts";
 
 Deno.test("mcp-router serves every platform tool to 2025 and 2026-07-28 clients", async (t) => {
   const consul = await startConsulDev();
@@ -27,11 +28,12 @@ Deno.test("mcp-router serves every platform tool to 2025 and 2026-07-28 clients"
     try {
       await t.step("tools/list shows the three tools, sorted, with schemas", async () => {
         for (const client of [v1.client, v2] as const) {
-          let names: string[] = [];
-          for (let attempt = 0; attempt < 100 && names.length < 3; attempt++) {
-            names = (await client.listTools()).tools.map((tool: { name: string }) => tool.name);
-            if (names.length < 3) await new Promise((resolve) => setTimeout(resolve, 100));
-          }
+          const names = await eventually(
+            "the three tools",
+            async () => (await client.listTools()).tools.map((tool: { name: string }) => tool.name),
+            (listed) => listed.length >= 3,
+            { timeoutMs: 10_000, intervalMs: 100 },
+          );
           assert.deepEqual(names, ["echo", "get_weather", "plan_itinerary"]);
         }
         const echo = (await v2.listTools()).tools.find((tool) => tool.name === "echo");

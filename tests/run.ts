@@ -1,6 +1,8 @@
 /**
  * Runs the whole test suite with Deno's own runner, streaming its output, then closes with one
  * plain line `N passed, N failed` taken from Deno's own summary. Exits with Deno's exit code.
+ * The Swarm end-to-end tests are included (`PLATFORM_E2E=1`) unless the caller set
+ * `PLATFORM_E2E` itself; tests run with the permissions `deno.json` declares (`-P`).
  *
  *   deno run -A tests/run.ts [extra deno test arguments]
  */
@@ -40,7 +42,8 @@ if (!cached.success) {
 }
 
 const child = new Deno.Command(Deno.execPath(), {
-  args: ["test", "--allow-all", ...Deno.args],
+  args: ["test", "-P", ...Deno.args],
+  env: { PLATFORM_E2E: Deno.env.get("PLATFORM_E2E") ?? "1" },
   stdout: "piped",
   stderr: "inherit",
   stdin: "null",

@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { connect, grpcFailure } from "./helpers/capability_client.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, healthEntries, passingIds, startService } from "./helpers/service_process.ts";
+import { healthEntries, passingIds, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 
 /** The value of the series named exactly `series`; undefined when absent. */
 function sample(text: string, series: string): number | undefined {
@@ -82,7 +83,7 @@ Deno.test("echo-agent serves its metrics on the port it registers in Consul", as
         "draining",
         async () => sample(await scrape(metricsAddress), "platform_service_draining"),
         (value) => value === 1,
-        5_000,
+        { timeoutMs: 5_000, intervalMs: 100 },
       );
       assert.equal((await echo.exited).code, 0);
     });

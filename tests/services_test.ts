@@ -3,12 +3,12 @@ import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { connect, grpcFailure } from "./helpers/capability_client.ts";
 import {
-  eventually,
   healthEntries,
   passingIds,
   type ServiceProcess,
   startService,
 } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 
 Deno.test("echo-agent instances register, pass, leave on SIGTERM and fail on SIGKILL", async (t) => {
   const consul = await startConsulDev();

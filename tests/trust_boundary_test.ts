@@ -5,19 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { ensurePlatformAcls } from "../ops/adapters/consul_acl.ts";
-import { showServers } from "../ops/adapters/haproxy_socket.ts";
-import type { LbSyncer } from "../ops/adapters/haproxy_syncer.ts";
+import { showServers } from "../haproxy/runtime_api.ts";
+import type { LbSyncer } from "../haproxy/syncer.ts";
 import { createLogger } from "../services/runtime/logger.ts";
 import { type ConsulDev, freePort, startConsulDev } from "./helpers/consul_dev.ts";
 import { startLbSyncer } from "./helpers/lb_syncer.ts";
 import { FRAME, rawFrame, startRawHttp2Peer } from "./helpers/raw_http2_peer.ts";
-import {
-  eventually,
-  type ServiceProcess,
-  spawnDeno,
-  startService,
-} from "./helpers/service_process.ts";
+import { type ServiceProcess, spawnDeno, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { connectV1, resultText, type RouterProcess, startRouter } from "./router_harness.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 /** A Consul dev agent with ACLs and the platform's tokens. */
 async function aclConsul(): Promise<{ consul: ConsulDev; tokens: Record<string, string> }> {
@@ -162,7 +159,7 @@ function watchHealthz(port: number): { stop(): Promise<{ slowestMs: number; poll
       assert.equal(response.status, 200);
       slowestMs = Math.max(slowestMs, performance.now() - started);
       polls++;
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
   })();
   return {
@@ -250,9 +247,10 @@ Deno.test("a rogue instance beside two honest ones changes nothing and gets no c
   }
 });
 
+/** Resident memory of a process, from `ps` (reading `/proc/<pid>` would need `--allow-all`). */
 function rssBytes(pid: number): number {
-  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  const output = new Deno.Command("ps", { args: ["-o", "rss=", "-p", String(pid)] }).outputSync();
+  return Number(new TextDecoder().decode(output.stdout).trim()) * 1024;
 }
 
 Deno.test("a raw HTTP/2 peer flooding header frames gets its connections closed, router memory bounded", async (t) => {

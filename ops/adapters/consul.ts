@@ -5,7 +5,7 @@
  */
 import { ConsulClient, ConsulError, consulPath } from "../../services/runtime/consul/client.ts";
 import { describeRejected, parseServiceHealth } from "../../services/runtime/consul/health.ts";
-import { getKv } from "../../services/runtime/consul/kv.ts";
+import { deleteKv, getKv, putKv } from "../../services/runtime/consul/kv.ts";
 import { loadConsulToken } from "../../services/runtime/consul/settings.ts";
 import { OpsError } from "../errors.ts";
 import type { ConsulInstance } from "../plan/state.ts";
@@ -24,6 +24,9 @@ export interface ConsulHttpOptions {
   /** Called with each entry that failed validation. */
   onRejected?: (line: string) => void;
 }
+
+/** What commands use of Consul: {@linkcode ConsulHttp}'s methods (tests give a fake). */
+export type Consul = Pick<ConsulHttp, keyof ConsulHttp>;
 
 /** One Consul agent, reached over HTTP with the management token. */
 export class ConsulHttp {
@@ -106,6 +109,8 @@ export class ConsulHttp {
           address: instance.address,
           port: instance.port,
           status: instance.health,
+          ...(instance.node === "" ? {} : { node: instance.node }),
+          weight: instance.weights.passing,
         });
       }
     }
@@ -117,11 +122,33 @@ export class ConsulHttp {
     return await this.#call((client) => getKv(client, key));
   }
 
-  /** Removes a registration from the agent that holds it (the stack's single server). */
-  async deregister(serviceId: string): Promise<void> {
+  /** Writes a KV key. */
+  async kvPut(key: string, value: string): Promise<void> {
+    await this.#call((client) => putKv(client, key, { value }));
+  }
+
+  /** Deletes a KV key (a missing key is no error). */
+  async kvDelete(key: string): Promise<void> {
+    await this.#call((client) => deleteKv(client, key));
+  }
+
+  /**
+   * Removes a registration. The agent this tool reaches holds the ones of its own node; one that
+   * another node's agent holds (given `node`, and unknown to this agent) is removed from the catalog
+   * under that node. Should that agent still run it, it registers it again and reaps it by its own
+   * check. Consul answers 200 to an agent deregistration of an ID it does not hold, hence the look.
+   */
+  async deregister(serviceId: string, options: { node?: string } = {}): Promise<void> {
+    const node = options.node;
     try {
+      const local = node === undefined ||
+        await this.#call((client) =>
+            client.getOrUndefined(consulPath("/v1/agent/service", serviceId))
+          ) !== undefined;
       await this.#call((client) =>
-        client.put(consulPath("/v1/agent/service/deregister", serviceId))
+        local
+          ? client.put(consulPath("/v1/agent/service/deregister", serviceId))
+          : client.put("/v1/catalog/deregister", { body: { Node: node, ServiceID: serviceId } })
       );
     } catch (error) {
       const status = ((error as OpsError).cause as ConsulError | undefined)?.status;

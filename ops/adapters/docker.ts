@@ -1,16 +1,17 @@
 /**
- * Thin adapter over the Docker engine.
- *
- * It drives the `docker` CLI rather than dockerode: `docker stack deploy` (compose-file parsing,
- * Swarm templates, networks, volumes) exists only in the CLI, so the CLI is needed anyway, and using
- * it for every call keeps one path to the engine. `inspect` output is the Engine API's own JSON, and
- * the CLI negotiates the API version with whatever engine answers (the client here is newer than
- * Debian's engine).
+ * Thin adapter over the Docker engine: the Engine API (`npm:dockerode`, `docker_engine.ts`) for
+ * services, tasks, nodes, secrets and container logs; the `docker` CLI where there is no API or the
+ * CLI does the work: `docker stack deploy` and `stack rm` (compose-file parsing, Swarm templates,
+ * networks, volumes exist only in the CLI), `build`, `push`, `run`, `info` (it also tells a missing
+ * engine from a missing command), `service update`/`rollback` (commands pass CLI flags), following
+ * a service's logs across nodes (`service logs --follow`), networks and volumes.
  */
 import { OpsError } from "../errors.ts";
-import { parseSwarmNodes, type SwarmNode } from "../plan/nodes.ts";
-import { parseSwarmServices, type SwarmService } from "../plan/state.ts";
+import type { SwarmNode } from "../plan/nodes.ts";
+import type { SwarmService } from "../plan/state.ts";
 import { type CommandResult, lastLines, runCommand, type RunCommandOptions } from "./command.ts";
+import { DockerEngine } from "./docker_engine.ts";
+import { delay } from "../../services/runtime/delay.ts";
 
 /** The engine's answer to `docker info`, reduced. */
 export interface EngineInfo {
@@ -53,9 +54,13 @@ export interface LogsOptions {
   signal?: AbortSignal;
 }
 
+/** What commands use of Docker: {@linkcode DockerCli}'s methods (tests give a fake). */
+export type Docker = Pick<DockerCli, keyof DockerCli>;
+
 /** The Docker engine through the `docker` CLI. */
 export class DockerCli {
   readonly #program: string;
+  readonly #engine = new DockerEngine();
 
   constructor(program = "docker") {
     this.#program = program;
@@ -205,40 +210,28 @@ export class DockerCli {
     await this.#run(["stack", "rm", stack], { check: false });
   }
 
-  /** The stack's services, each with its tasks. */
-  async services(stack: string): Promise<SwarmService[]> {
-    const ids = await this.#ids([
-      "service",
-      "ls",
-      "--quiet",
-      "--filter",
-      `label=com.docker.stack.namespace=${stack}`,
-    ]);
-    if (ids.length === 0) return [];
-    const rawServices = await this.#inspect(["service", "inspect", ...ids]);
-    const taskIds = await this.#ids(["service", "ps", "--quiet", "--no-trunc", ...ids], true);
-    const rawTasks = taskIds.length === 0 ? [] : await this.#inspect(["inspect", ...taskIds], true);
-    return parseSwarmServices(stack, rawServices, rawTasks);
+  /** The stack's services, each with its tasks (Engine API). */
+  services(stack: string): Promise<SwarmService[]> {
+    return this.#engine.services(stack);
   }
 
-  /** The Swarm's nodes, this engine's first (`docker node inspect`). */
+  /** The Swarm's nodes, this engine's first (Engine API). */
   async nodes(): Promise<SwarmNode[]> {
     const info = await this.info();
-    const ids = await this.#ids(["node", "ls", "--quiet"]);
-    if (ids.length === 0) return [];
-    return parseSwarmNodes(await this.#inspect(["node", "inspect", ...ids]), info.nodeId);
+    return await this.#engine.nodes(info.nodeId);
   }
 
-  /** Adds labels to a node (`docker node update --label-add`). */
+  /** Adds labels to a node, keeping its others (Engine API, at the version read). */
   async nodeLabels(node: string, labels: Readonly<Record<string, string>>): Promise<void> {
-    const args = ["node", "update"];
-    for (const [key, value] of Object.entries(labels)) args.push("--label-add", `${key}=${value}`);
-    await this.#run([...args, node]);
+    await this.#engine.updateNode(node, (spec) => ({
+      ...spec,
+      Labels: { ...spec.Labels, ...labels },
+    }));
   }
 
-  /** Sets a node's availability: active, pause or drain. */
+  /** Sets a node's availability: active, pause or drain (Engine API, at the version read). */
   async nodeAvailability(node: string, availability: "active" | "pause" | "drain"): Promise<void> {
-    await this.#run(["node", "update", "--availability", availability, node]);
+    await this.#engine.updateNode(node, (spec) => ({ ...spec, Availability: availability }));
   }
 
   /**
@@ -260,33 +253,13 @@ export class DockerCli {
   }
 
   /** The service labels of the stack's services, by Swarm name (`<stack>_<service>`). */
-  async serviceLabels(stack: string): Promise<Record<string, Record<string, string>>> {
-    const ids = await this.#ids([
-      "service",
-      "ls",
-      "--quiet",
-      "--filter",
-      `label=com.docker.stack.namespace=${stack}`,
-    ]);
-    if (ids.length === 0) return {};
-    const raw = await this.#inspect(["service", "inspect", ...ids]);
-    const out: Record<string, Record<string, string>> = {};
-    for (const entry of raw) {
-      const spec = (entry as { Spec?: { Name?: unknown; Labels?: unknown } }).Spec;
-      if (typeof spec?.Name !== "string") continue;
-      const labels: Record<string, string> = {};
-      for (const [key, value] of Object.entries((spec.Labels ?? {}) as Record<string, unknown>)) {
-        if (typeof value === "string") labels[key] = value;
-      }
-      out[spec.Name] = labels;
-    }
-    return out;
+  serviceLabels(stack: string): Promise<Record<string, Record<string, string>>> {
+    return this.#engine.serviceLabels(stack);
   }
 
-  /** Sets replica counts (`docker service scale`) without waiting. */
-  async scale(replicas: Record<string, number>): Promise<void> {
-    const pairs = Object.entries(replicas).map(([name, count]) => `${name}=${count}`);
-    await this.#run(["service", "scale", "--detach", ...pairs]);
+  /** Sets replica counts by Swarm service name, without waiting (Engine API). */
+  scale(replicas: Record<string, number>): Promise<void> {
+    return this.#engine.scale(replicas);
   }
 
   /** `docker service update --detach <args> <service>`. */
@@ -312,13 +285,9 @@ export class DockerCli {
     });
   }
 
-  /** The log of one container, with timestamps (`docker logs --timestamps`), stdout and stderr. */
-  async containerLogs(container: string, since?: string): Promise<string[]> {
-    const args = ["logs", "--timestamps"];
-    if (since) args.push("--since", since);
-    args.push(container);
-    const result = await this.#run(args, { check: false });
-    return `${result.stdout}\n${result.stderr}`.split("\n").filter((line) => line !== "");
+  /** The log of one container, with timestamps, stdout and stderr (Engine API). */
+  containerLogs(container: string, since?: string): Promise<string[]> {
+    return this.#engine.containerLogs(container, since);
   }
 
   /** Runs a container to completion and returns its output (`docker run --rm`). */
@@ -410,7 +379,7 @@ export class DockerCli {
             code: "TIMEOUT",
           });
         }
-        await new Promise((resolve) => setTimeout(resolve, 500));
+        await delay(500);
       }
     } finally {
       await this.#run(["service", "rm", service], { check: false });
@@ -418,7 +387,7 @@ export class DockerCli {
       const label = `com.docker.swarm.service.name=${service}`;
       for (let waited = 0; waited < 30_000; waited += 250) {
         if ((await this.containers(label)).length === 0) break;
-        await new Promise((resolve) => setTimeout(resolve, 250));
+        await delay(250);
       }
     }
   }
@@ -428,47 +397,28 @@ export class DockerCli {
     if (names.length > 0) await this.#run(["volume", "rm", ...names]);
   }
 
-  /** Whether a Swarm secret of that name exists. */
+  /** Whether a Swarm secret of that name exists (Engine API). */
   async secretExists(name: string): Promise<boolean> {
-    const result = await this.#run(["secret", "inspect", "--format", "{{.ID}}", name], {
-      check: false,
-    });
-    return result.code === 0;
+    return (await this.#engine.secretId(name)) !== undefined;
   }
 
-  /** Creates a Swarm secret; the value goes through stdin, never through arguments or logs. */
-  async createSecret(
+  /** Creates a Swarm secret; the value goes in the API request's body, never in arguments or logs. */
+  createSecret(
     name: string,
     value: Uint8Array,
     labels: Record<string, string> = {},
   ): Promise<void> {
-    const args = ["secret", "create"];
-    for (const [key, label] of Object.entries(labels)) args.push("--label", `${key}=${label}`);
-    args.push(name, "-");
-    const child = new Deno.Command(this.#program, {
-      args,
-      stdin: "piped",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(value);
-    await writer.close();
-    const output = await child.output();
-    if (!output.success) {
-      const why = lastLines(new TextDecoder().decode(output.stderr), 3);
-      throw new OpsError(`Cannot create the secret "${name}": ${why}`, { code: "SECRET_FAILED" });
-    }
+    return this.#engine.createSecret(name, value, labels);
   }
 
-  /** Swarm secrets carrying a label, by name. */
+  /** Swarm secrets carrying a label, by name (Engine API). */
   secrets(label: string): Promise<string[]> {
-    return this.#namesByLabel("secret", label);
+    return this.#engine.secretNames(label);
   }
 
-  /** Removes secrets by name; a secret still in use stays and is an error. */
-  async removeSecrets(names: readonly string[]): Promise<void> {
-    if (names.length > 0) await this.#run(["secret", "rm", ...names]);
+  /** Removes secrets by name; a secret still in use stays and is an error (Engine API). */
+  removeSecrets(names: readonly string[]): Promise<void> {
+    return this.#engine.removeSecrets(names);
   }
 
   /** Sends a signal to a container (default SIGKILL). */
@@ -476,7 +426,7 @@ export class DockerCli {
     await this.#run(["kill", "--signal", signal, container]);
   }
 
-  async #namesByLabel(kind: "network" | "secret", label: string): Promise<string[]> {
+  async #namesByLabel(kind: "network", label: string): Promise<string[]> {
     const result = await this.#run([
       kind,
       "ls",
@@ -491,14 +441,6 @@ export class DockerCli {
   async #ids(args: readonly string[], tolerant = false): Promise<string[]> {
     const result = await this.#run(args, { check: !tolerant });
     return splitLines(result.stdout);
-  }
-
-  // Objects may vanish between listing and inspecting: `tolerant` keeps what could be read.
-  async #inspect(args: readonly string[], tolerant = false): Promise<unknown[]> {
-    const result = await this.#run(args, { check: !tolerant });
-    const text = result.stdout.trim();
-    if (text === "") return [];
-    return JSON.parse(text) as unknown[];
   }
 }
 

@@ -1,8 +1,7 @@
 /** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
 import { readTextFile } from "../adapters/files.ts";
-import { readHaproxyView } from "../adapters/haproxy_stats.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
-import type { HaproxyView } from "../plan/haproxy_view.ts";
+import type { HaproxyView } from "../../haproxy/stats_view.ts";
 import { parseStatsCredentials } from "../plan/secrets.ts";
 import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
@@ -62,7 +61,7 @@ export async function readSnapshot(
   let lb: HaproxyView | null = null;
   if (lbService && lbService.replicas > 0 && names.includes(ROUTER_SERVICE)) {
     const credentials = await readStatsCredentials(context);
-    lb = await readHaproxyView(statsUrl(context), ROUTER_SERVICE, { credentials });
+    lb = await context.haproxy.readView(statsUrl(context), ROUTER_SERVICE, { credentials });
   }
   const statuses = stackStatus(services, swarm, instances, {
     consulReachable,

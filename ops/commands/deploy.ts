@@ -18,7 +18,8 @@ const AUTOSCALE_PAUSED_LABEL = "platform.autoscale.paused";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { ensureImages } from "./_images.ts";
-import { mcpUrl, readStatsCredentials, statsUrl } from "./_state.ts";
+import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.ts";
+import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { readTextFile, writeTextFile } from "../adapters/files.ts";
 
@@ -102,13 +103,23 @@ async function placeOnNodes(
   return servers;
 }
 
-/** Makes sure a Docker engine answers and is a Swarm manager; initialises a one-node Swarm. */
-export async function ensureSwarm(context: CommandContext): Promise<void> {
+/**
+ * Makes sure a Docker engine answers and is a Swarm manager; initialises a one-node Swarm (with
+ * `dryRun`, only says so). Returns whether the engine is in a Swarm now.
+ */
+export async function ensureSwarm(
+  context: CommandContext,
+  options: { dryRun?: boolean } = {},
+): Promise<boolean> {
   const info = await context.docker.info();
   if (info.swarmState === "inactive") {
+    if (options.dryRun) {
+      context.progress.log("Swarm is inactive: would initialise a single-node Swarm");
+      return false;
+    }
     context.progress.log("Swarm is inactive: initialising a single-node Swarm");
     await context.docker.swarmInit();
-    return;
+    return true;
   }
   if (info.swarmState !== "active") {
     throw new OpsError(`Swarm is "${info.swarmState}" on this engine: it must be active`, {
@@ -120,6 +131,7 @@ export async function ensureSwarm(context: CommandContext): Promise<void> {
       code: "SWARM_NOT_MANAGER",
     });
   }
+  return true;
 }
 
 /** The secrets the stack needs: made when missing, never printed. Returns their names. */
@@ -149,7 +161,7 @@ async function ensureSecrets(
 export async function deployCommand(context: CommandContext, flags: DeployFlags): Promise<void> {
   const { config, docker, progress } = context;
   const started = context.now();
-  await ensureSwarm(context);
+  const inSwarm = await ensureSwarm(context, { dryRun: flags.dryRun });
   const images = await ensureImages(context, { dryRun: flags.dryRun });
   const imageByService: Record<string, string> = {
     consul: images.consul,
@@ -161,8 +173,9 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
   if (flags.registry !== undefined && !REGISTRY_ADDRESS.test(flags.registry)) {
     throw new UsageError(`--registry must be HOST:PORT, got "${flags.registry}"`);
   }
-  const nodes = await docker.nodes();
-  const consulServers = await placeOnNodes(context, nodes, flags.dryRun ?? false);
+  // A dry run on an engine in no Swarm plans for the one-node Swarm deploy would make.
+  const nodes = inSwarm ? await docker.nodes() : [];
+  const consulServers = inSwarm ? await placeOnNodes(context, nodes, flags.dryRun ?? false) : 1;
   if (nodes.length > 1 || flags.registry !== undefined) {
     progress.log(
       `${nodes.length} nodes: images ${flags.dryRun ? "would be" : "are"} pushed to ${
@@ -174,7 +187,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
   const planned = registry === undefined ? imageByService : Object.fromEntries(
     Object.entries(imageByService).map(([service, ref]) => [service, `${registry}/${ref}`]),
   );
-  const actual = await docker.services(config.stack);
+  const actual = inSwarm ? await docker.services(config.stack) : [];
   const actions = planDeploy(context.services, planned, actual);
   for (const action of actions) progress.log(describeDeployAction(action));
   const consulUi = `http://127.0.0.1:${config.consulPort}/ui/`;
@@ -217,15 +230,19 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
   await docker.stackDeploy(config.stack, file);
 
   // For the routers, agreement includes HAProxy: every router UP there, nothing else UP.
-  const snapshot = await waitForAgreement(context, context.services, {
+  const agreed = await waitForAgreement(context, context.services, {
     what: `stack "${config.stack}" to run, pass in Consul and be UP in HAProxy`,
   });
+  // Registrations no task of this stack owns (an earlier stack's, when Consul kept its data).
+  const removed = await removeStaleRegistrations(context, agreed);
+  const snapshot = removed.length === 0 ? agreed : await readSnapshot(context);
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
     {
       stack: config.stack,
       actions,
       services: snapshot.statuses,
+      removedRegistrations: removed.map((action) => action.instanceId),
       urls,
       seconds,
     },

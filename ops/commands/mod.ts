@@ -6,7 +6,7 @@ import { registerBuild } from "./build.ts";
 import { registerCluster } from "./cluster.ts";
 import { registerDeploy } from "./deploy.ts";
 import { registerDestroy } from "./destroy.ts";
-import { lbCommand } from "./lb.ts";
+import { registerLb } from "./lb.ts";
 import { registerLogs } from "./logs.ts";
 import { registerNode } from "./node.ts";
 import { registerProbe } from "./probe.ts";
@@ -15,6 +15,7 @@ import { registerRollback } from "./rollback.ts";
 import { registerScale } from "./scale.ts";
 import { registerStatus } from "./status.ts";
 import { registerUpdate } from "./update.ts";
+import { registerWeight } from "./weight.ts";
 
 /** Adds one command (or a group) to the program. */
 export type CommandRegistrar = (program: Command, run: CommandRunner) => void;
@@ -28,11 +29,12 @@ export const COMMANDS: readonly CommandRegistrar[] = [
   registerProbe,
   registerUpdate,
   registerRollback,
+  registerWeight,
   registerPrune,
   registerDestroy,
   registerNode,
   registerBuild,
   registerAutoscale,
   registerCluster,
-  (program) => void program.addCommand(lbCommand()),
+  registerLb,
 ];

@@ -1,8 +1,8 @@
 /** `prune`: removes Consul registrations that belong to no live Swarm task. */
 import type { Command } from "commander";
-import { planPrune } from "../plan/prune.ts";
+import { planPrune, type PruneAction } from "../plan/prune.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { readSnapshot } from "./_state.ts";
+import { readSnapshot, type StackSnapshot } from "./_state.ts";
 
 /** Options of `prune`. */
 export interface PruneFlags {
@@ -16,13 +16,9 @@ export async function pruneCommand(context: CommandContext, flags: PruneFlags): 
     // Reading Consul again gives the precise reason.
     await context.consul.instances(["consul"]);
   }
-  const actions = planPrune(context.services, snapshot.swarm, snapshot.instances);
-  if (!flags.dryRun) {
-    for (const action of actions) {
-      await context.consul.deregister(action.instanceId);
-      context.progress.log(`removed ${action.instanceId} (${action.service}, ${action.status})`);
-    }
-  }
+  const actions = flags.dryRun
+    ? planPrune(context.services, snapshot.swarm, snapshot.instances)
+    : await removeStaleRegistrations(context, snapshot);
   const verb = flags.dryRun ? "would remove" : "removed";
   context.result(
     { dryRun: flags.dryRun ?? false, removed: actions },
@@ -33,6 +29,25 @@ export async function pruneCommand(context: CommandContext, flags: PruneFlags): 
       )
         .join("\n"),
   );
+}
+
+/**
+ * Removes the Consul registrations that belong to no live task of the stack in `snapshot` (ghosts
+ * of killed tasks, or of an earlier stack when Consul's data outlived it); returns them.
+ */
+export async function removeStaleRegistrations(
+  context: CommandContext,
+  snapshot: StackSnapshot,
+): Promise<PruneAction[]> {
+  const actions = planPrune(context.services, snapshot.swarm, snapshot.instances);
+  for (const action of actions) {
+    await context.consul.deregister(
+      action.instanceId,
+      action.node === undefined ? {} : { node: action.node },
+    );
+    context.progress.log(`removed ${action.instanceId} (${action.service}, ${action.status})`);
+  }
+  return actions;
 }
 
 /** Registers `prune`. */

@@ -1,5 +1,6 @@
 /** Joins Swarm's and Consul's views of each service and says whether they agree. */
-import { type HaproxyView, joinLbView, type LbDisagreement, type LbJoin } from "./haproxy_view.ts";
+import type { HaproxyView } from "../../haproxy/stats_view.ts";
+import { joinLbView, type LbDisagreement, type LbJoin } from "./haproxy_view.ts";
 import type { PlatformService } from "./services.ts";
 import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
 
@@ -20,6 +21,8 @@ export interface ServiceStatus {
   exists: boolean;
   desired: number;
   running: number;
+  /** Tasks Swarm is stopping that still run (a scale-down or update draining them). */
+  draining: number;
   image: string;
   updateState: string | null;
   passing: number;
@@ -49,9 +52,22 @@ export function isAlive(task: SwarmTask): boolean {
     (task.state === "running" || starting.includes(task.state));
 }
 
-/** Whether a Consul instance belongs to a task: its ID ends with the task ID or shares its address. */
+/** Whether a task Swarm is stopping still runs (it drains: deregistered, finishing its calls). */
+export function isDraining(task: SwarmTask): boolean {
+  return task.desiredState !== "running" && ["running", "starting"].includes(task.state);
+}
+
+/** A Swarm task ID (25 lower-case letters and digits) ending an instance ID, as the stack sets. */
+const TASK_ID_SUFFIX = /-([a-z0-9]{25})$/;
+
+/**
+ * Whether a Consul instance belongs to a task. An ID that names a task (`<service>-<task ID>`)
+ * belongs to that task alone: after a redeploy a new task may get the address an old task had,
+ * whose registration is still in Consul. Other IDs match by address.
+ */
 export function instanceMatchesTask(instance: ConsulInstance, task: SwarmTask): boolean {
-  if (instance.id.endsWith(task.id)) return true;
+  const taskId = TASK_ID_SUFFIX.exec(instance.id)?.[1];
+  if (taskId !== undefined) return taskId === task.id;
   return instance.address !== "" && task.addresses.includes(instance.address);
 }
 
@@ -73,6 +89,7 @@ export function serviceStatus(
   const tasks = swarm?.tasks ?? [];
   const running = tasks.filter(isRunning);
   const alive = tasks.filter(isAlive);
+  const draining = tasks.filter(isDraining).length;
   const desired = swarm?.replicas ?? 0;
   const base = {
     service: service.name,
@@ -81,12 +98,14 @@ export function serviceStatus(
     exists: swarm !== undefined,
     desired,
     running: running.length,
+    draining,
     image: swarm?.image ?? "",
     updateState: swarm?.updateState ?? null,
   };
-  // An update in progress, or tasks on an older spec, mean Swarm has not finished yet.
+  // An update in progress, tasks on an older spec, or tasks still draining (`docker service ls`
+  // shows 3/1 after a scale-down until they exit) mean Swarm has not finished yet.
   const settled = !["updating", "rollback_started"].includes(swarm?.updateState ?? "") &&
-    running.every((task) => task.current);
+    running.every((task) => task.current) && draining === 0;
   if (service.health === "swarm") {
     // Swarm counts a task as running only once its Docker healthcheck passes.
     const isConsul = service.image === "consul";
@@ -160,6 +179,7 @@ export function stackStatus(
 /** A one-line summary of how far a service is from agreement, for progress output. */
 export function describeProgress(status: ServiceStatus): string {
   const parts = [`${status.running}/${status.desired} running`];
+  if (status.draining > 0) parts.push(`${status.draining} draining`);
   if (status.health === "consul") parts.push(`${status.passing}/${status.desired} passing`);
   if (status.lb) {
     const up = Object.values(status.lb.byInstance).filter((state) => state === "UP").length;

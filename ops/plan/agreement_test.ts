@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { instanceMatchesTask, serviceStatus } from "./agreement.ts";
+import { describeProgress, instanceMatchesTask, serviceStatus } from "./agreement.ts";
 import { resolveService } from "./services.ts";
 import type { ConsulInstance, SwarmService, SwarmTask } from "./state.ts";
 
@@ -136,4 +136,36 @@ Deno.test("instanceMatchesTask() matches by task ID suffix or by address", () =>
   const byAddress = { ...instance("x"), address: "10.0.1.2" };
   assert.equal(instanceMatchesTask(byAddress, task(TASK_B)), true);
   assert.equal(instanceMatchesTask(instance("x"), task(TASK_B)), false);
+});
+
+Deno.test("instanceMatchesTask() never gives an old task's registration to a task at its address", () => {
+  // After destroy + deploy with Consul's data kept, a new task can get the old task's address.
+  const ghost = { ...instance(TASK_A, "critical"), address: "10.0.1.2" };
+  assert.equal(instanceMatchesTask(ghost, task(TASK_B, "running", "10.0.1.2")), false);
+});
+
+Deno.test("serviceStatus() waits while scaled-down tasks drain and counts them", () => {
+  const drainingTask = { ...task(TASK_B, "running", "10.0.1.3"), desiredState: "shutdown" };
+  const status = serviceStatus(
+    ECHO,
+    service(1, [task(TASK_A), drainingTask]),
+    [instance(TASK_A)],
+    OPTIONS,
+  );
+  assert.equal(status.running, 1);
+  assert.equal(status.draining, 1);
+  assert.equal(status.converged, false);
+  assert.equal(
+    describeProgress(status),
+    "echo-agent: 1/1 running, 1 draining, 1/1 passing",
+  );
+  const exited = { ...drainingTask, state: "shutdown" };
+  const after = serviceStatus(
+    ECHO,
+    service(1, [task(TASK_A), exited]),
+    [instance(TASK_A)],
+    OPTIONS,
+  );
+  assert.equal(after.draining, 0);
+  assert.equal(after.converged, true);
 });

@@ -15,6 +15,7 @@
  * - Anonymous requests: no policy at all; the anonymous token is kept without any.
  * - The ops tool, the UI and `deploy` use the management token.
  */
+import { WEIGHTS_KV_PREFIX } from "../../services/runtime/instance_weight.ts";
 
 /** A policy the platform keeps. */
 export interface AclPolicy {
@@ -59,6 +60,8 @@ export interface AclPlanInput {
   readonly readers: readonly string[];
   /** The autoscaler's Consul name and the KV prefix it writes its status under. */
   readonly autoscaler?: { readonly service: string; readonly kvPrefix: string };
+  /** KV prefix of the instance weights every registering program reads, ending in `/`. */
+  readonly weightsKvPrefix?: string;
 }
 
 /** The accessor ID Consul gives the anonymous token. */
@@ -76,6 +79,7 @@ node_prefix "" {
 export function planAcls(input: AclPlanInput): AclPlan {
   const prefixes = [input.routerKvPrefix, input.strategyKvPrefix];
   if (input.autoscaler) prefixes.push(input.autoscaler.kvPrefix);
+  if (input.weightsKvPrefix) prefixes.push(input.weightsKvPrefix);
   for (const prefix of prefixes) {
     if (!/^[A-Za-z0-9_./-]+\/$/.test(prefix)) {
       throw new RangeError(`KV prefix must be a plain path ending in "/", got "${prefix}"`);
@@ -111,17 +115,31 @@ service_prefix "" {
 `,
     },
   ];
+  // Every program that registers itself follows its instance's weight key.
+  const weights = input.weightsKvPrefix ? [name("weights-read")] : [];
+  if (input.weightsKvPrefix) {
+    policies.push({
+      name: name("weights-read"),
+      description: "Registering programs: read the instance weights",
+      rules: `key_prefix "${input.weightsKvPrefix}" {
+  policy = "read"
+}
+`,
+    });
+  }
+  // The autoscaler registers like a service but has a token of its own below: one token a program.
+  const services = input.services.filter((service) => service !== input.autoscaler?.service);
   const tokens: AclToken[] = [
-    ...[...new Set(input.services)].sort().map((service) => ({
+    ...[...new Set(services)].sort().map((service) => ({
       program: service,
       description: `${input.prefix}: service ${service}`,
-      policies: [],
+      policies: [...weights],
       serviceIdentities: [service],
     })),
     {
       program: input.routerService,
       description: `${input.prefix}: service ${input.routerService}`,
-      policies: [name("router")],
+      policies: [name("router"), ...weights],
       serviceIdentities: [input.routerService],
     },
     ...[...new Set(input.readers)].sort().map((program) => ({
@@ -149,7 +167,7 @@ service_prefix "" {
     tokens.push({
       program: input.autoscaler.service,
       description: `${input.prefix}: service ${input.autoscaler.service}`,
-      policies: [name("autoscaler")],
+      policies: [name("autoscaler"), ...weights],
       serviceIdentities: [input.autoscaler.service],
     });
   }
@@ -211,5 +229,6 @@ export function platformAclInput(
     prefix: stack,
     readers: ["lb", "prometheus"],
     autoscaler: { service: "platform-autoscaler", kvPrefix: "platform/autoscaler/" },
+    weightsKvPrefix: WEIGHTS_KV_PREFIX,
   };
 }

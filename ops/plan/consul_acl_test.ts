@@ -4,8 +4,10 @@ import { PLATFORM_SERVICES } from "./services.ts";
 
 const plan = planAcls(platformAclInput("agent-platform", { services: PLATFORM_SERVICES }));
 
-Deno.test("planAcls() gives each service an identity of its own name and nothing else", () => {
+Deno.test("planAcls() gives each service an identity of its own name and the weights to read", () => {
   const byProgram = Object.fromEntries(plan.tokens.map((token) => [token.program, token]));
+  // One token a program: two with one description would make every run update one of them.
+  assert.equal(new Set(plan.tokens.map((token) => token.description)).size, plan.tokens.length);
   assert.deepEqual(Object.keys(byProgram).sort(), [
     "agent",
     "agent-echo",
@@ -20,10 +22,13 @@ Deno.test("planAcls() gives each service an identity of its own name and nothing
   assert.deepEqual(byProgram.prometheus.policies, ["agent-platform-catalog-read"]);
   for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
     assert.deepEqual(byProgram[service].serviceIdentities, [service]);
-    assert.deepEqual(byProgram[service].policies, []);
+    assert.deepEqual(byProgram[service].policies, ["agent-platform-weights-read"]);
   }
   assert.deepEqual(byProgram["mcp-router"].serviceIdentities, ["mcp-router"]);
-  assert.deepEqual(byProgram["mcp-router"].policies, ["agent-platform-router"]);
+  assert.deepEqual(byProgram["mcp-router"].policies, [
+    "agent-platform-router",
+    "agent-platform-weights-read",
+  ]);
   assert.deepEqual(byProgram.lb.serviceIdentities, []);
 });
 
@@ -31,6 +36,10 @@ Deno.test("planAcls() keeps lb read-only and the routers' writes to their own KV
   const rules = Object.fromEntries(plan.policies.map((policy) => [policy.name, policy.rules]));
   assert.doesNotMatch(rules["agent-platform-catalog-read"], /write/);
   assert.match(rules["agent-platform-autoscaler"], /key_prefix "platform\/autoscaler\/"/);
+  assert.equal(
+    rules["agent-platform-weights-read"],
+    'key_prefix "platform/weights/" {\n  policy = "read"\n}\n',
+  );
   const router = rules["agent-platform-router"];
   const writes = [...router.matchAll(/key_prefix "([^"]*)" \{\s*policy = "write"/g)].map((m) =>
     m[1]
@@ -64,7 +73,7 @@ Deno.test("planTokenActions() creates the missing, updates the changed, keeps th
     {
       accessorId: "a1",
       description: echo.description,
-      policies: [],
+      policies: ["agent-platform-weights-read"],
       serviceIdentities: ["agent-echo"],
     },
     { accessorId: "a2", description: lb.description, policies: [], serviceIdentities: [] },

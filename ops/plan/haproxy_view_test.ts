@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { haproxyState, joinLbView, parseHaproxyServers } from "./haproxy_view.ts";
+import { parseHaproxyServers } from "../../haproxy/stats_view.ts";
+import { joinLbView } from "./haproxy_view.ts";
 import type { ConsulInstance } from "./state.ts";
 
 // Trimmed from HAProxy 2.6's `/stats;csv` with `stats show-legends` (which adds `addr`).
@@ -15,32 +16,6 @@ mcp-router,BACKEND,UP,
 function router(id: string, address: string, status: ConsulInstance["status"]): ConsulInstance {
   return { id, service: "mcp-router", address, port: 8080, status };
 }
-
-Deno.test("haproxyState() reduces HAProxy's status texts to four states", async (t) => {
-  const cases: [string, string][] = [
-    ["UP", "UP"],
-    ["UP 1/2", "UP"],
-    ["no check", "UP"],
-    ["DOWN", "DOWN"],
-    ["DOWN 1/2", "DOWN"],
-    ["DRAIN", "DRAIN"],
-    ["NOLB", "DRAIN"],
-    ["MAINT", "MAINT"],
-    ["MAINT (via b/s)", "MAINT"],
-  ];
-  for (const [text, state] of cases) {
-    await t.step(`"${text}" is ${state}`, () => assert.equal(haproxyState(text), state));
-  }
-});
-
-Deno.test("parseHaproxyServers() reads one backend's servers and skips empty slots", () => {
-  assert.deepEqual(parseHaproxyServers(CSV, "mcp-router"), [
-    { name: "r1", address: "10.0.1.5:8080", state: "UP" },
-    { name: "r2", address: "10.0.1.6:8080", state: "DRAIN" },
-    { name: "r4", address: "10.0.1.7:8080", state: "DOWN" },
-  ]);
-  assert.throws(() => parseHaproxyServers("<html>", "mcp-router"), /not CSV/);
-});
 
 Deno.test("joinLbView() agrees when every passing router is UP and nothing else is", () => {
   const view = {

@@ -8,6 +8,8 @@ export interface PruneAction {
   service: string;
   instanceId: string;
   status: string;
+  /** The Consul node holding it, when known. */
+  node?: string;
 }
 
 /**
@@ -30,6 +32,7 @@ export function planPrune(
         service: service.consulName,
         instanceId: instance.id,
         status: instance.status,
+        ...(instance.node === undefined ? {} : { node: instance.node }),
       });
     }
   }

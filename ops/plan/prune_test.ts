@@ -45,3 +45,13 @@ Deno.test("planPrune() leaves registrations of services outside the catalog alon
   const other = { ...instance(A, "critical"), service: "someone-else" };
   assert.deepEqual(planPrune(PLATFORM_SERVICES, [], [other]), []);
 });
+
+Deno.test("planPrune() removes an old stack's registration whose address a new task reuses", () => {
+  const reused = { ...task(B, "running"), addresses: ["10.0.0.9"] };
+  const swarm = [echo([reused])];
+  // A's registration (same address 10.0.0.9) outlived its stack; B's is the new task's own.
+  assert.deepEqual(
+    planPrune(PLATFORM_SERVICES, swarm, [instance(A, "critical"), instance(B, "passing")]),
+    [{ service: "agent-echo", instanceId: `echo-agent-${A}`, status: "critical" }],
+  );
+});

@@ -58,6 +58,10 @@ export interface ConsulInstance {
   readonly address: string;
   readonly port: number;
   readonly status: HealthStatus;
+  /** The Consul node (agent) that holds the registration, when Consul named one. */
+  readonly node?: string;
+  /** Its Consul weight when passing (`Weights.Passing`), when read from Consul. */
+  readonly weight?: number;
 }
 
 // The shapes of `docker service inspect` and `docker inspect <task>` that are read here.

@@ -14,6 +14,7 @@ import { ServiceDiscovery } from "../../services/runtime/discovery.ts";
 import { createLogger } from "../../services/runtime/logger.ts";
 import { summarizeCalls } from "../plan/stats.ts";
 import { PROBE_CALLS } from "./calls.ts";
+import { delay } from "../../services/runtime/delay.ts";
 
 const MAX_CALLS = 100_000;
 const CALL_DEADLINE_MS = 10_000;
@@ -76,6 +77,8 @@ async function one(n: number): Promise<void> {
     if (problem) throw new Error(problem);
     latencies.push(performance.now() - begin);
     const instance = String(result.instance_id ?? response.instanceId);
+    // Tests wait for this line before disturbing an instance (the ops tool relays `probe:` lines).
+    if (!(instance in instances)) console.error(`probe: first answer from ${instance}`);
     instances[instance] = (instances[instance] ?? 0) + 1;
   } catch (error) {
     failures++;
@@ -88,7 +91,7 @@ async function one(n: number): Promise<void> {
 for (let n = 0; n < total; n++) {
   const due = started + (n * 1000) / rate;
   const wait = due - performance.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  await delay(wait);
   pending.push(one(n));
 }
 await Promise.all(pending);

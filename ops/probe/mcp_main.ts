@@ -30,6 +30,7 @@ import { ConsulWatch } from "../../services/runtime/consul/watch.ts";
 import { splitHealthEntries } from "../../services/runtime/discovery.ts";
 import { summarizeCalls } from "../plan/stats.ts";
 import { PROBE_CALLS, type ProbeCall } from "./calls.ts";
+import { delay } from "../../services/runtime/delay.ts";
 
 const MAX_CALLS = 100_000;
 const CALL_TIMEOUT_MS = 15_000;
@@ -116,7 +117,7 @@ if (values.consul) {
       const live = watch!.value ?? [];
       if (live.length === 0) {
         lastError = new Error("no mcp-router instance in Consul");
-        await new Promise((resolve) => setTimeout(resolve, 200));
+        await delay(200);
         continue;
       }
       const router = live[next++ % live.length];
@@ -243,7 +244,7 @@ for (const signal of ["SIGTERM", "SIGINT"] as const) {
 for (let n = 0; n < total && !stopped; n++) {
   const due = started + (n * 1000) / rate;
   const wait = due - performance.now();
-  if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  await delay(wait);
   pending.push(one(n));
 }
 await Promise.all(pending);

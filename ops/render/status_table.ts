@@ -24,7 +24,11 @@ export function formatStatusTable(statuses: readonly ServiceStatus[]): string {
     const consul = status.health === "consul";
     return [
       status.service,
-      status.exists ? `${status.running}/${status.desired}` : "absent",
+      status.exists
+        ? `${status.running}/${status.desired}${
+          status.draining > 0 ? ` (+${status.draining} draining)` : ""
+        }`
+        : "absent",
       status.image || "-",
       status.updateState ?? "-",
       consul ? String(status.passing) : "-",

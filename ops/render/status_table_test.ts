@@ -9,6 +9,7 @@ const ECHO: ServiceStatus = {
   exists: true,
   desired: 2,
   running: 2,
+  draining: 0,
   image: "p/echo-agent:e1",
   updateState: null,
   passing: 1,

@@ -20,6 +20,7 @@ import { Autoscaler } from "./autoscaler.ts";
 import { readMetric } from "./prometheus_client.ts";
 import { type AutoscalerSettings, parseAutoscalerSettings, SettingsError } from "./settings.ts";
 import { DockerSwarm } from "./swarm.ts";
+import { delay } from "../runtime/delay.ts";
 
 // Like every program: registers with the Consul agent of its own node (CONSUL_NODE) when set.
 const env = await withNodeAgent(Deno.env.toObject(), bootLogger("autoscaler", Deno.env.toObject()));
@@ -139,11 +140,5 @@ while (!stopped.signal.aborted) {
   await autoscaler.evaluate();
   if (stopped.signal.aborted) break;
   await publishStatus();
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, settings.intervalSeconds * 1000);
-    stopped.signal.addEventListener("abort", () => {
-      clearTimeout(timer);
-      resolve();
-    }, { once: true });
-  });
+  await delay(settings.intervalSeconds * 1000, { signal: stopped.signal });
 }

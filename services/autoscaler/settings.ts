@@ -1,6 +1,7 @@
 /** The autoscaler's settings, parsed once from its environment into a frozen object. */
 import { parseDurationSeconds } from "../runtime/config.ts";
 import { LOG_LEVELS, type LogLevel } from "../runtime/logger.ts";
+import { ConfigurationError } from "../runtime/platform_error.ts";
 
 /** Settings of `services/autoscaler/main.ts`. */
 export interface AutoscalerSettings {
@@ -23,11 +24,9 @@ export interface AutoscalerSettings {
 }
 
 /** Invalid settings: every problem is listed; the process exits with code 2. */
-export class SettingsError extends Error {
-  readonly code = "INVALID_CONFIG";
-  readonly exitCode = 2;
+export class SettingsError extends ConfigurationError {
   constructor(problems: readonly string[]) {
-    super(`Invalid configuration: ${problems.join("; ")}`);
+    super(problems);
     this.name = "SettingsError";
   }
 }

@@ -1,4 +1,5 @@
 /** echo-agent: returns the message it was given, and which instance served it. */
+import { delay } from "../runtime/delay.ts";
 import type { ServiceDefinition, ToolDefinition } from "../runtime/tool.ts";
 import { PLATFORM_VERSION } from "../runtime/version.ts";
 
@@ -17,20 +18,6 @@ export interface EchoResult {
 
 /** Longest accepted delay. */
 export const MAX_DELAY_MS = 10_000;
-
-/** Waits `ms`, or less when `signal` aborts. */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
-}
 
 /** The `echo` tool. */
 export const ECHO_TOOL: ToolDefinition<EchoArgs, EchoResult> = {
@@ -64,9 +51,9 @@ export const ECHO_TOOL: ToolDefinition<EchoArgs, EchoResult> = {
   annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   parse: (raw) => raw as EchoArgs,
   async run(args, context) {
-    const delay = args.delay_ms ?? 0;
-    await sleep(delay, context.signal);
-    return { message: args.message, instance_id: context.instanceId, delay_ms: delay };
+    const delayMs = args.delay_ms ?? 0;
+    await delay(delayMs, { signal: context.signal });
+    return { message: args.message, instance_id: context.instanceId, delay_ms: delayMs };
   },
 };
 

@@ -1,6 +1,7 @@
 /** The environment every platform service reads, parsed once into a frozen, typed object. */
 import { type ConsulSettings, parseConsulSettings } from "./consul/settings.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+import { ConfigurationError } from "./platform_error.ts";
 
 /** A service's configuration. */
 export interface ServiceConfig {
@@ -48,15 +49,10 @@ export interface ConfigDefaults {
 }
 
 /** Invalid configuration: every problem is listed; exits with code 2. */
-export class ConfigError extends Error {
-  readonly code = "INVALID_CONFIG";
-  readonly exitCode = 2;
-  readonly problems: readonly string[];
-
+export class ConfigError extends ConfigurationError {
   constructor(problems: readonly string[]) {
-    super(`Invalid configuration: ${problems.join("; ")}`);
+    super(problems);
     this.name = "ConfigError";
-    this.problems = problems;
   }
 }
 

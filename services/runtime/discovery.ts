@@ -16,11 +16,12 @@ import {
 import { type ConsulClient, consulPath } from "./consul/client.ts";
 import { describeRejected, parseServiceHealth } from "./consul/health.ts";
 import { ConsulWatch } from "./consul/watch.ts";
-import { GrpcChannel, type GrpcChannelOptions } from "./grpc_channel.ts";
+import { GrpcCallError, GrpcChannel, type GrpcChannelOptions } from "./grpc_channel.ts";
 import { Ejector, type EjectorOptions } from "./ejection.ts";
 import { type Logger, SILENT_LOGGER } from "./logger.ts";
 import { createPicker, type Picker, type StrategyName } from "./strategies.ts";
 import { ToolError } from "./tool_error.ts";
+import { delay } from "./delay.ts";
 
 /** One healthy instance of a service, as Consul lists it. */
 export interface Endpoint {
@@ -85,42 +86,23 @@ export interface InvokeResult {
 export type EndpointsListener = (endpoints: readonly Endpoint[]) => void;
 
 /**
- * How a failed call ended, from what the channel reports ({@linkcode GrpcChannel} keeps the wording
- * of grpc-js 1.14, observed with real servers):
- * - `undelivered`: the server never saw the call. UNAVAILABLE "No connection established. Last
- *   error: Error: connect ECONNREFUSED …" (nothing listening, server gone, server draining after
- *   tryShutdown), UNAVAILABLE "… write EPIPE" in the same wording (peer closed during the handshake),
- *   UNAVAILABLE "Stream refused by server" (HTTP/2 REFUSED_STREAM), INTERNAL "Failed to start HTTP/2
- *   stream …".
- * - `dropped`: the connection broke after the call was sent; the server may have run it.
- *   UNAVAILABLE "Connection dropped" (process killed; "Connection dropped (…)" with the channel's
- *   reason, e.g. a protocol error), UNAVAILABLE "read ECONNRESET", and CANCELLED
- *   "Call cancelled" (RST_STREAM CANCEL, what `forceShutdown()` sends) when we did not cancel.
- * - `final`: anything else, including every status the server's code chose (an UNAVAILABLE the
- *   application raised has its own message) and our own cancellation ("Cancelled on client").
+ * How a failed call ended, from the delivery the channel reports ({@linkcode GrpcCallError}):
+ * - `undelivered`: the server never saw the call (`not-sent`: no connection, a refused stream, a
+ *   stream never started, a channel already shut down);
+ * - `dropped`: the call was sent and no answer came (`sent-unanswered`: the connection broke, or the
+ *   server reset the stream with CANCEL), unless we cancelled it;
+ * - `final`: anything else: every status the server answered, our own cancellation and deadline,
+ *   and errors that are not a {@linkcode GrpcCallError}.
  */
 export type FailureKind = "undelivered" | "dropped" | "final";
 
 /** Classifies a failed call; `cancelledByUs` is whether the caller aborted it. */
 export function classifyFailure(error: unknown, cancelledByUs: boolean): FailureKind {
-  const { code, details } = grpcStatusOf(error);
-  if (code === GrpcStatus.UNAVAILABLE) {
-    if (/(^|: )No connection established/.test(details)) return "undelivered";
-    if (details === "Stream refused by server") return "undelivered";
-    if (/^Connection dropped\b/.test(details)) return "dropped";
-    if (/^(read|write) (ECONNRESET|ETIMEDOUT|EPIPE)$/.test(details)) return "dropped";
-    return "final";
-  }
-  if (code === GrpcStatus.INTERNAL && details.startsWith("Failed to start HTTP/2 stream")) {
-    return "undelivered";
-  }
-  // The server's socket went away while the request was being written or awaited (kill -9).
-  if (/triggered by internal client error: (read|write) (ECONNRESET|EPIPE)$/.test(details)) {
-    return "dropped";
-  }
-  if (code === GrpcStatus.CANCELLED && details === "Call cancelled" && !cancelledByUs) {
-    return "dropped";
-  }
+  if (!(error instanceof GrpcCallError) || cancelledByUs) return "final";
+  // Our own deadline: no time is left for another instance.
+  if (error.code === GrpcStatus.DEADLINE_EXCEEDED) return "final";
+  if (error.delivery === "not-sent") return "undelivered";
+  if (error.delivery === "sent-unanswered") return "dropped";
   return "final";
 }
 
@@ -378,7 +360,7 @@ export class ServiceDiscovery {
           deadline === undefined ? RETRY_PAUSE_MS : deadline - Date.now(),
         );
         if (pause <= 0) break;
-        await new Promise((resolve) => setTimeout(resolve, pause));
+        await delay(pause, { signal });
         if (signal?.aborted) throw cancelled(this.#service, signal);
         tried.clear();
         endpoint = this.#pick(tried, tool);

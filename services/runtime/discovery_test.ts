@@ -1,49 +1,67 @@
 import assert from "node:assert/strict";
 import { status } from "@grpc/grpc-js";
 import { classifyFailure, type FailureKind, splitHealthEntries } from "./discovery.ts";
+import { GrpcCallError } from "./grpc_channel.ts";
 
-Deno.test("classifyFailure() tells undelivered, dropped and final calls apart", async (t) => {
-  const refused = "No connection established. Last error: Error: connect ECONNREFUSED " +
-    "127.0.0.1:1. Resolution note: ";
-  const cases: [string, number, string, boolean, FailureKind][] = [
-    ["connection refused", status.UNAVAILABLE, refused, false, "undelivered"],
-    ["refused stream", status.UNAVAILABLE, "Stream refused by server", false, "undelivered"],
+Deno.test("classifyFailure() decides by the delivery a call error carries, never its wording", async (t) => {
+  const cases: [string, GrpcCallError, boolean, FailureKind][] = [
     [
-      "stream not started",
-      status.INTERNAL,
-      "Failed to start HTTP/2 stream with error x",
+      "never sent",
+      new GrpcCallError(status.UNAVAILABLE, "anything", { delivery: "not-sent" }),
       false,
       "undelivered",
     ],
-    ["process killed mid-call", status.UNAVAILABLE, "Connection dropped", false, "dropped"],
-    ["connection reset", status.UNAVAILABLE, "read ECONNRESET", false, "dropped"],
     [
-      "socket gone while writing",
-      status.INTERNAL,
-      "Received RST_STREAM with code 2 triggered by internal client error: write EPIPE",
+      "sent, connection lost",
+      new GrpcCallError(status.UNAVAILABLE, "anything", { delivery: "sent-unanswered" }),
       false,
       "dropped",
     ],
-    ["forceShutdown() mid-call", status.CANCELLED, "Call cancelled", false, "dropped"],
-    ["our own cancellation", status.CANCELLED, "Cancelled on client", true, "final"],
-    ["RST_STREAM CANCEL after we aborted", status.CANCELLED, "Call cancelled", true, "final"],
     [
-      "UNAVAILABLE raised by the tool",
-      status.UNAVAILABLE,
-      'No healthy instance of "x"',
+      // The wording of a lost connection, answered by the server's own code: final.
+      "answered UNAVAILABLE",
+      new GrpcCallError(status.UNAVAILABLE, "Connection dropped"),
       false,
       "final",
     ],
-    ["INVALID_ARGUMENT", status.INVALID_ARGUMENT, 'Invalid argument "city"', false, "final"],
-    ["deadline", status.DEADLINE_EXCEEDED, "Deadline exceeded", false, "final"],
+    [
+      "answered with a refused stream's words",
+      new GrpcCallError(status.UNAVAILABLE, "Stream refused by server", { delivery: "answered" }),
+      false,
+      "final",
+    ],
+    [
+      "sent, then we cancelled",
+      new GrpcCallError(status.CANCELLED, "Call cancelled", { delivery: "sent-unanswered" }),
+      true,
+      "final",
+    ],
+    [
+      "our deadline",
+      new GrpcCallError(status.DEADLINE_EXCEEDED, "Deadline exceeded", {
+        delivery: "sent-unanswered",
+      }),
+      false,
+      "final",
+    ],
+    [
+      "INVALID_ARGUMENT",
+      new GrpcCallError(status.INVALID_ARGUMENT, 'Invalid argument "city"'),
+      false,
+      "final",
+    ],
   ];
-  for (const [label, code, details, cancelledByUs, expected] of cases) {
+  for (const [label, error, cancelledByUs, expected] of cases) {
     await t.step(label, () => {
-      assert.equal(classifyFailure({ code, details }, cancelledByUs), expected);
+      assert.equal(classifyFailure(error, cancelledByUs), expected);
     });
   }
-  await t.step("an error that is not a gRPC status", () => {
-    assert.equal(classifyFailure(new Error("boom"), false), "final");
+  await t.step("an error that is not a call error, whatever it says", () => {
+    assert.equal(classifyFailure(new Error("Stream refused by server"), false), "final");
+    assert.equal(
+      classifyFailure({ code: status.UNAVAILABLE, details: "Stream refused by server" }, false),
+      "final",
+    );
   });
 });
 

@@ -3,7 +3,9 @@
  * connection ({@linkcode Http2Session}), reconnecting with backoff. It replaces grpc-js on the hot
  * path, which on Deno's `node:http2` costs several times the CPU per call.
  *
- * Call semantics follow grpc-js, down to the status details the discovery client classifies:
+ * Call semantics follow grpc-js, down to the wording of status details; whether a failed call
+ * reached the server is not read from that wording but carried as {@linkcode GrpcCallError}'s
+ * `delivery`:
  * deadlines (sent as `grpc-timeout`, enforced here too: DEADLINE_EXCEEDED "Deadline exceeded"),
  * cancellation by an `AbortSignal` (RST_STREAM CANCEL, CANCELLED "Cancelled on client"), the status
  * and message from trailers or a trailers-only answer, RST_STREAM codes ("Stream refused by server",
@@ -23,20 +25,44 @@ import {
 /** Connectivity of a channel, as grpc-js names its states. */
 export type ChannelState = "idle" | "connecting" | "ready" | "transient-failure" | "shutdown";
 
-/** A failed call: the gRPC status code, its message, and the trailers' other fields. */
+/**
+ * How far a failed call got, which decides whether another instance may take it:
+ * - `not-sent`: the server never saw it (no connection, a stream refused or never opened, a
+ *   GOAWAY's unprocessed stream): safe to send anywhere;
+ * - `sent-unanswered`: it was sent and the connection broke (or the server reset the stream with
+ *   CANCEL) before an answer: the server may have acted on it;
+ * - `answered`: the server answered with a status, or the call ended on this side (deadline,
+ *   cancellation) or on a protocol error: final.
+ */
+export type CallDelivery = "not-sent" | "sent-unanswered" | "answered";
+
+/** Options of {@linkcode GrpcCallError}. */
+export interface GrpcCallErrorOptions {
+  /** The trailers' other fields. */
+  metadata?: Readonly<Record<string, string>>;
+  /** How far the call got; default `answered`. */
+  delivery?: CallDelivery;
+}
+
+/** A failed call: the gRPC status code, its message, the trailers' other fields, its delivery. */
 export class GrpcCallError extends Error {
   readonly code: number;
   readonly details: string;
   readonly metadata: Readonly<Record<string, string>>;
+  readonly delivery: CallDelivery;
 
-  constructor(code: number, details: string, metadata: Readonly<Record<string, string>> = {}) {
+  constructor(code: number, details: string, options: GrpcCallErrorOptions = {}) {
     super(`${code} ${GrpcStatus[code] ?? "UNKNOWN"}: ${details}`);
     this.name = "GrpcCallError";
     this.code = code;
     this.details = details;
-    this.metadata = metadata;
+    this.metadata = options.metadata ?? {};
+    this.delivery = options.delivery ?? "answered";
   }
 }
+
+const NOT_SENT = { delivery: "not-sent" } as const;
+const SENT_UNANSWERED = { delivery: "sent-unanswered" } as const;
 
 /** Options of {@linkcode GrpcChannel}. */
 export interface GrpcChannelOptions {
@@ -105,9 +131,11 @@ function httpStatusToGrpc(httpStatus: number): number {
 function resetToError(code: number): GrpcCallError {
   switch (code) {
     case 0x7:
-      return new GrpcCallError(GrpcStatus.UNAVAILABLE, "Stream refused by server");
+      // REFUSED_STREAM: the server did no processing of it (RFC 9113, section 8.7).
+      return new GrpcCallError(GrpcStatus.UNAVAILABLE, "Stream refused by server", NOT_SENT);
     case 0x8:
-      return new GrpcCallError(GrpcStatus.CANCELLED, "Call cancelled");
+      // CANCEL from the server (a forced shutdown): it may have begun the call.
+      return new GrpcCallError(GrpcStatus.CANCELLED, "Call cancelled", SENT_UNANSWERED);
     case 0xb:
       return new GrpcCallError(
         GrpcStatus.RESOURCE_EXHAUSTED,
@@ -187,13 +215,13 @@ class Call implements StreamHandler {
     });
     const signal = this.#signal;
     if (signal?.aborted) {
-      this.#fail(new GrpcCallError(GrpcStatus.CANCELLED, "Cancelled on client"));
+      this.#fail(new GrpcCallError(GrpcStatus.CANCELLED, "Cancelled on client", NOT_SENT));
       return promise;
     }
     if (deadline !== undefined) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) {
-        this.#fail(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"));
+        this.#fail(new GrpcCallError(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded", NOT_SENT));
         return promise;
       }
       request.headers.push(["grpc-timeout", timeoutHeader(remaining)]);
@@ -265,13 +293,16 @@ class Call implements StreamHandler {
 
   onLost(loss: StreamLoss, reason: string): void {
     if (this.#settled) return;
-    if (loss === "dropped" || reason === "Stream refused by server") {
-      this.#fail(new GrpcCallError(GrpcStatus.UNAVAILABLE, reason));
+    if (loss === "dropped") {
+      this.#fail(new GrpcCallError(GrpcStatus.UNAVAILABLE, reason, SENT_UNANSWERED));
+    } else if (reason === "Stream refused by server") {
+      this.#fail(new GrpcCallError(GrpcStatus.UNAVAILABLE, reason, NOT_SENT));
     } else {
       this.#fail(
         new GrpcCallError(
           GrpcStatus.INTERNAL,
           `Failed to start HTTP/2 stream with error ${reason}`,
+          NOT_SENT,
         ),
       );
     }
@@ -357,10 +388,10 @@ class Call implements StreamHandler {
       return this.#fail(
         this.#httpStatus !== 200 && this.#httpStatus !== 0
           ? this.#httpError()
-          : new GrpcCallError(GrpcStatus.UNKNOWN, "No status information received", metadata),
+          : new GrpcCallError(GrpcStatus.UNKNOWN, "No status information received", { metadata }),
       );
     }
-    if (code !== GrpcStatus.OK) return this.#fail(new GrpcCallError(code, details, metadata));
+    if (code !== GrpcStatus.OK) return this.#fail(new GrpcCallError(code, details, { metadata }));
     if (this.#onMessage !== undefined) return this.#succeed(undefined);
     if (this.#message === undefined) {
       return this.#fail(new GrpcCallError(GrpcStatus.UNIMPLEMENTED, "No message received"));
@@ -454,6 +485,7 @@ export class GrpcChannel {
             new GrpcCallError(
               GrpcStatus.UNAVAILABLE,
               `No connection established within ${timeoutMs} ms`,
+              NOT_SENT,
             ),
           );
         }, timeoutMs),
@@ -600,11 +632,12 @@ export class GrpcChannel {
     return new GrpcCallError(
       GrpcStatus.UNAVAILABLE,
       `No connection established. Last error: ${this.#lastError}`,
+      NOT_SENT,
     );
   }
 
   #shutdownError(): GrpcCallError {
-    return new GrpcCallError(GrpcStatus.UNAVAILABLE, "Channel has been shut down");
+    return new GrpcCallError(GrpcStatus.UNAVAILABLE, "Channel has been shut down", NOT_SENT);
   }
 }
 

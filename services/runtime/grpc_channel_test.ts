@@ -8,8 +8,9 @@ import {
   type InvokeRequest,
   type InvokeResponse,
 } from "../../proto/mod.ts";
-import { GrpcCallError, GrpcChannel } from "./grpc_channel.ts";
+import { type CallDelivery, GrpcCallError, GrpcChannel } from "./grpc_channel.ts";
 import { encodeHeaders, type HeaderField, HpackDecoder } from "./hpack.ts";
+import { until } from "../../tests/helpers/poll.ts";
 
 /** What the test server does, by tool name; arguments are JSON. */
 interface Behaviour {
@@ -157,20 +158,13 @@ function invokeBytes(behaviour: Behaviour, requestId = "test"): Uint8Array {
   });
 }
 
-async function until(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 5_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`Timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
-function assertStatus(code: number, details: string | RegExp) {
+function assertStatus(code: number, details: string | RegExp, delivery?: CallDelivery) {
   return (error: unknown) => {
     assert.ok(error instanceof GrpcCallError, `a GrpcCallError, got ${error}`);
     assert.equal(error.code, code, error.message);
     if (typeof details === "string") assert.equal(error.details, details);
     else assert.match(error.details, details);
+    if (delivery !== undefined) assert.equal(error.delivery, delivery, error.message);
     return true;
   };
 }
@@ -262,7 +256,7 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
         }),
         assertStatus(grpc.status.DEADLINE_EXCEEDED, "Deadline exceeded"),
       );
-      await until(() => server.cancelled > cancelledBefore, "the server to see the cancellation");
+      await until("the server to see the cancellation", () => server.cancelled > cancelledBefore);
     });
     await t.step("a deadline already past fails before anything is sent", async () => {
       const started = server.started.length;
@@ -278,10 +272,10 @@ Deno.test("GrpcChannel calls a grpc-js server over one reused connection", async
       const call = channel.unary(INVOKE_METHOD.path, invokeBytes({ hold: true }, "held"), {
         signal: controller.signal,
       });
-      await until(() => server.started.includes("held"), "the call to reach the server");
+      await until("the call to reach the server", () => server.started.includes("held"));
       controller.abort();
       await assert.rejects(call, assertStatus(grpc.status.CANCELLED, "Cancelled on client"));
-      await until(() => server.cancelled > cancelledBefore, "the server to see the cancellation");
+      await until("the server to see the cancellation", () => server.cancelled > cancelledBefore);
     });
     await t.step("after close() no call starts", async () => {
       channel.close();
@@ -454,7 +448,7 @@ function rstStream(streamId: number, code: number): Uint8Array {
 }
 
 Deno.test("GrpcChannel maps what an HTTP/2 peer sends to gRPC statuses", async (t) => {
-  const cases: [string, (streamId: number) => Uint8Array[], number, string][] = [
+  const cases: [string, (streamId: number) => Uint8Array[], number, string, CallDelivery][] = [
     [
       "trailers-only error",
       (id) => [
@@ -466,30 +460,35 @@ Deno.test("GrpcChannel maps what an HTTP/2 peer sends to gRPC statuses", async (
       ],
       grpc.status.NOT_FOUND,
       "gone ",
+      "answered",
     ],
     [
       "HTTP 503 without a gRPC status",
       (id) => [headersFrame(id, [[":status", "503"]], true)],
       grpc.status.UNAVAILABLE,
       "Received HTTP status code 503",
+      "answered",
     ],
     [
       "RST_STREAM REFUSED_STREAM",
       (id) => [rstStream(id, 0x7)],
       grpc.status.UNAVAILABLE,
       "Stream refused by server",
+      "not-sent",
     ],
     [
       "RST_STREAM CANCEL",
       (id) => [rstStream(id, 0x8)],
       grpc.status.CANCELLED,
       "Call cancelled",
+      "sent-unanswered",
     ],
     [
       "GOAWAY below the stream",
       () => [goaway(0)],
       grpc.status.UNAVAILABLE,
       "Stream refused by server",
+      "not-sent",
     ],
     [
       "a unary answer without a message",
@@ -499,16 +498,17 @@ Deno.test("GrpcChannel maps what an HTTP/2 peer sends to gRPC statuses", async (
       ],
       grpc.status.UNIMPLEMENTED,
       "No message received",
+      "answered",
     ],
   ];
-  for (const [label, respond, code, details] of cases) {
+  for (const [label, respond, code, details, delivery] of cases) {
     await t.step(label, async () => {
       const peer = startRawPeer((id) => respond(id));
       const channel = new GrpcChannel("127.0.0.1", peer.port);
       try {
         await assert.rejects(
           channel.unary(INVOKE_METHOD.path, invokeBytes({})),
-          assertStatus(code, details),
+          assertStatus(code, details, delivery),
         );
       } finally {
         channel.close();
@@ -527,7 +527,7 @@ Deno.test("GrpcChannel opens a new connection after GOAWAY, and reports a droppe
     const channel = new GrpcChannel("127.0.0.1", peer.port);
     try {
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
-      await until(() => channel.state !== "ready", "the channel to leave READY");
+      await until("the channel to leave READY", () => channel.state !== "ready");
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
       await channel.unary(INVOKE_METHOD.path, invokeBytes({}));
       assert.equal(peer.connections, 2);
@@ -546,7 +546,7 @@ Deno.test("GrpcChannel opens a new connection after GOAWAY, and reports a droppe
     try {
       await assert.rejects(
         channel.unary(INVOKE_METHOD.path, invokeBytes({})),
-        assertStatus(grpc.status.UNAVAILABLE, "Connection dropped"),
+        assertStatus(grpc.status.UNAVAILABLE, "Connection dropped", "sent-unanswered"),
       );
       assert.equal(channel.state, "idle");
     } finally {

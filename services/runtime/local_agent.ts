@@ -17,7 +17,8 @@
  */
 import { ConsulClient, consulPath } from "./consul/client.ts";
 import { loadConsulToken, parseConsulSettings } from "./consul/settings.ts";
-import { backoffDelay } from "./ejection.ts";
+import { backoffDelay } from "./backoff.ts";
+import { delay } from "./delay.ts";
 import type { Logger } from "./logger.ts";
 
 /** A Consul node name as Consul and Docker accept them: a hostname label, no path or query. */
@@ -89,13 +90,14 @@ export async function nodeLocalConsulUrl(
       if (options.signal?.aborted) throw options.signal.reason;
       why = (error as Error).message;
     }
-    const delay = backoffDelay(attempt + 1, { baseMs: 250, maxMs: 3000, jitter: 0.2 });
+    const retryInMs = backoffDelay(attempt + 1, { baseMs: 250, maxMs: 3000, jitter: 0.2 });
     options.logger.warn("waiting for the node's Consul agent", {
       node,
       reason: why,
-      retryInMs: delay,
+      retryInMs,
     });
-    await abortableDelay(delay, options.signal);
+    await delay(retryInMs, { signal: options.signal });
+    options.signal?.throwIfAborted();
   }
 }
 
@@ -124,22 +126,6 @@ async function answers(url: string, options: RequestOptions): Promise<void> {
   await consul.get("/v1/status/leader", { timeoutMs: options.timeoutMs, signal: options.signal });
 }
 
-function abortableDelay(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener("abort", stop, { once: true });
-    function done(): void {
-      signal?.removeEventListener("abort", stop);
-      resolve();
-    }
-    function stop(): void {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-  });
-}
-
 /**
  * Watches the node's agent: when it stops answering and the node's agent in the catalog has moved
  * to another address (its task was replaced), calls `onMoved` once. The process then restarts
@@ -158,7 +144,7 @@ export function watchNodeAgent(
   (async () => {
     let failures = 0;
     while (!stopped.signal.aborted) {
-      await abortableDelay(intervalMs, stopped.signal).catch(() => {});
+      await delay(intervalMs, { signal: stopped.signal });
       if (stopped.signal.aborted) return;
       try {
         await answers(agentUrl, { ...requests, signal: stopped.signal });

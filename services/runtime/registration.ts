@@ -5,6 +5,11 @@
  * identity lets it register its own service name only).
  */
 import { type ConsulClient, consulPath } from "./consul/client.ts";
+import { backoffDelay } from "./backoff.ts";
+import { decodeKvValue, kvPath } from "./consul/kv.ts";
+import { ConsulWatch } from "./consul/watch.ts";
+import { instanceWeightKey, parseInstanceWeight } from "./instance_weight.ts";
+import { delay } from "./delay.ts";
 import type { Logger } from "./logger.ts";
 
 /** A Consul health check definition (agent API field names). */
@@ -63,6 +68,11 @@ export interface RegistrarOptions {
   maxBackoffMs?: number;
   /** Timeout of one request to Consul, in ms (default 3000). */
   requestTimeoutMs?: number;
+  /**
+   * Follow the instance's weight key in Consul KV (`instance_weight.ts`) and register again when it
+   * changes; default true.
+   */
+  followWeight?: boolean;
 }
 
 /** The agent API body of a registration. */
@@ -95,6 +105,10 @@ export class ConsulRegistrar {
   #loop: Promise<void> | undefined;
   #registered = false;
   #registrations = 0;
+  readonly #followWeight: boolean;
+  #weightWatch: ConsulWatch<number | undefined> | undefined;
+  /** The weights registered: the definition's, or the one set in Consul KV. */
+  #weights: ServiceRegistration["weights"];
 
   constructor(consul: ConsulClient, registration: ServiceRegistration, options: RegistrarOptions) {
     this.#consul = consul;
@@ -103,6 +117,13 @@ export class ConsulRegistrar {
     this.#resyncMs = options.resyncMs ?? 1000;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
     this.#requestTimeoutMs = options.requestTimeoutMs ?? 3000;
+    this.#followWeight = options.followWeight ?? true;
+    this.#weights = registration.weights;
+  }
+
+  /** The weights the instance registers now. */
+  get weights(): ServiceRegistration["weights"] {
+    return this.#weights;
   }
 
   /** Whether the last check found the instance registered. */
@@ -115,9 +136,35 @@ export class ConsulRegistrar {
     return this.#registrations;
   }
 
-  /** Starts the background loop; returns at once. */
+  /** Starts the background loop (and the watch of the weight key); returns at once. */
   start(): void {
+    if (this.#followWeight && this.#weightWatch === undefined) {
+      const key = instanceWeightKey(this.#registration.name, this.#registration.id);
+      this.#weightWatch = new ConsulWatch(kvPath(key), {
+        consul: this.#consul,
+        parse: weightOf,
+        // No key: Consul's default weights.
+        notFoundBody: [],
+        logger: this.#logger,
+      });
+      this.#weightWatch.onChange((weight) => this.#useWeight(weight));
+      this.#weightWatch.start();
+    }
     this.#loop ??= this.#run();
+  }
+
+  #useWeight(weight: number | undefined): void {
+    const next = weight === undefined
+      ? this.#registration.weights
+      : { passing: weight, warning: 1 };
+    if (JSON.stringify(next) === JSON.stringify(this.#weights)) return;
+    this.#weights = next;
+    this.#logger.info("weight set in Consul KV", {
+      serviceId: this.#registration.id,
+      weight: weight ?? "default",
+    });
+    // The loop registers again at its next check.
+    this.#registered = false;
   }
 
   /** Stops the loop and removes the instance from Consul; errors are logged, not thrown. */
@@ -138,10 +185,10 @@ export class ConsulRegistrar {
     }
   }
 
-  /** Stops the loop without deregistering. */
+  /** Stops the loop (and the weight watch) without deregistering. */
   async stop(): Promise<void> {
     this.#stopped.abort();
-    await this.#loop;
+    await Promise.all([this.#loop, this.#weightWatch?.close()]);
   }
 
   async #run(): Promise<void> {
@@ -153,18 +200,23 @@ export class ConsulRegistrar {
           this.#logger.info("Consul reachable again", { consul: this.#consul.address });
         }
         failures = 0;
-        await this.#sleep(this.#resyncMs);
+        await delay(this.#resyncMs, { signal: this.#stopped.signal });
       } catch (error) {
         if (this.#stopped.signal.aborted) break;
         this.#registered = false;
         failures++;
-        const delay = Math.min(this.#maxBackoffMs, 250 * 2 ** Math.min(failures - 1, 10));
+        // Jittered, so the instances that lost Consul together do not all retry at once.
+        const retryInMs = backoffDelay(failures - 1, {
+          baseMs: 250,
+          maxMs: this.#maxBackoffMs,
+          jitter: 0.5,
+        });
         this.#logger.warn("cannot reach Consul, retrying", {
           consul: this.#consul.address,
           error: describeError(error),
-          retryInMs: delay,
+          retryInMs: Math.round(retryInMs),
         });
-        await this.#sleep(delay);
+        await delay(retryInMs, { signal: this.#stopped.signal });
       }
     }
   }
@@ -180,7 +232,7 @@ export class ConsulRegistrar {
   async #register(): Promise<void> {
     await this.#consul.put("/v1/agent/service/register", {
       query: { "replace-existing-checks": "true" },
-      body: registrationBody(this.#registration),
+      body: registrationBody({ ...this.#registration, weights: this.#weights }),
       signal: this.#stopped.signal,
       timeoutMs: this.#requestTimeoutMs,
     });
@@ -192,20 +244,13 @@ export class ConsulRegistrar {
       address: `${this.#registration.address}:${this.#registration.port}`,
     });
   }
+}
 
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const signal = this.#stopped.signal;
-      if (signal.aborted) return resolve();
-      const timer = setTimeout(done, ms);
-      signal.addEventListener("abort", done, { once: true });
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-    });
-  }
+/** The weight in a KV answer (`[{ Value: base64 }]`), or undefined when absent or not valid. */
+function weightOf(body: unknown): number | undefined {
+  const entry = Array.isArray(body) ? body[0] as { Value?: unknown } | undefined : undefined;
+  if (typeof entry?.Value !== "string") return undefined;
+  return parseInstanceWeight(decodeKvValue(entry.Value));
 }
 
 /** A short text for an error from fetch or Consul. */

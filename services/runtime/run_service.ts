@@ -12,6 +12,7 @@ import { checkTiming, ConsulRegistrar } from "./registration.ts";
 import { createServiceMetrics, serveMetrics } from "./service_metrics.ts";
 import type { ServiceDefinition } from "./tool.ts";
 import { onStopSignals } from "./stop_signals.ts";
+import { delay } from "./delay.ts";
 
 /** What a service's builder gets. */
 export interface ServiceContext {
@@ -135,7 +136,7 @@ export async function runService(
     metrics.setDraining(true);
     await registrar.deregister();
     // Balancers learn of the deregistration through Consul; keep serving what they still send.
-    await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
+    await delay(config.drainSeconds * 1000);
     const idle = await capability.idle(config.graceSeconds * 1000);
     if (!idle) {
       logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });

@@ -1,4 +1,5 @@
 /** Starts a real `consul agent -dev` on free loopback ports for integration tests. */
+import { until } from "./poll.ts";
 
 /** A running dev agent. */
 export interface ConsulDev {
@@ -77,24 +78,14 @@ export async function waitForConsul(
   token?: string,
 ): Promise<void> {
   const headers: Record<string, string> = token === undefined ? {} : { "X-Consul-Token": token };
-  const deadline = Date.now() + timeoutMs;
-  let lastError = "no answer";
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(`${url}/v1/status/leader`);
-      const leader = await response.text();
-      if (response.ok && leader.length > 4) {
-        const services = await fetch(`${url}/v1/catalog/services`, { headers });
-        await services.body?.cancel();
-        if (services.ok) return;
-      }
-      lastError = `leader ${leader}`;
-    } catch (error) {
-      lastError = String(error);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`Consul at "${url}" did not become ready: ${lastError}`);
+  await until(`Consul at "${url}" to have a leader and answer its catalog`, async () => {
+    const response = await fetch(`${url}/v1/status/leader`);
+    const leader = await response.text();
+    if (!response.ok || leader.length <= 4) return false;
+    const services = await fetch(`${url}/v1/catalog/services`, { headers });
+    await services.body?.cancel();
+    return services.ok;
+  }, { timeoutMs, intervalMs: 100 });
 }
 
 function pickPorts(): ConsulPorts {

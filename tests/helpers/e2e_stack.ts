@@ -20,6 +20,8 @@ export interface OpsRun {
 export interface Caller {
   /** Ends it early (SIGTERM): calls in flight finish and it reports. */
   stop(): void;
+  /** Resolves when its stderr (progress) matches `pattern`; rejects if it ends first. */
+  printed(pattern: RegExp): Promise<void>;
   result(): Promise<OpsRun>;
 }
 
@@ -90,11 +92,22 @@ export function e2eStack(name: string): E2eStack {
       if (done) break;
       stderr += value;
     }
+    const waiters: { pattern: RegExp; resolve(): void; reject(error: Error): void }[] = [];
+    const settle = (ended: boolean) => {
+      for (const waiter of [...waiters]) {
+        if (waiter.pattern.test(stderr)) waiter.resolve();
+        else if (ended) {
+          waiter.reject(new Error(`The caller ended without printing ${waiter.pattern}`));
+        } else continue;
+        waiters.splice(waiters.indexOf(waiter), 1);
+      }
+    };
     const rest = (async () => {
       for (;;) {
         const { value, done } = await reader.read();
-        if (done) return;
+        if (done) return settle(true);
         stderr += value;
+        settle(false);
       }
     })();
     return {
@@ -105,6 +118,10 @@ export function e2eStack(name: string): E2eStack {
         } catch {
           // already exited
         }
+      },
+      printed(pattern: RegExp): Promise<void> {
+        if (pattern.test(stderr)) return Promise.resolve();
+        return new Promise((resolve, reject) => waiters.push({ pattern, resolve, reject }));
       },
       async result(): Promise<OpsRun> {
         const [status, out] = await Promise.all([child.status, stdout, rest]);
@@ -222,24 +239,4 @@ export async function docker(...args: string[]): Promise<string> {
 export function statusOf(run: OpsRun, service: string): any {
   // deno-lint-ignore no-explicit-any
   return run.json.services.find((entry: any) => entry.service === service);
-}
-
-/** Polls `check` every `everyMs` until it holds; throws after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  check: () => Promise<boolean>,
-  options: { timeoutMs?: number; everyMs?: number } = {},
-): Promise<void> {
-  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  let last = "";
-  while (Date.now() < deadline) {
-    try {
-      if (await check()) return;
-    } catch (error) {
-      // Consul electing a leader, a node coming back: a failed reading is not an answer yet.
-      last = `; last error: ${(error as Error).message}`;
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.everyMs ?? 1000));
-  }
-  throw new Error(`Timed out waiting for ${what}${last}`);
 }

@@ -3,6 +3,7 @@
  * JSON-RPC with its name. Run as a script (`deno run -A lb_backend.ts <port> <name>`) it serves
  * until killed; {@linkcode spawnBackend} starts one as a child process so a test can `kill -9` it.
  */
+import { until } from "./poll.ts";
 
 /** A backend process. */
 export interface Backend {
@@ -32,21 +33,16 @@ export async function spawnBackend(name: string, port: number): Promise<Backend>
     stdout: "null",
     stderr: "null",
   }).spawn();
-  const deadline = Date.now() + 15_000;
-  while (true) {
-    try {
+  try {
+    await until(`backend "${name}" to answer on port ${port}`, async () => {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`);
       await response.body?.cancel();
-      if (response.ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      child.kill("SIGKILL");
-      await child.status;
-      throw new Error(`Backend "${name}" did not start on port ${port}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+      return response.ok;
+    }, { timeoutMs: 15_000 });
+  } catch (error) {
+    child.kill("SIGKILL");
+    await child.status;
+    throw error;
   }
   return {
     name,

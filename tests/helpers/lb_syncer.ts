@@ -1,8 +1,8 @@
 /** Runs `lb sync`'s syncer (real HAProxy kept in step with real Consul) on loopback for tests. */
 import { ConsulClient } from "../../services/runtime/consul/client.ts";
 import { freePort } from "./consul_dev.ts";
-import { LbSyncer } from "../../ops/adapters/haproxy_syncer.ts";
-import { DEFAULT_LB_SETTINGS } from "../../ops/render/haproxy_model.ts";
+import { LbSyncer } from "../../haproxy/syncer.ts";
+import { DEFAULT_LB_SETTINGS } from "../../haproxy/model.ts";
 import { type Logger, SILENT_LOGGER } from "../../services/runtime/logger.ts";
 
 /** Options of {@linkcode startLbSyncer}. */

@@ -4,6 +4,7 @@
  */
 import { freePort } from "./consul_dev.ts";
 import { spawnDeno, type TestProcess } from "./service_process.ts";
+import { until } from "./poll.ts";
 
 /** A running Prometheus. */
 export interface PrometheusDev extends TestProcess {
@@ -51,24 +52,16 @@ export async function startPrometheus(env: Record<string, string>): Promise<Prom
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     return status;
   };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (done) {
-      await stop();
-      throw new Error(`Prometheus exited at start: ${child.output()}`);
-    }
-    try {
+  try {
+    await until(`Prometheus at "${url}" to be ready`, async () => {
+      if (done) throw new Error(`Prometheus exited at start: ${child.output()}`);
       const response = await fetch(`${url}/-/ready`);
       await response.body?.cancel();
-      if (response.ok) break;
-    } catch {
-      // Not listening yet.
-    }
-    if (Date.now() > deadline) {
-      await stop();
-      throw new Error(`Prometheus at "${url}" did not become ready: ${child.output()}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+      return response.ok;
+    }, { timeoutMs: 20_000, intervalMs: 100 });
+  } catch (error) {
+    await stop();
+    throw new Error(`${(error as Error).message}: ${child.output()}`);
   }
   return { ...child, url, port, stop };
 }

@@ -132,29 +132,3 @@ export async function healthEntries(consulUrl: string, service: string): Promise
   const response = await fetch(`${consulUrl}/v1/health/service/${service}`);
   return await response.json() as HealthEntry[];
 }
-
-/** Polls until `predicate` holds, every 100 ms, failing with `what` after `timeoutMs`. */
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T>,
-  predicate: (value: T) => boolean,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: T | undefined;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await probe();
-      if (predicate(last)) return last;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(
-    `Timed out waiting for ${what}; last value ${JSON.stringify(last)}${
-      lastError ? `, last error ${lastError}` : ""
-    }`,
-  );
-}

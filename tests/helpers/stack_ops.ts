@@ -91,20 +91,6 @@ export async function serviceLabels(fullName: string): Promise<Record<string, st
   return JSON.parse(text) ?? {};
 }
 
-/** Polls `check` every second until it holds, failing with `what` after `timeoutMs`. */
-export async function waitUntil(
-  what: string,
-  check: () => Promise<boolean>,
-  timeoutMs: number,
-): Promise<number> {
-  const started = Date.now();
-  while (Date.now() - started < timeoutMs) {
-    if (await check()) return Date.now() - started;
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-  throw new Error(`Timed out after ${timeoutMs / 1000}s waiting for ${what}`);
-}
-
 /** A `probe` running in the background. */
 export interface BackgroundProbe {
   /** Ends it early (SIGTERM): calls in flight finish and it reports. */

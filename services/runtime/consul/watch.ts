@@ -3,7 +3,8 @@
  * through the shared {@linkcode ConsulClient} (token, timeouts, abort). Why not `npm:consul`'s watch
  * is said in `client.ts`.
  */
-import { backoffDelay } from "../ejection.ts";
+import { backoffDelay } from "../backoff.ts";
+import { delay } from "../delay.ts";
 import type { Logger } from "../logger.ts";
 import { SILENT_LOGGER } from "../logger.ts";
 import type { ConsulClient } from "./client.ts";
@@ -160,7 +161,7 @@ export class ConsulWatch<T = unknown> {
     const signal = this.#abort.signal;
     let lastStart = -Infinity;
     while (!signal.aborted) {
-      await sleep(lastStart + this.#minIntervalMs - performance.now(), signal);
+      await delay(lastStart + this.#minIntervalMs - performance.now(), { signal });
       if (signal.aborted) return;
       lastStart = performance.now();
       try {
@@ -169,17 +170,17 @@ export class ConsulWatch<T = unknown> {
       } catch (error) {
         if (signal.aborted) return;
         this.#lastError = error;
-        const delay = backoffDelay(this.#failures, {
+        const retryMs = backoffDelay(this.#failures, {
           baseMs: this.#baseBackoffMs,
           maxMs: this.#maxBackoffMs,
           jitter: 0.5,
           random: this.#random,
         });
-        const fields = { url: this.url, error: describe(error), retryMs: Math.round(delay) };
+        const fields = { url: this.url, error: describe(error), retryMs: Math.round(retryMs) };
         if (this.#failures === 0) this.#logger.warn("Consul watch failed", fields);
         else this.#logger.debug("Consul watch failed again", fields);
         this.#failures += 1;
-        await sleep(delay, signal);
+        await delay(retryMs, { signal });
       }
     }
   }
@@ -231,19 +232,6 @@ export class ConsulWatch<T = unknown> {
     }
     return this.#consul.url(this.#path, query);
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0 || signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 function describe(error: unknown): string {

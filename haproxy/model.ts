@@ -10,8 +10,8 @@ import {
   type InstanceHealth,
   parseServiceHealth,
   type RejectedEntry,
-} from "../../services/runtime/consul/health.ts";
-import { isServiceName, printable } from "../../services/runtime/consul/validate.ts";
+} from "../services/runtime/consul/health.ts";
+import { isServiceName, printable } from "../services/runtime/consul/validate.ts";
 
 export type { InstanceHealth, RejectedEntry };
 

@@ -1,6 +1,6 @@
 /** Decides how HAProxy follows a model change: runtime API commands when only servers moved, else a reload. */
 
-import type { LbBackend, LbModel, LbSlot } from "../render/haproxy_model.ts";
+import type { LbBackend, LbModel, LbSlot } from "./model.ts";
 
 /** What to do to bring HAProxy from one model to the next. */
 export type LbPlan =

@@ -1,7 +1,7 @@
 /** The HTTP side of `lb sync`: its Prometheus counters and reloads on demand. */
 
-import { renderLbMetrics } from "../render/haproxy_metrics.ts";
-import type { LbSyncer } from "./haproxy_syncer.ts";
+import { renderLbMetrics } from "./metrics.ts";
+import type { LbSyncer } from "./syncer.ts";
 
 /** Options of {@linkcode serveLbAdmin}. */
 export interface ServeLbAdminOptions {

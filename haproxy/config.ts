@@ -8,7 +8,8 @@
  */
 
 import Handlebars from "handlebars";
-import type { LbBackend, LbModel, LbSlot } from "./haproxy_model.ts";
+import type { LbBackend, LbModel, LbSlot } from "./model.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
 
 /** The main template and its partials, by partial name, as text. */
 export interface HaproxyTemplates {
@@ -17,13 +18,9 @@ export interface HaproxyTemplates {
 }
 
 /** A template that does not compile or does not fit the model. */
-export class TemplateError extends Error {
-  /** Stable code for callers. */
-  readonly code = "TEMPLATE_INVALID";
-  /** Exit code of the ops tool when this ends a command. */
-  readonly exitCode = 1;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+export class TemplateError extends PlatformError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "TEMPLATE_INVALID", cause: options.cause });
     this.name = "TemplateError";
   }
 }

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
-import { parseServiceHealth } from "../../services/runtime/consul/health.ts";
-import {
-  assignSlots,
-  buildLbModel,
-  slotCount,
-  toInstance as fromInstance,
-} from "./haproxy_model.ts";
-import { entry, GOLDEN_SETTINGS } from "./testdata/haproxy_fixtures.ts";
+import { parseServiceHealth } from "../services/runtime/consul/health.ts";
+import { assignSlots, buildLbModel, slotCount, toInstance as fromInstance } from "./model.ts";
+import { entry, GOLDEN_SETTINGS } from "./testdata/fixtures.ts";
 
 function toInstance(raw: ReturnType<typeof entry>) {
   return fromInstance(parseServiceHealth([raw], raw.Service.Service).instances[0]);

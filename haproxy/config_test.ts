@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { buildLbModel } from "./haproxy_model.ts";
-import { escapeHaproxyWord, quoteHaproxy, renderHaproxyConfig } from "./haproxy_config.ts";
-import { loadHaproxyTemplates } from "../adapters/haproxy_templates.ts";
-import { GOLDEN_CASES, GOLDEN_SETTINGS } from "./testdata/haproxy_fixtures.ts";
+import { buildLbModel } from "./model.ts";
+import { escapeHaproxyWord, quoteHaproxy, renderHaproxyConfig } from "./config.ts";
+import { loadHaproxyTemplates } from "./templates.ts";
+import { GOLDEN_CASES, GOLDEN_SETTINGS } from "./testdata/fixtures.ts";
 
-const TEMPLATE = new URL("../../templates/haproxy.cfg.hbs", import.meta.url).pathname;
-const GOLDEN_DIR = new URL("./testdata/haproxy/", import.meta.url).pathname;
+const TEMPLATE = new URL("../templates/haproxy.cfg.hbs", import.meta.url).pathname;
+const GOLDEN_DIR = new URL("./testdata/", import.meta.url).pathname;
 
 Deno.test("renderHaproxyConfig() matches the golden config of every Consul state", async (t) => {
   const templates = await loadHaproxyTemplates(TEMPLATE);

@@ -1,6 +1,6 @@
 /** Reads the HAProxy templates: a main template and the partials in a folder beside it. */
 
-import type { HaproxyTemplates } from "../render/haproxy_config.ts";
+import type { HaproxyTemplates } from "./config.ts";
 
 /** Options of {@linkcode loadHaproxyTemplates}. */
 export interface LoadHaproxyTemplatesOptions {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseLbConfig } from "./haproxy_settings.ts";
+import { parseLbConfig } from "./settings.ts";
 
 const options = { defaultTemplate: "/repo/templates/haproxy.cfg.hbs" };
 

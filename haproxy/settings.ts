@@ -1,11 +1,9 @@
 /** The load balancer's configuration: flags over environment over defaults, checked in one place. */
 
-import {
-  type ConsulSettings,
-  parseConsulSettings,
-} from "../../services/runtime/consul/settings.ts";
-import { isServiceName } from "../../services/runtime/consul/validate.ts";
-import { type Balance, DEFAULT_LB_SETTINGS, type LbSettings } from "./haproxy_model.ts";
+import { type ConsulSettings, parseConsulSettings } from "../services/runtime/consul/settings.ts";
+import { isServiceName } from "../services/runtime/consul/validate.ts";
+import { type Balance, DEFAULT_LB_SETTINGS, type LbSettings } from "./model.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
 
 /** Flags of the `lb` commands (all optional). */
 export interface LbFlags {
@@ -128,7 +126,10 @@ export function parseLbConfig(
     drainTimeoutMs: int("LB_DRAIN_TIMEOUT_MS", 300_000, 0, 86_400_000),
   });
   if (problems.length > 0) {
-    throw new TypeError(`Invalid load balancer configuration:\n  ${problems.join("\n  ")}`);
+    throw new PlatformError(
+      `Invalid load balancer configuration:\n  ${problems.join("\n  ")}`,
+      { code: "INVALID_CONFIG", exitCode: 2 },
+    );
   }
   return config;
 }

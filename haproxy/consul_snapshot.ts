@@ -1,8 +1,8 @@
 /** Reads once from Consul what the load balancer needs (`lb render`); `lb sync` follows instead. */
 
-import { type ConsulClient, consulPath } from "../../services/runtime/consul/client.ts";
-import { parseCatalogServices } from "../../services/runtime/consul/health.ts";
-import type { ConsulSnapshot, RejectedEntry } from "../render/haproxy_model.ts";
+import { type ConsulClient, consulPath } from "../services/runtime/consul/client.ts";
+import { parseCatalogServices } from "../services/runtime/consul/health.ts";
+import type { ConsulSnapshot, RejectedEntry } from "./model.ts";
 
 /** The tag of the services `lb` may expose. */
 export const PLATFORM_TAG = "platform";

@@ -3,14 +3,14 @@
  * (removals) or after a short debounce (additions), anything else by a validated reload.
  */
 
-import { type ConsulClient, consulPath } from "../../services/runtime/consul/client.ts";
-import { describeRejected } from "../../services/runtime/consul/health.ts";
-import { ConsulWatch } from "../../services/runtime/consul/watch.ts";
-import type { Logger } from "../../services/runtime/logger.ts";
-import { drainingServers, planLbSync } from "../plan/haproxy_sync.ts";
-import { type HaproxyTemplates, renderHaproxyConfig } from "../render/haproxy_config.ts";
-import { emptyLbCounters, type LbCounters } from "../render/haproxy_metrics.ts";
-import { exposableServices } from "./haproxy_consul.ts";
+import { type ConsulClient, consulPath } from "../services/runtime/consul/client.ts";
+import { describeRejected } from "../services/runtime/consul/health.ts";
+import { ConsulWatch } from "../services/runtime/consul/watch.ts";
+import type { Logger } from "../services/runtime/logger.ts";
+import { drainingServers, planLbSync } from "./sync_plan.ts";
+import { type HaproxyTemplates, renderHaproxyConfig } from "./config.ts";
+import { emptyLbCounters, type LbCounters } from "./metrics.ts";
+import { exposableServices } from "./consul_snapshot.ts";
 import {
   buildLbModel,
   type ConsulSnapshot,
@@ -19,10 +19,10 @@ import {
   type LbSettings,
   type RejectedEntry,
   releaseDrained,
-} from "../render/haproxy_model.ts";
-import { HaproxyProcess, validateHaproxyConfig } from "./haproxy_process.ts";
-import { runtimeCommands, showServers } from "./haproxy_socket.ts";
-import { loadHaproxyTemplates } from "./haproxy_templates.ts";
+} from "./model.ts";
+import { HaproxyProcess, validateHaproxyConfig } from "./process.ts";
+import { runtimeCommands, showServers } from "./runtime_api.ts";
+import { loadHaproxyTemplates } from "./templates.ts";
 
 /** Options of {@linkcode LbSyncer.start}. */
 export interface LbSyncerOptions {

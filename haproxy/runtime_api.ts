@@ -1,4 +1,6 @@
 /** HAProxy's runtime API and master CLI over their UNIX sockets. */
+import { delay } from "../services/runtime/delay.ts";
+import { PlatformError } from "../services/runtime/platform_error.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -175,19 +177,15 @@ export async function masterReload(
       if (error instanceof ReloadFailedError) throw error;
       last = reason(error);
     }
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
   }
   throw new ReloadFailedError(`HAProxy did not finish reloading in time: ${last}`);
 }
 
 /** A reload HAProxy did not take. */
-export class ReloadFailedError extends Error {
-  /** Stable code for callers. */
-  readonly code = "HAPROXY_RELOAD_FAILED";
-  /** Exit code when this ends a command. */
-  readonly exitCode = 1;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
+export class ReloadFailedError extends PlatformError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super(message, { code: "HAPROXY_RELOAD_FAILED", cause: options.cause });
     this.name = "ReloadFailedError";
   }
 }

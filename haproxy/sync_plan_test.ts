@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { buildLbModel, type ConsulSnapshot, releaseDrained } from "../render/haproxy_model.ts";
-import { entry, GOLDEN_SETTINGS } from "../render/testdata/haproxy_fixtures.ts";
-import { drainingServers, planLbSync } from "./haproxy_sync.ts";
+import { buildLbModel, type ConsulSnapshot, releaseDrained } from "./model.ts";
+import { entry, GOLDEN_SETTINGS } from "./testdata/fixtures.ts";
+import { drainingServers, planLbSync } from "./sync_plan.ts";
 
 const settings = GOLDEN_SETTINGS;
 

@@ -1,7 +1,7 @@
 /** Consul states shared by the render unit tests and the `haproxy -c` integration test. */
 
-import type { ConsulHealthEntry, ConsulSnapshot, LbSettings } from "../haproxy_model.ts";
-import { DEFAULT_LB_SETTINGS } from "../haproxy_model.ts";
+import type { ConsulHealthEntry, ConsulSnapshot, LbSettings } from "../model.ts";
+import { DEFAULT_LB_SETTINGS } from "../model.ts";
 
 /** Options of {@linkcode entry}. */
 export interface EntryOptions {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { runtimeCommands } from "./haproxy_socket.ts";
+import { runtimeCommands } from "./runtime_api.ts";
 
 Deno.test("runtimeCommands() refuses a command that holds a separator, before any I/O", async (t) => {
   for (const command of ["set server a/b addr 127.0.0.2;shutdown frontend mcp", "a\nb", "a\rb"]) {

@@ -1,6 +1,7 @@
 /** Starts HAProxy in master-worker mode, validates configs, reloads and stops it. */
 
-import { masterReload, showProc } from "./haproxy_socket.ts";
+import { masterReload, showProc } from "./runtime_api.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 /** Outcome of `haproxy -c`. */
 export interface ValidationResult {
@@ -88,7 +89,7 @@ export class HaproxyProcess {
       } catch {
         // The master CLI is not up yet.
       }
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await delay(20);
     }
     await process.stop({ graceful: false });
     throw new Error(
