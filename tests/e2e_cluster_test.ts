@@ -36,7 +36,11 @@ async function leader(): Promise<string> {
     const response = await fetch(`${E2E.consulUrl}/v1/status/leader`, {
       signal: AbortSignal.timeout(3000),
     });
-    return response.ok ? (await response.json() as string) : "";
+    if (!response.ok) {
+      await response.body?.cancel();
+      return "";
+    }
+    return await response.json() as string;
   } catch {
     return "";
   }
@@ -56,7 +60,10 @@ async function echoOn(node: string): Promise<{ id: string; passing: boolean }[]>
 /** Whether Consul's autopilot sees `servers` healthy voters (all three back after a heal). */
 async function raftHealthy(servers: number): Promise<boolean> {
   const response = await fetch(`${E2E.consulUrl}/v1/operator/autopilot/health`);
-  if (!response.ok) return false;
+  if (!response.ok) {
+    await response.body?.cancel();
+    return false;
+  }
   const body = await response.json() as { Healthy: boolean; Servers: { Voter: boolean }[] };
   return body.Healthy && body.Servers.filter((server) => server.Voter).length === servers;
 }
@@ -212,7 +219,8 @@ Deno.test({
           console.log(
             `cut ${WORKER}: ${seen.before.length} echo instances there; out of Consul's passing ` +
               `set after ${seen.outOfConsulMs} ms; replacements passing after ${seen.replacedMs} ms; ` +
-              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed`,
+              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
+              JSON.stringify(seen.result.json?.errors ?? {}),
           );
           assert.ok(seen.before.length >= 1, "the cut node ran echo instances");
           assert.ok(seen.outOfConsulMs <= 10_000, `left Consul after ${seen.outOfConsulMs} ms`);
@@ -250,7 +258,8 @@ Deno.test({
           console.log(
             `cut ${EDGE_WORKER}: out of Consul's passing set after ${seen.outOfConsulMs} ms; ` +
               `replacements passing after ${seen.replacedMs} ms; ` +
-              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed`,
+              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
+              JSON.stringify(seen.result.json?.errors ?? {}),
           );
           assert.notEqual(seen.consulLeader, "", "two of three Consul servers keep a leader");
           assert.ok(seen.result.json, explain(seen.result));
