@@ -6,15 +6,28 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import {
   CAPABILITY_SERVICE,
+  type ClientAnswerMessage,
   type DescribeResponse,
   type InvokeEvent,
+  type InvokeMode,
   type InvokeRequest,
   type InvokeResponse,
+  type SessionMessage,
 } from "../../proto/mod.ts";
+import { createExtensionHandlers, describeExtensions } from "./capability_extensions.ts";
+import { toContentMessage } from "./content_blocks.ts";
 import type { Logger } from "./logger.ts";
 import { compileValidator, type Validator } from "./schema_validator.ts";
 import type { CallRecord } from "./service_metrics.ts";
-import type { ServiceDefinition, ToolContext, ToolDefinition, ToolProgress } from "./tool.ts";
+import {
+  ClientRequestError,
+  type ClientRequestMethod,
+  ContentResult,
+  type ServiceDefinition,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolProgress,
+} from "./tool.ts";
 import { ToolError } from "./tool_error.ts";
 
 /** Options of {@linkcode createCapabilityServer}. */
@@ -80,14 +93,20 @@ export function createCapabilityServer(
       inputSchemaJson: JSON.stringify(tool.inputSchema),
       outputSchemaJson: JSON.stringify(tool.outputSchema),
       annotationsJson: JSON.stringify(tool.annotations ?? {}),
+      mode: INVOKE_MODES[tool.mode ?? "unary"],
     })),
+    ...describeExtensions(service),
   };
 
-  /** Runs one call; `emit` receives progress and log events of streaming calls. */
+  /**
+   * Runs one call; `emit` receives progress and log events of streaming calls, `ask` sends a request
+   * to the client of a session call.
+   */
   async function execute(
     request: InvokeRequest,
     signal: AbortSignal,
     emit: ((event: InvokeEvent) => void) | undefined,
+    ask?: ToolContext["ask"],
   ): Promise<InvokeResponse> {
     const tool = tools.get(request.tool);
     if (!tool) {
@@ -120,9 +139,28 @@ export function createCapabilityServer(
           },
         }),
       log: (message: string) => emit?.({ log: message }),
+      logMessage: (level, data, loggerName) =>
+        emit?.({
+          logEvent: { level, logger: loggerName ?? "", dataJson: JSON.stringify(data ?? null) },
+        }),
+      ask: ask ?? (() =>
+        Promise.reject(
+          new ToolError("FAILED_PRECONDITION", `Tool "${request.tool}" cannot ask the client`),
+        )),
     };
     const result = await tool.definition.run(args, context);
     if (signal.aborted) throw new ToolError("CANCELLED", "The call was cancelled by the caller");
+    if (result instanceof ContentResult) {
+      return {
+        resultJson: "",
+        instanceId: options.instanceId,
+        content: result.content.map(toContentMessage),
+        structuredContentJson: result.structuredContent === undefined
+          ? ""
+          : JSON.stringify(result.structuredContent),
+        isError: result.isError,
+      };
+    }
     return { resultJson: JSON.stringify(result), instanceId: options.instanceId };
   }
 
@@ -231,6 +269,87 @@ export function createCapabilityServer(
     },
   };
 
+  /** The first message of a session call is the call; then answers to the tool's requests. */
+  function invokeSession(call: grpc.ServerDuplexStream<SessionMessage, InvokeEvent>): void {
+    const controller = abortOnCancel(call);
+    const pending = new Map<number, (answer: ClientAnswerMessage) => void>();
+    let nextId = 1;
+    let request: InvokeRequest | undefined;
+    const refuse = () => {
+      for (const resolve of pending.values()) {
+        resolve({ id: 0, resultJson: "", errorCode: -32603, errorMessage: "Caller went away" });
+      }
+      pending.clear();
+    };
+    call.on("end", refuse);
+    call.on("error", refuse);
+    controller.signal.addEventListener("abort", refuse, { once: true });
+    const emit = (event: InvokeEvent) => {
+      if (!controller.signal.aborted) call.write(event);
+    };
+    const ask = (method: ClientRequestMethod, params: Record<string, unknown>) => {
+      if (controller.signal.aborted) {
+        return Promise.reject(new ToolError("CANCELLED", "The call was cancelled by the caller"));
+      }
+      const id = nextId++;
+      return new Promise<Record<string, unknown>>((resolve, reject) => {
+        pending.set(id, (answer) => {
+          if (answer.errorMessage !== "" || answer.errorCode !== 0) {
+            return reject(new ClientRequestError(answer.errorCode, answer.errorMessage));
+          }
+          try {
+            const value = JSON.parse(answer.resultJson);
+            if (typeof value !== "object" || value === null || Array.isArray(value)) {
+              throw new TypeError("not a JSON object");
+            }
+            resolve(value);
+          } catch (error) {
+            reject(
+              new ClientRequestError(-32603, `Invalid answer: ${(error as Error).message}`),
+            );
+          }
+        });
+        call.write({ request: { id, method, paramsJson: JSON.stringify(params) } });
+      });
+    };
+    call.on("data", (message: SessionMessage) => {
+      if (message.call && request === undefined) {
+        request = message.call;
+        inFlight++;
+        const started = now();
+        logStart("InvokeSession", request);
+        execute(request, controller.signal, emit, ask).then(
+          (response) => {
+            logCall("InvokeSession", request!, started);
+            call.write({ result: response });
+            call.end();
+          },
+          (error) => {
+            logCall("InvokeSession", request!, started, error);
+            call.emit("error", toStatus(error));
+          },
+        ).finally(() => {
+          controller.abort();
+          finished();
+        });
+      } else if (message.answer) {
+        const resolve = pending.get(message.answer.id);
+        pending.delete(message.answer.id);
+        resolve?.(message.answer);
+      }
+    });
+  }
+
+  handlers.InvokeSession = invokeSession;
+  Object.assign(
+    handlers,
+    createExtensionHandlers(service, {
+      instanceId: options.instanceId,
+      logger,
+      toStatus,
+      abortOnCancel,
+    }),
+  );
   server.addService(CAPABILITY_SERVICE, handlers);
   health.addToServer(server);
 
@@ -258,6 +377,12 @@ export function createCapabilityServer(
     },
   };
 }
+
+const INVOKE_MODES: Record<string, InvokeMode> = {
+  unary: "UNARY",
+  stream: "STREAM",
+  session: "SESSION",
+};
 
 /** Binds `server` on all interfaces; resolves with the bound port. */
 export function bindServer(server: grpc.Server, port: number): Promise<number> {
