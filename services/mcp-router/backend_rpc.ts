@@ -85,8 +85,11 @@ export class BackendRpc {
     request: ReadResourceRequest,
     options: RpcCallOptions = {},
   ): Promise<ReadResourceResponse> {
-    return this.#unary(service, options, (client, meta, callOptions, done) =>
-      client.readResource(request, meta, callOptions, done));
+    return this.#unary(
+      service,
+      options,
+      (client, meta, callOptions, done) => client.readResource(request, meta, callOptions, done),
+    );
   }
 
   /** Renders a prompt. */
@@ -95,8 +98,11 @@ export class BackendRpc {
     request: GetPromptRequest,
     options: RpcCallOptions = {},
   ): Promise<GetPromptResponse> {
-    return this.#unary(service, options, (client, meta, callOptions, done) =>
-      client.getPrompt(request, meta, callOptions, done));
+    return this.#unary(
+      service,
+      options,
+      (client, meta, callOptions, done) => client.getPrompt(request, meta, callOptions, done),
+    );
   }
 
   /** Asks for completions. */
@@ -105,8 +111,11 @@ export class BackendRpc {
     request: CompleteRequest,
     options: RpcCallOptions = {},
   ): Promise<CompleteResponse> {
-    return this.#unary(service, options, (client, meta, callOptions, done) =>
-      client.complete(request, meta, callOptions, done));
+    return this.#unary(
+      service,
+      options,
+      (client, meta, callOptions, done) => client.complete(request, meta, callOptions, done),
+    );
   }
 
   /** Opens a watch of `uri` on one instance; `onUpdate` is called for each change. */

@@ -4,7 +4,12 @@
  */
 import type { InvokeMode, ToolMessage } from "../../proto/mod.ts";
 import { checkSchemaLimits, compileValidator } from "../runtime/schema_validator.ts";
-import { EMPTY_SURFACE, mergeSurface, type ServiceSurface, type Surface } from "./surface_catalog.ts";
+import {
+  EMPTY_SURFACE,
+  mergeSurface,
+  type ServiceSurface,
+  type Surface,
+} from "./surface_catalog.ts";
 
 /** A JSON Schema object. */
 export type JsonSchema = Record<string, unknown>;

@@ -48,7 +48,10 @@ export class ClientRequests {
       const timer = setTimeout(() => {
         this.#waiting.delete(key);
         resolve({
-          error: { code: -32001, message: `The client did not answer within ${this.#timeoutMs} ms` },
+          error: {
+            code: -32001,
+            message: `The client did not answer within ${this.#timeoutMs} ms`,
+          },
         });
       }, this.#timeoutMs);
       this.#waiting.set(key, { resolve, timer });

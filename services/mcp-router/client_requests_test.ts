@@ -39,8 +39,8 @@ Deno.test("ClientRequests turns malformed answers and timeouts into errors", asy
   assert.deepEqual(await second.answer, { error: { code: -1, message: "declined" } });
   const short = new ClientRequests(1);
   const third = short.open("s");
-  assert.equal(("error" in await third.answer), true);
+  assert.equal("error" in await third.answer, true);
   const fourth = requests.open("s");
   requests.close();
-  assert.equal(("error" in await fourth.answer), true);
+  assert.equal("error" in await fourth.answer, true);
 });

@@ -13,9 +13,9 @@
 import {
   createMcpHandler,
   isLegacyRequest,
-  LOG_LEVEL_META_KEY,
   LATEST_PROTOCOL_VERSION,
   type ListToolsResult,
+  LOG_LEVEL_META_KEY,
   type McpHttpHandler,
   ProtocolError,
   ProtocolErrorCode,
@@ -343,7 +343,8 @@ export class McpEndpoint {
       // progress, log messages or a tool's requests before the result. A client that goes away
       // before either is noticed all the same: Deno aborts `request.signal` when the connection
       // closes.
-      enableJsonResponse: !wantsProgress(body) && !callsStreamingTool(body, this.#options.catalog()),
+      enableJsonResponse: !wantsProgress(body) &&
+        !callsStreamingTool(body, this.#options.catalog()),
     });
     const server = this.#createServer({ ...context, transport });
     await server.connect(transport);

@@ -140,11 +140,13 @@ export function registerSurface(
         withOptional({ name: prompt.name }, {
           title: prompt.title,
           description: prompt.description,
-          arguments: prompt.arguments.length === 0 ? "" : prompt.arguments.map((argument) =>
-            withOptional({ name: argument.name, required: argument.required }, {
-              description: argument.description,
-            })
-          ),
+          arguments: prompt.arguments.length === 0
+            ? ""
+            : prompt.arguments.map((argument) =>
+              withOptional({ name: argument.name, required: argument.required }, {
+                description: argument.description,
+              })
+            ),
         })
       ),
     }));
@@ -188,7 +190,9 @@ export function registerSurface(
       let target: { service: string; refType: string; ref: string } | undefined;
       if (ref.type === "ref/prompt") {
         const prompt = surface.promptsByName.get(ref.name);
-        if (prompt) target = { service: prompt.service, refType: "prompt", ref: prompt.backendName };
+        if (prompt) {
+          target = { service: prompt.service, refType: "prompt", ref: prompt.backendName };
+        }
       } else if (ref.type === "ref/resource") {
         const template = surface.templates.find((t) => t.uriTemplate === ref.uri);
         if (template) target = { service: template.service, refType: "resource", ref: ref.uri };
@@ -228,7 +232,9 @@ async function backend<T>(call: () => Promise<T>, notFound: ProtocolErrorCode): 
   } catch (error) {
     const { code, message } = describeFailure(error);
     const text = message.slice(0, MAX_ERROR_TEXT);
-    if (code === "NOT_FOUND" || code === "INVALID_ARGUMENT") throw new ProtocolError(notFound, text);
+    if (code === "NOT_FOUND" || code === "INVALID_ARGUMENT") {
+      throw new ProtocolError(notFound, text);
+    }
     throw new ProtocolError(ProtocolErrorCode.InternalError, text);
   }
 }

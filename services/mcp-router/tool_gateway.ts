@@ -257,7 +257,12 @@ async function relayToClient(
   }
   const answer = await askClient(method, params);
   if ("error" in answer) {
-    return { id: 0, resultJson: "", errorCode: answer.error.code, errorMessage: answer.error.message };
+    return {
+      id: 0,
+      resultJson: "",
+      errorCode: answer.error.code,
+      errorMessage: answer.error.message,
+    };
   }
   return { id: 0, resultJson: JSON.stringify(answer.result), errorCode: 0, errorMessage: "" };
 }
