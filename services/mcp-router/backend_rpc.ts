@@ -32,6 +32,8 @@ import { ToolError } from "../runtime/tool_error.ts";
 /** What this module needs of a service's discovery client. */
 export interface EndpointSource {
   endpoints(): readonly Endpoint[];
+  /** The instances that may be sent calls of a tool (the catalog's majority), if restricted. */
+  toolInstances?(tool: string): ReadonlySet<string> | undefined;
 }
 
 /** Options of {@linkcode BackendRpc}. */
@@ -150,7 +152,7 @@ export class BackendRpc {
   ): Promise<{ response: InvokeResponse; instance: string }> {
     const tried = new Set<string>();
     for (;;) {
-      const endpoint = this.#pick(service, tried);
+      const endpoint = this.#pick(service, tried, request.tool);
       if (endpoint === undefined) {
         throw new ToolError("UNAVAILABLE", `No healthy instance of "${service}" in Consul`);
       }
@@ -288,9 +290,12 @@ export class BackendRpc {
     }
   }
 
-  #pick(service: string, tried: ReadonlySet<string>): Endpoint | undefined {
-    const endpoints = (this.#options.discovery(service)?.endpoints() ?? []).filter((e) =>
-      !tried.has(e.id)
+  #pick(service: string, tried: ReadonlySet<string>, tool?: string): Endpoint | undefined {
+    const discovery = this.#options.discovery(service);
+    // A tool's calls go only to the instances that describe the catalog's version of it.
+    const allowed = tool === undefined ? undefined : discovery?.toolInstances?.(tool);
+    const endpoints = (discovery?.endpoints() ?? []).filter((e) =>
+      !tried.has(e.id) && (allowed?.has(e.id) ?? true)
     );
     if (endpoints.length === 0) return undefined;
     const next = this.#next.get(service) ?? 0;
