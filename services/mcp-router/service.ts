@@ -109,6 +109,18 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     "mcp_router_consul_rejected_entries",
     "Consul health entries of a backend service refused by validation.",
   );
+  const subscriptionGauge = metrics.gauge(
+    "mcp_router_resource_subscriptions",
+    "Resource subscriptions (session, URI) held by this replica.",
+  );
+  const watchGauge = metrics.gauge(
+    "mcp_router_resource_watches",
+    "Backend WatchResource streams open now (one per subscribed URI).",
+  );
+  const pendingGauge = metrics.gauge(
+    "mcp_router_client_requests_pending",
+    "Requests of tools (sampling, elicitation) waiting for a client's answer.",
+  );
   let draining = false;
   let inFlight = 0;
 
@@ -119,6 +131,9 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   }
 
   function renderMetrics(): Response {
+    subscriptionGauge.set({}, subscriptions.size);
+    watchGauge.set({}, subscriptions.openWatches);
+    pendingGauge.set({}, endpoint.pendingClientRequests);
     strategy.clear();
     dissenting.clear();
     rejectedEntries.clear();
