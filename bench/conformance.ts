@@ -8,9 +8,12 @@
  *      call's SSE stream, the answer comes back as a POST, the router relays it to the backend);
  *    - `mcp-2025-plain`: `test_simple_text` through the router, a call without sampling, for scale.
  *    The added latency is the median p50 of `mcp-2025` minus that of `grpc-direct`.
- * 2. The memory of 1,000 open resource subscriptions: the router's RSS (`/proc/<pid>/status`)
- *    before and after 10 sessions subscribe to 100 distinct URIs each (1,000 backend watches), and
- *    after 1,000 sessions subscribe to one URI (one backend watch).
+ * 2. The memory of 1,000 open resource subscriptions. Headline: the V8 heap after a full GC of a
+ *    process holding the router's own `ResourceSubscriptions` and `BackendRpc` (the router's code,
+ *    not a model of it) before and after 1,000 subscriptions to distinct URIs (1,000 backend
+ *    watches) and 1,000 sessions on one URI (one watch); RSS includes garbage nobody collected
+ *    yet, so it is reported beside, from the real router process (`/proc/<pid>/status`) under
+ *    10 sessions x 100 distinct URIs.
  *
  * Consul, the conformance server and the router are processes of their own; the load generator is
  * this process. Writes `bench/results/conformance-<time>.json` and `conformance-latest.md`.
@@ -29,6 +32,56 @@ import {
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { eventually, startService } from "../tests/helpers/service_process.ts";
 import { sessionKeyText, startRouter } from "../tests/router_harness.ts";
+import { BackendRpc } from "../services/mcp-router/backend_rpc.ts";
+import { ResourceSubscriptions } from "../services/mcp-router/resource_subscriptions.ts";
+import { SILENT_LOGGER } from "../services/runtime/logger.ts";
+
+/** `--heap <address>`: the heap measurement, run in a process of its own with `--expose-gc`. */
+if (Deno.args[0] === "--heap") {
+  const [hostname, port] = Deno.args[1].split(":");
+  const endpoint = {
+    id: "conf",
+    address: hostname,
+    port: Number(port),
+    weight: 1,
+    tags: [],
+    meta: {},
+  };
+  const rpc = new BackendRpc({
+    discovery: () => ({ endpoints: () => [endpoint] }),
+    deadlineMs: 10_000,
+  });
+  const subscriptions = new ResourceSubscriptions({
+    rpc,
+    resolve: () => "tool-conformance",
+    onUpdated: () => {},
+    logger: SILENT_LOGGER,
+    maxPerSession: 1000,
+  });
+  const gc = (globalThis as unknown as { gc: () => void }).gc;
+  const heap = () => {
+    for (let i = 0; i < 3; i++) gc();
+    return Deno.memoryUsage().heapUsed;
+  };
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
+  // One watch first, so the client, its channel and its HTTP/2 session are counted as the base.
+  subscriptions.subscribe("warm", "test://template/warm/data");
+  await settle();
+  const base = heap();
+  for (let i = 0; i < 1000; i++) subscriptions.subscribe("s", `test://template/${i}/data`);
+  await settle();
+  const distinct = heap() - base;
+  for (let i = 0; i < 1000; i++) subscriptions.unsubscribe("s", `test://template/${i}/data`);
+  await settle();
+  const afterClose = heap() - base;
+  for (let i = 0; i < 1000; i++) subscriptions.subscribe(`session-${i}`, "test://watched-resource");
+  await settle();
+  const oneUri = heap() - base;
+  subscriptions.close();
+  rpc.close();
+  console.log(JSON.stringify({ distinct, afterClose, oneUri, watches: subscriptions.openWatches }));
+  Deno.exit(0);
+}
 
 const PATHS = ["grpc-direct", "mcp-2025", "mcp-2025-plain"] as const;
 type PathName = typeof PATHS[number];
@@ -63,7 +116,9 @@ function rssKiB(pid: number): number {
 }
 
 /** Runs `call` `calls` times in a row (bounded in time); every answer is checked by `call`. */
-async function measure(call: () => Promise<void>): Promise<{ p50: number; p99: number; n: number }> {
+async function measure(
+  call: () => Promise<void>,
+): Promise<{ p50: number; p99: number; n: number }> {
   const latencies: number[] = [];
   const deadline = performance.now() + MAX_SECONDS_PER_PATH * 1000;
   for (let i = 0; i < calls && performance.now() < deadline; i++) {
@@ -190,16 +245,27 @@ try {
   const base = { router: rssKiB(router.pid), backend: rssKiB(backend.pid) };
   const sessions = await Promise.all(Array.from({ length: 10 }, () => mcpClient()));
   for (const [s, session] of sessions.entries()) {
-    await Promise.all(Array.from({ length: 100 }, (_, i) =>
-      session.subscribeResource({ uri: `test://template/${s * 100 + i}/data` })));
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        (_, i) => session.subscribeResource({ uri: `test://template/${s * 100 + i}/data` }),
+      ),
+    );
   }
-  await eventually("1,000 watches open", () => metric("mcp_router_resource_watches"), (n) =>
-    n === 1000);
+  await eventually(
+    "1,000 watches open",
+    () => metric("mcp_router_resource_watches"),
+    (n) => n === 1000,
+  );
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const distinct = { router: rssKiB(router.pid), backend: rssKiB(backend.pid) };
   for (const [s, session] of sessions.entries()) {
-    await Promise.all(Array.from({ length: 100 }, (_, i) =>
-      session.unsubscribeResource({ uri: `test://template/${s * 100 + i}/data` })));
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        (_, i) => session.unsubscribeResource({ uri: `test://template/${s * 100 + i}/data` }),
+      ),
+    );
   }
   await eventually("watches closed", () => metric("mcp_router_resource_watches"), (n) => n === 0);
   const many: ClientV1[] = [];
@@ -207,15 +273,38 @@ try {
     many.push(...await Promise.all(Array.from({ length: 50 }, () => mcpClient())));
   }
   await Promise.all(many.map((c) => c.subscribeResource({ uri: "test://watched-resource" })));
-  await eventually("1,000 subscriptions", () => metric("mcp_router_resource_subscriptions"), (n) =>
-    n === 1000);
+  await eventually(
+    "1,000 subscriptions",
+    () => metric("mcp_router_resource_subscriptions"),
+    (n) => n === 1000,
+  );
   await new Promise((resolve) => setTimeout(resolve, 2000));
   const shared = {
     router: rssKiB(router.pid),
     backend: rssKiB(backend.pid),
     watches: await metric("mcp_router_resource_watches"),
   };
+  const heapRun = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      "--v8-flags=--expose-gc",
+      new URL(import.meta.url).pathname,
+      "--heap",
+      backend.address,
+    ],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const heapBytes = JSON.parse(new TextDecoder().decode(heapRun.stdout)) as {
+    distinct: number;
+    afterClose: number;
+    oneUri: number;
+  };
   results.subscriptions = {
+    heapBytes,
+    heapBytesPerDistinctSubscription: Math.round(heapBytes.distinct / 1000),
+    heapBytesPerSessionOnOneUri: Math.round(heapBytes.oneUri / 1000),
     rssKiB: { before: base, distinctUris: distinct, oneUri: shared },
     routerKiBPer1000Distinct: distinct.router - base.router,
     backendKiBPer1000Distinct: distinct.backend - base.backend,
@@ -243,6 +332,9 @@ const sampling = results.sampling as {
   samplingOverPlainMs: number;
 };
 const memory = results.subscriptions as {
+  heapBytes: { distinct: number; afterClose: number; oneUri: number };
+  heapBytesPerDistinctSubscription: number;
+  heapBytesPerSessionOnOneUri: number;
   routerKiBPer1000Distinct: number;
   backendKiBPer1000Distinct: number;
   routerKiBPer1000OnOneUri: number;
@@ -260,8 +352,19 @@ const markdown = [
     sampling.samplingOverPlainMs.toFixed(3)
   } ms.`,
   "",
-  `1,000 subscriptions to distinct URIs (10 sessions x 100, 1,000 backend watches): router RSS +${memory.routerKiBPer1000Distinct} KiB, backend +${memory.backendKiBPer1000Distinct} KiB.`,
-  `1,000 sessions subscribed to one URI (one backend watch): router RSS +${memory.routerKiBPer1000OnOneUri} KiB over the start (sessions' own cost included).`,
+  "| 1,000 subscriptions | router heap after GC | per subscription |",
+  "| --- | --- | --- |",
+  `| 1,000 distinct URIs (1,000 backend watches) | ${
+    (memory.heapBytes.distinct / 1024).toFixed(0)
+  } KiB | ${memory.heapBytesPerDistinctSubscription} B |`,
+  `| 1,000 sessions on one URI (1 backend watch) | ${
+    (memory.heapBytes.oneUri / 1024).toFixed(0)
+  } KiB | ${memory.heapBytesPerSessionOnOneUri} B |`,
+  `| after unsubscribing the 1,000 distinct URIs | ${
+    (memory.heapBytes.afterClose / 1024).toFixed(0)
+  } KiB | |`,
+  "",
+  `RSS of the real router process, 10 sessions x 100 distinct URIs: +${memory.routerKiBPer1000Distinct} KiB (backend +${memory.backendKiBPer1000Distinct} KiB); 1,000 sessions on one URI: +${memory.routerKiBPer1000OnOneUri} KiB over the start. RSS counts garbage not yet collected, from serving 1,000 initialize and subscribe requests.`,
   "",
 ].join("\n");
 await Deno.writeTextFile(`${dir}conformance-latest.md`, markdown);
