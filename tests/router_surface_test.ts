@@ -11,6 +11,10 @@ import {
   LoggingMessageNotificationSchema,
   ResourceUpdatedNotificationSchema,
 } from "@modelcontextprotocol/sdk/types.js";
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from "@modelcontextprotocol/client";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { eventually, startService } from "./helpers/service_process.ts";
 import {
@@ -152,12 +156,49 @@ Deno.test("mcp-router serves resources, prompts, completion, logs and sampling",
         arguments: { arg1: "a", arg2: "b" },
       });
       assert.match(JSON.stringify(prompt.messages), /arg1='a', arg2='b'/);
-      // The push-style requests of 2025 do not exist in 2026-07-28 (it uses input_required
-      // results, not carried yet): the tool is told the client cannot be asked.
-      const sampled = await client.callTool({ name: "test_sampling", arguments: { prompt: "x" } });
-      assert.match(resultText(sampled), /cannot be asked/);
       await client.close();
     });
+
+    await t.step(
+      "2026-07-28 clients answer sampling and elicitation in input_required rounds",
+      async () => {
+        const client = new ClientV2({ name: "surface-v2", version: "1.0.0" }, {
+          capabilities: { sampling: {}, elicitation: { form: {} } },
+          versionNegotiation: { mode: { pin: "2026-07-28" } },
+        });
+        let asked = 0;
+        client.setRequestHandler("sampling/createMessage", (request) => {
+          asked++;
+          const text = (request.params.messages[0].content as { text: string }).text;
+          return {
+            role: "assistant",
+            content: { type: "text", text: `reply to ${text}` },
+            model: "test-model",
+          };
+        });
+        client.setRequestHandler("elicitation/create", () => ({
+          action: "accept",
+          content: { response: "yes" },
+        }));
+        await client.connect(new TransportV2(router!.url));
+        const [first, second] = await Promise.all([
+          client.callTool({ name: "test_sampling", arguments: { prompt: "one" } }),
+          client.callTool({ name: "test_sampling", arguments: { prompt: "two" } }),
+        ]);
+        assert.equal(resultText(first), "LLM response: reply to one");
+        assert.equal(resultText(second), "LLM response: reply to two");
+        assert.equal(asked, 2);
+        const elicited = await client.callTool({
+          name: "test_elicitation",
+          arguments: { message: "ok?" },
+        });
+        assert.equal(
+          resultText(elicited),
+          'User response: action=accept, content={"response":"yes"}',
+        );
+        await client.close();
+      },
+    );
   } finally {
     await router?.stop();
     await Promise.all(backends.map((backend) => backend.stop()));

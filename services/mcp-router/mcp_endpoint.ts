@@ -12,6 +12,7 @@
  */
 import {
   createMcpHandler,
+  inputRequired,
   isLegacyRequest,
   LATEST_PROTOCOL_VERSION,
   type ListToolsResult,
@@ -29,6 +30,11 @@ import { jsonRpcError } from "./http_guard.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
 import type { CallLog, CallProgress, ClientRequester, ToolGateway } from "./tool_gateway.ts";
 import { ClientRequests, isResponseBatch } from "./client_requests.ts";
+import {
+  InputRequiredCalls,
+  type RoundOutcome,
+  UnknownStateError,
+} from "./input_required_calls.ts";
 import { registerSurface, surfaceCapabilities, type SurfaceDependencies } from "./mcp_surface.ts";
 import { isLogLevel, passes } from "./session_log_levels.ts";
 import type { McpLogLevel } from "../runtime/tool.ts";
@@ -73,6 +79,8 @@ export class McpEndpoint {
   readonly #listeners = new Map<Server, string>();
   /** Requests of tools sent to 2025 clients, waiting for the answer on a later POST. */
   readonly #clientRequests: ClientRequests;
+  /** Interactive calls of 2026-07-28 clients, parked between rounds. */
+  readonly #parked: InputRequiredCalls;
   /** Calls in flight on this replica by session and JSON-RPC id, for `notifications/cancelled`. */
   readonly #inFlight = new Map<string, AbortController>();
   readonly #now: () => number;
@@ -81,6 +89,7 @@ export class McpEndpoint {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#clientRequests = new ClientRequests(options.clientRequestTimeoutMs ?? 60_000);
+    this.#parked = new InputRequiredCalls({ timeoutMs: options.clientRequestTimeoutMs ?? 60_000 });
     this.#modern = createMcpHandler(() => this.#createServer({}), {
       legacy: "reject",
       maxRequestBodySize: options.maxBodyBytes,
@@ -145,9 +154,9 @@ export class McpEndpoint {
     }
   }
 
-  /** Requests of tools waiting for a client's answer on this replica. */
+  /** Requests of tools waiting for a client's answer on this replica (2025 and 2026). */
   get pendingClientRequests(): number {
-    return this.#clientRequests.size;
+    return this.#clientRequests.size + this.#parked.size;
   }
 
   /** Ends the 2025 GET streams, so their clients reconnect to another replica. */
@@ -161,6 +170,7 @@ export class McpEndpoint {
   async close(): Promise<void> {
     for (const controller of this.#inFlight.values()) controller.abort();
     this.#clientRequests.close();
+    this.#parked.close();
     await this.closeListeners();
     await this.#modern.close();
   }
@@ -195,6 +205,27 @@ export class McpEndpoint {
         if (!isLogLevel(log.level) || !passes(log.level, threshold)) return;
         ctx.mcpReq.notify({ method: "notifications/message", params: { ...log } }).catch(() => {});
       };
+      if (sid === undefined && tool.mode === "SESSION") {
+        // 2026-07-28: the tool's requests travel as input_required rounds.
+        const outcome = await this.#interactiveRound(
+          ctx,
+          (ask, signal) =>
+            gateway.call(tool, request.params.arguments, {
+              requestId: `req:${String(ctx.mcpReq.id)}`,
+              signal,
+              onProgress,
+              onLog,
+              askClient: ask,
+            }),
+        );
+        if ("requests" in outcome) {
+          return inputRequired({
+            inputRequests: outcome.requests as Parameters<typeof inputRequired>[0]["inputRequests"],
+            requestState: outcome.state,
+          });
+        }
+        return server.projectCallToolResult(outcome.result, tool.outputSchema);
+      }
       const askClient = sid === undefined || context.transport === undefined
         ? undefined
         : this.#askClient(sid, context.transport, ctx.mcpReq.id);
@@ -249,6 +280,21 @@ export class McpEndpoint {
       }
       return await answer;
     };
+  }
+
+  /** One round of a 2026-07-28 interactive call: a new call, or the retry of a parked one. */
+  async #interactiveRound(
+    ctx: { mcpReq: { requestState: () => unknown; inputResponses?: Record<string, unknown> } },
+    run: Parameters<InputRequiredCalls["start"]>[0],
+  ): Promise<RoundOutcome> {
+    const state = ctx.mcpReq.requestState();
+    if (typeof state !== "string") return await this.#parked.start(run);
+    try {
+      return await this.#parked.resume(state, ctx.mcpReq.inputResponses ?? {});
+    } catch (error) {
+      if (!(error instanceof UnknownStateError)) throw error;
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, error.message);
+    }
   }
 
   async #legacy(request: Request, body: unknown): Promise<Response> {
