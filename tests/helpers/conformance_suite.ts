@@ -106,3 +106,34 @@ export async function assertConformance(url: URL | string): Promise<number> {
   }
   return expected.length;
 }
+
+/** What {@linkcode conformanceE2eStep} needs of the Swarm e2e stack (`E2eStack` fits). */
+export interface ConformanceStack {
+  readonly mcpUrl: string;
+  ops(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+}
+
+/**
+ * The Swarm e2e step (the lead's): deploys `conformance-server` into the running stack
+ * (`deploy --with conformance-server`), runs every scenario through HAProxy, then deploys without
+ * it again (the stack is pruned). With more than one router, HAProxy needs session affinity for the
+ * sampling, elicitation and subscription scenarios (`services/mcp-router/README.md`, "Limits").
+ *
+ *   await t.step("MCP conformance through HAProxy", () => conformanceE2eStep(stack));
+ */
+export async function conformanceE2eStep(stack: ConformanceStack): Promise<void> {
+  const deployed = await stack.ops("deploy", "--with", "conformance-server");
+  if (deployed.code !== 0) {
+    throw new Error(
+      `deploy --with conformance-server failed (${deployed.code}): ${deployed.stderr}`,
+    );
+  }
+  try {
+    await assertConformance(stack.mcpUrl);
+  } finally {
+    const restored = await stack.ops("deploy");
+    if (restored.code !== 0) {
+      throw new Error(`deploy without conformance-server failed: ${restored.stderr}`);
+    }
+  }
+}
