@@ -128,12 +128,10 @@ export async function conformanceE2eStep(stack: ConformanceStack): Promise<void>
       `deploy --with conformance-server failed (${deployed.code}): ${deployed.stderr}`,
     );
   }
-  try {
-    await assertConformance(stack.mcpUrl);
-  } finally {
-    const restored = await stack.ops("deploy");
-    if (restored.code !== 0) {
-      throw new Error(`deploy without conformance-server failed: ${restored.stderr}`);
-    }
+  const outcome = await assertConformance(stack.mcpUrl).then(() => undefined, (error) => error);
+  const restored = await stack.ops("deploy");
+  if (outcome !== undefined) throw outcome;
+  if (restored.code !== 0) {
+    throw new Error(`deploy without conformance-server failed: ${restored.stderr}`);
   }
 }
