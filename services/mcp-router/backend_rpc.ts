@@ -70,6 +70,8 @@ export interface ResourceWatch {
 const UNDELIVERED = new Set([grpc.status.UNAVAILABLE]);
 /** The largest params of a client request the router relays, as JSON text. */
 export const MAX_CLIENT_REQUEST_BYTES = 1024 * 1024;
+/** Most requests one call may send the client: a backend cannot flood a client through us. */
+export const MAX_CLIENT_REQUESTS_PER_CALL = 64;
 
 /** Calls a service's instances for resources, prompts, completion and interactive tools. */
 export class BackendRpc {
@@ -198,7 +200,15 @@ export class BackendRpc {
           const { id, method, paramsJson } = event.request;
           if (seen.has(id)) return;
           seen.add(id);
-          void this.#relay(method, paramsJson, handlers).then((answer) => {
+          const relayed = seen.size > MAX_CLIENT_REQUESTS_PER_CALL
+            ? Promise.resolve({
+              id,
+              resultJson: "",
+              errorCode: -32603,
+              errorMessage: `More than ${MAX_CLIENT_REQUESTS_PER_CALL} requests in one call`,
+            })
+            : this.#relay(method, paramsJson, handlers);
+          void relayed.then((answer) => {
             call.write({ answer: { ...answer, id } });
           });
           return;

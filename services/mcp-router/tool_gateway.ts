@@ -234,7 +234,7 @@ function eventHandler(options: CallOptions): (event: InvokeEvent) => void {
       } catch {
         data = dataJson;
       }
-      onLog({ level, ...(logger ? { logger } : {}), data });
+      onLog({ level, ...(logger ? { logger: String(logger).slice(0, 128) } : {}), data });
     } else if (typeof event.log === "string" && onLog) {
       onLog({ level: "info", data: event.log });
     }
