@@ -12,7 +12,7 @@ import {
   planTokenActions,
   platformAclInput,
 } from "../plan/consul_acl.ts";
-import { ALL_SERVICES } from "../plan/services.ts";
+import { PLATFORM_SERVICES } from "../plan/services.ts";
 
 /** What `ensureConsulAcls` did, and the secret token of each program (service name, `lb`, `agent`). */
 export interface AclOutcome {
@@ -142,6 +142,6 @@ export async function ensurePlatformAcls(
   managementToken: string,
   options: { stack: string },
 ): Promise<AclOutcome> {
-  const plan = planAcls(platformAclInput(options.stack, { services: ALL_SERVICES }));
+  const plan = planAcls(platformAclInput(options.stack, { services: PLATFORM_SERVICES }));
   return await ensureConsulAcls(consulUrl, managementToken, { plan });
 }
