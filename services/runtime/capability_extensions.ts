@@ -14,23 +14,12 @@ import type {
   ReadResourceResponse,
 } from "../../proto/mod.ts";
 import { toContentMessage, toResourceContentsMessage } from "./content_blocks.ts";
-import type { Logger } from "./logger.ts";
 import type { RequestContext, ServiceDefinition } from "./tool.ts";
 import { ToolError } from "./tool_error.ts";
 import { compileUriTemplate } from "./uri_template.ts";
 
 /** MCP caps a completion at 100 values. */
 export const MAX_COMPLETION_VALUES = 100;
-
-/** What the handlers borrow from the Capability server. */
-export interface ExtensionHandlerOptions {
-  instanceId: string;
-  logger: Logger;
-  toStatus(error: unknown): grpc.ServiceError;
-  abortOnCancel(
-    call: { getDeadline(): grpc.Deadline; on(event: "cancelled", listener: () => void): unknown },
-  ): AbortController;
-}
 
 /** Describe's fields for resources, templates and prompts. */
 export function describeExtensions(
@@ -67,18 +56,36 @@ export function describeExtensions(
   };
 }
 
-/** The handlers of ReadResource, WatchResource, GetPrompt and Complete. */
-export function createExtensionHandlers(
+/**
+ * ReadResource, WatchResource, GetPrompt and Complete as plain functions of decoded messages, for
+ * whatever serves the gRPC methods ({@linkcode grpcJsExtensionHandlers} adapts them to grpc-js).
+ */
+export interface ExtensionMethods {
+  ReadResource(request: ReadResourceRequest, signal: AbortSignal): Promise<ReadResourceResponse>;
+  GetPrompt(request: GetPromptRequest, signal: AbortSignal): Promise<GetPromptResponse>;
+  Complete(request: CompleteRequest, signal: AbortSignal): Promise<CompleteResponse>;
+  /**
+   * Sends `{ uri }` each time the resource changes, until `signal` aborts (then it resolves);
+   * rejects NOT_FOUND for a URI the service does not serve.
+   */
+  WatchResource(
+    request: { uri: string },
+    signal: AbortSignal,
+    send: (update: { uri: string }) => void,
+  ): Promise<void>;
+}
+
+/** The methods of `service`, answering as instance `instanceId`. */
+export function createExtensionMethods(
   service: ServiceDefinition,
-  options: ExtensionHandlerOptions,
-): grpc.UntypedServiceImplementation {
+  instanceId: string,
+): ExtensionMethods {
   const resources = new Map((service.resources ?? []).map((r) => [r.uri, r]));
   const templates = (service.resourceTemplates ?? []).map((definition) => ({
     definition,
     compiled: compileUriTemplate(definition.uriTemplate),
   }));
   const prompts = new Map((service.prompts ?? []).map((p) => [p.name, p]));
-  const { instanceId, toStatus, abortOnCancel } = options;
 
   function context(signal: AbortSignal, requestId: string): RequestContext {
     return { instanceId, requestId, signal };
@@ -95,46 +102,81 @@ export function createExtensionHandlers(
     throw new ToolError("NOT_FOUND", `Unknown resource "${request.uri}"`);
   }
 
-  async function getPrompt(
-    request: GetPromptRequest,
-    signal: AbortSignal,
-  ): Promise<GetPromptResponse> {
-    const prompt = prompts.get(request.name);
-    if (prompt === undefined) throw new ToolError("NOT_FOUND", `Unknown prompt "${request.name}"`);
-    const args = request.arguments ?? {};
-    for (const argument of prompt.arguments ?? []) {
-      if (argument.required && args[argument.name] === undefined) {
-        throw new ToolError(
-          "INVALID_ARGUMENT",
-          `Prompt "${prompt.name}" needs argument "${argument.name}"`,
-        );
+  return {
+    async ReadResource(request, signal) {
+      const contents = await read(request, signal);
+      return { contents: contents.map(toResourceContentsMessage), instanceId };
+    },
+    async GetPrompt(request, signal) {
+      const prompt = prompts.get(request.name);
+      if (prompt === undefined) {
+        throw new ToolError("NOT_FOUND", `Unknown prompt "${request.name}"`);
       }
-    }
-    const rendered = await prompt.get(args, context(signal, request.requestId));
-    return {
-      description: rendered.description ?? "",
-      messages: rendered.messages.map((message) => ({
-        role: message.role,
-        content: toContentMessage(message.content),
-      })),
-    };
-  }
+      const args = request.arguments ?? {};
+      for (const argument of prompt.arguments ?? []) {
+        if (argument.required && args[argument.name] === undefined) {
+          throw new ToolError(
+            "INVALID_ARGUMENT",
+            `Prompt "${prompt.name}" needs argument "${argument.name}"`,
+          );
+        }
+      }
+      const rendered = await prompt.get(args, context(signal, request.requestId));
+      return {
+        description: rendered.description ?? "",
+        messages: rendered.messages.map((message) => ({
+          role: message.role,
+          content: toContentMessage(message.content),
+        })),
+      };
+    },
+    async Complete(request) {
+      const completer = request.refType === "prompt"
+        ? prompts.get(request.ref)?.complete
+        : request.refType === "resource"
+        ? templates.find((t) => t.definition.uriTemplate === request.ref)?.definition.complete
+        : undefined;
+      if (completer === undefined) return { values: [], total: 0, hasMore: false };
+      const values = await completer(request.argument, request.value, request.context ?? {});
+      return {
+        values: values.slice(0, MAX_COMPLETION_VALUES),
+        total: values.length,
+        hasMore: values.length > MAX_COMPLETION_VALUES,
+      };
+    },
+    WatchResource(request, signal, send) {
+      const uri = request.uri;
+      const known = resources.get(uri) ??
+        templates.find((t) => t.compiled.match(uri) !== undefined);
+      if (known === undefined) {
+        return Promise.reject(new ToolError("NOT_FOUND", `Unknown resource "${uri}"`));
+      }
+      // Ends when the caller cancels; a resource that never changes sends nothing meanwhile.
+      resources.get(uri)?.watch?.(signal, () => {
+        if (!signal.aborted) send({ uri });
+      });
+      return new Promise((resolve) => {
+        if (signal.aborted) return resolve();
+        signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+    },
+  };
+}
 
-  async function complete(request: CompleteRequest): Promise<CompleteResponse> {
-    const completer = request.refType === "prompt"
-      ? prompts.get(request.ref)?.complete
-      : request.refType === "resource"
-      ? templates.find((t) => t.definition.uriTemplate === request.ref)?.definition.complete
-      : undefined;
-    if (completer === undefined) return { values: [], total: 0, hasMore: false };
-    const values = await completer(request.argument, request.value, request.context ?? {});
-    return {
-      values: values.slice(0, MAX_COMPLETION_VALUES),
-      total: values.length,
-      hasMore: values.length > MAX_COMPLETION_VALUES,
-    };
-  }
+/** What the grpc-js adapter borrows from the Capability server. */
+export interface GrpcJsAdapterOptions {
+  toStatus(error: unknown): grpc.ServiceError;
+  abortOnCancel(
+    call: { getDeadline(): grpc.Deadline; on(event: "cancelled", listener: () => void): unknown },
+  ): AbortController;
+}
 
+/** The methods as grpc-js handlers. */
+export function grpcJsExtensionHandlers(
+  methods: ExtensionMethods,
+  options: GrpcJsAdapterOptions,
+): grpc.UntypedServiceImplementation {
+  const { toStatus, abortOnCancel } = options;
   function unary<Request, Response>(
     run: (request: Request, signal: AbortSignal) => Promise<Response>,
   ) {
@@ -149,30 +191,14 @@ export function createExtensionHandlers(
       ).finally(() => controller.abort());
     };
   }
-
   return {
-    ReadResource: unary(async (request: ReadResourceRequest, signal) => {
-      const contents = await read(request, signal);
-      return {
-        contents: contents.map(toResourceContentsMessage),
-        instanceId,
-      } as ReadResourceResponse;
-    }),
-    GetPrompt: unary(getPrompt),
-    Complete: unary((request: CompleteRequest) => complete(request)),
+    ReadResource: unary(methods.ReadResource),
+    GetPrompt: unary(methods.GetPrompt),
+    Complete: unary(methods.Complete),
     WatchResource(call: grpc.ServerWritableStream<{ uri: string }, { uri: string }>) {
-      const uri = call.request.uri;
-      const known = resources.get(uri) ??
-        templates.find((t) => t.compiled.match(uri) !== undefined);
-      if (known === undefined) {
-        call.emit("error", toStatus(new ToolError("NOT_FOUND", `Unknown resource "${uri}"`)));
-        return;
-      }
       const controller = abortOnCancel(call);
-      // Ends when the caller cancels; a resource that never changes sends nothing meanwhile.
-      resources.get(uri)?.watch?.(controller.signal, () => {
-        if (!controller.signal.aborted) call.write({ uri });
-      });
+      methods.WatchResource(call.request, controller.signal, (update) => call.write(update))
+        .then(() => call.end(), (error) => call.emit("error", toStatus(error)));
     },
   };
 }

@@ -6,7 +6,6 @@ import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
 import {
   CAPABILITY_SERVICE,
-  type ClientAnswerMessage,
   type DescribeResponse,
   type InvokeEvent,
   type InvokeMode,
@@ -14,14 +13,17 @@ import {
   type InvokeResponse,
   type SessionMessage,
 } from "../../proto/mod.ts";
-import { createExtensionHandlers, describeExtensions } from "./capability_extensions.ts";
+import {
+  createExtensionMethods,
+  describeExtensions,
+  grpcJsExtensionHandlers,
+} from "./capability_extensions.ts";
 import { toContentMessage } from "./content_blocks.ts";
+import { ToolSession } from "./tool_session.ts";
 import type { Logger } from "./logger.ts";
 import { compileValidator, type Validator } from "./schema_validator.ts";
 import type { CallRecord } from "./service_metrics.ts";
 import {
-  ClientRequestError,
-  type ClientRequestMethod,
   ContentResult,
   type ServiceDefinition,
   type ToolContext,
@@ -269,83 +271,43 @@ export function createCapabilityServer(
     },
   };
 
-  /** The first message of a session call is the call; then answers to the tool's requests. */
+  /** InvokeSession on grpc-js: the stream's messages go to a {@linkcode ToolSession}. */
   function invokeSession(call: grpc.ServerDuplexStream<SessionMessage, InvokeEvent>): void {
     const controller = abortOnCancel(call);
-    const pending = new Map<number, (answer: ClientAnswerMessage) => void>();
-    let nextId = 1;
-    let request: InvokeRequest | undefined;
-    const refuse = () => {
-      for (const resolve of pending.values()) {
-        resolve({ id: 0, resultJson: "", errorCode: -32603, errorMessage: "Caller went away" });
-      }
-      pending.clear();
-    };
-    call.on("end", refuse);
-    call.on("error", refuse);
-    controller.signal.addEventListener("abort", refuse, { once: true });
-    const emit = (event: InvokeEvent) => {
-      if (!controller.signal.aborted) call.write(event);
-    };
-    const ask = (method: ClientRequestMethod, params: Record<string, unknown>) => {
-      if (controller.signal.aborted) {
-        return Promise.reject(new ToolError("CANCELLED", "The call was cancelled by the caller"));
-      }
-      const id = nextId++;
-      return new Promise<Record<string, unknown>>((resolve, reject) => {
-        pending.set(id, (answer) => {
-          if (answer.errorMessage !== "" || answer.errorCode !== 0) {
-            return reject(new ClientRequestError(answer.errorCode, answer.errorMessage));
-          }
-          try {
-            const value = JSON.parse(answer.resultJson);
-            if (typeof value !== "object" || value === null || Array.isArray(value)) {
-              throw new TypeError("not a JSON object");
-            }
-            resolve(value);
-          } catch (error) {
-            reject(
-              new ClientRequestError(-32603, `Invalid answer: ${(error as Error).message}`),
-            );
-          }
-        });
-        call.write({ request: { id, method, paramsJson: JSON.stringify(params) } });
-      });
-    };
+    const session = new ToolSession(
+      (request, signal, emit, ask) => execute(request, signal, emit, ask),
+      {
+        write: (event) => call.write(event),
+        end: () => call.end(),
+        fail: (error) => call.emit("error", toStatus(error)),
+      },
+      controller.signal,
+    );
+    call.on("end", () => session.callerGone());
+    call.on("error", () => session.callerGone());
     call.on("data", (message: SessionMessage) => {
-      if (message.call && request === undefined) {
-        request = message.call;
-        inFlight++;
-        const started = now();
-        logStart("InvokeSession", request);
-        execute(request, controller.signal, emit, ask).then(
-          (response) => {
-            logCall("InvokeSession", request!, started);
-            call.write({ result: response });
-            call.end();
-          },
-          (error) => {
-            logCall("InvokeSession", request!, started, error);
-            call.emit("error", toStatus(error));
-          },
-        ).finally(() => {
-          controller.abort();
-          finished();
-        });
-      } else if (message.answer) {
-        const resolve = pending.get(message.answer.id);
-        pending.delete(message.answer.id);
-        resolve?.(message.answer);
+      if (message.call === undefined || message.call === null) {
+        session.onMessage(message);
+        return;
       }
+      const request = message.call;
+      inFlight++;
+      const started = now();
+      logStart("InvokeSession", request);
+      session.onMessage(message)?.then(
+        () => logCall("InvokeSession", request, started),
+        (error) => logCall("InvokeSession", request, started, error),
+      ).finally(() => {
+        controller.abort();
+        finished();
+      });
     });
   }
 
   handlers.InvokeSession = invokeSession;
   Object.assign(
     handlers,
-    createExtensionHandlers(service, {
-      instanceId: options.instanceId,
-      logger,
+    grpcJsExtensionHandlers(createExtensionMethods(service, options.instanceId), {
       toStatus,
       abortOnCancel,
     }),
