@@ -241,6 +241,28 @@ Deno.test("a resource subscription outlives the backend instance that served it"
       (n) => n >= before + 3,
     );
     await client.unsubscribeResource({ uri: "test://watched-resource" });
+
+    // A 2026-07-28 client follows it through subscriptions/listen.
+    const modern = await connectV2(router.url);
+    let modernUpdates = 0;
+    modern.setNotificationHandler("notifications/resources/updated", (notification) => {
+      if (notification.params.uri === "test://watched-resource") modernUpdates++;
+    });
+    const subscription = await modern.listen({
+      resourceSubscriptions: ["test://watched-resource"],
+    });
+    await eventually(
+      "updates on the listen stream",
+      () => Promise.resolve(modernUpdates),
+      (n) => n >= 2,
+    );
+    await subscription.close();
+    await modern.close();
+    // The backend watch ends with the last stream that followed the resource.
+    await eventually("no backend watch left", async () => {
+      const text = await (await fetch(`http://127.0.0.1:${router!.port}/metrics`)).text();
+      return Number(/^mcp_router_resource_watches (\d+)/m.exec(text)?.[1]);
+    }, (open) => open === 0);
   } finally {
     await client?.close();
     await router?.stop();

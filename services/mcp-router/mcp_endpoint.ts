@@ -121,7 +121,42 @@ export class McpEndpoint {
     }
     const options = { maxRequestBodySize: this.#options.maxBodyBytes };
     if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body);
-    return this.#modern.fetch(forward, body === undefined ? undefined : { parsedBody: body });
+    const response = await this.#modern.fetch(
+      forward,
+      body === undefined ? undefined : { parsedBody: body },
+    );
+    if (response.status === 200) this.#followListen(request, body);
+    return response;
+  }
+
+  /**
+   * A 2026-07-28 `subscriptions/listen` stream that names resources: the SDK owns the stream and
+   * its filtering; the backends are watched here, for as long as the client keeps the stream open,
+   * under a session of the stream's own (updates are published to every listen stream, and the
+   * SDK delivers each to the streams that asked for its URI).
+   */
+  #followListen(request: Request, body: unknown): void {
+    const message = body as {
+      method?: unknown;
+      params?: { notifications?: { resourceSubscriptions?: unknown } };
+    } | undefined;
+    const uris = message?.method === "subscriptions/listen"
+      ? message.params?.notifications?.resourceSubscriptions
+      : undefined;
+    if (!Array.isArray(uris) || uris.length === 0 || request.signal.aborted) return;
+    const { subscriptions } = this.#options.surface;
+    const listener = `listen:${randomSessionId()}`;
+    for (const uri of uris) {
+      if (typeof uri !== "string") continue;
+      try {
+        subscriptions.subscribe(listener, uri);
+      } catch {
+        // Unknown to every backend, or over a bound: nothing to follow for that URI.
+      }
+    }
+    request.signal.addEventListener("abort", () => subscriptions.dropSession(listener), {
+      once: true,
+    });
   }
 
   /** Tells every listening client, in both eras, that the tool list changed. */
