@@ -117,7 +117,8 @@ export interface ConformanceStack {
  * The Swarm e2e step (the lead's): deploys `conformance-server` into the running stack
  * (`deploy --with conformance-server`), runs every scenario through HAProxy, then deploys without
  * it again (the stack is pruned). With more than one router, HAProxy needs session affinity for the
- * sampling, elicitation and subscription scenarios (`services/mcp-router/README.md`, "Limits").
+ * sampling, elicitation and subscription scenarios: `lb` with `LB_BALANCE=hdr(mcp-session-id)`
+ * (`services/mcp-router/README.md`, "Limits").
  *
  *   await t.step("MCP conformance through HAProxy", () => conformanceE2eStep(stack));
  */
