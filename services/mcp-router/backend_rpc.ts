@@ -77,6 +77,8 @@ export const MAX_CLIENT_REQUESTS_PER_CALL = 64;
 export class BackendRpc {
   readonly #options: BackendRpcOptions;
   readonly #clients = new Map<string, CapabilityClient>();
+  /** The service each client's address belongs to, to close clients of instances that left. */
+  readonly #serviceOf = new Map<string, string>();
   readonly #next = new Map<string, number>();
 
   constructor(options: BackendRpcOptions) {
@@ -132,7 +134,7 @@ export class BackendRpc {
         cancel: () => {},
       };
     }
-    const stream = this.#client(endpoint).watchResource({ uri }, new grpc.Metadata(), {});
+    const stream = this.#client(endpoint, service).watchResource({ uri }, new grpc.Metadata(), {});
     stream.on("data", (update: { uri?: unknown }) => {
       if (update?.uri === uri) onUpdate();
     });
@@ -161,7 +163,13 @@ export class BackendRpc {
       tried.add(endpoint.id);
       let received = false;
       try {
-        const response = await this.#session(endpoint, request, handlers, () => received = true);
+        const response = await this.#session(
+          service,
+          endpoint,
+          request,
+          handlers,
+          () => received = true,
+        );
         return { response, instance: endpoint.id };
       } catch (error) {
         const code = (error as grpc.ServiceError).code;
@@ -175,16 +183,18 @@ export class BackendRpc {
   close(): void {
     for (const client of this.#clients.values()) client.close();
     this.#clients.clear();
+    this.#serviceOf.clear();
   }
 
   #session(
+    service: string,
     endpoint: Endpoint,
     request: InvokeRequest,
     handlers: SessionHandlers,
     onReceived: () => void,
   ): Promise<InvokeResponse> {
     const deadline = Date.now() + handlers.deadlineMs;
-    const call = this.#client(endpoint).invokeSession(new grpc.Metadata(), { deadline });
+    const call = this.#client(endpoint, service).invokeSession(new grpc.Metadata(), { deadline });
     const abort = () => call.cancel();
     handlers.signal?.addEventListener("abort", abort, { once: true });
     return new Promise<InvokeResponse>((resolve, reject) => {
@@ -281,7 +291,8 @@ export class BackendRpc {
       tried.add(endpoint.id);
       try {
         return await new Promise<Response>((resolve, reject) => {
-          const call = start(this.#client(endpoint), new grpc.Metadata(), { deadline }, (e, r) => {
+          const client = this.#client(endpoint, service);
+          const call = start(client, new grpc.Metadata(), { deadline }, (e, r) => {
             options.signal?.removeEventListener("abort", abort);
             if (e) reject(e);
             else if (r === undefined) reject(new ToolError("INTERNAL", "Empty answer"));
@@ -304,17 +315,33 @@ export class BackendRpc {
     const discovery = this.#options.discovery(service);
     // A tool's calls go only to the instances that describe the catalog's version of it.
     const allowed = tool === undefined ? undefined : discovery?.toolInstances?.(tool);
-    const endpoints = (discovery?.endpoints() ?? []).filter((e) =>
-      !tried.has(e.id) && (allowed?.has(e.id) ?? true)
-    );
+    const current = discovery?.endpoints() ?? [];
+    this.#prune(service, current);
+    const endpoints = current.filter((e) => !tried.has(e.id) && (allowed?.has(e.id) ?? true));
     if (endpoints.length === 0) return undefined;
     const next = this.#next.get(service) ?? 0;
     this.#next.set(service, next + 1);
     return endpoints[next % endpoints.length];
   }
 
-  #client(endpoint: Endpoint): CapabilityClient {
+  /**
+   * Closes the clients of `service`'s instances that left Consul (calls in flight on them finish).
+   * Not when the list is empty: Consul may be away, and the last instances keep serving.
+   */
+  #prune(service: string, endpoints: readonly Endpoint[]): void {
+    if (endpoints.length === 0) return;
+    const live = new Set(endpoints.map((e) => `${e.address}:${e.port}`));
+    for (const [target, owner] of this.#serviceOf) {
+      if (owner !== service || live.has(target)) continue;
+      this.#clients.get(target)?.close();
+      this.#clients.delete(target);
+      this.#serviceOf.delete(target);
+    }
+  }
+
+  #client(endpoint: Endpoint, service: string): CapabilityClient {
     const target = `${endpoint.address}:${endpoint.port}`;
+    this.#serviceOf.set(target, service);
     let client = this.#clients.get(target);
     if (client === undefined) {
       client = new CapabilityClientConstructor(target, grpc.credentials.createInsecure(), {
@@ -330,5 +357,6 @@ export class BackendRpc {
     const target = `${endpoint.address}:${endpoint.port}`;
     this.#clients.get(target)?.close();
     this.#clients.delete(target);
+    this.#serviceOf.delete(target);
   }
 }

@@ -2,7 +2,9 @@
  * Resource subscriptions on this router replica: which sessions follow which URI, and one backend
  * watch (WatchResource) per URI however many sessions follow it. When a watch ends (its instance
  * stopped, crashed or was replaced) while sessions still follow the URI, it is opened again on an
- * instance found then, after a backoff: subscriptions outlive the instance that served them.
+ * instance found then, after a backoff: subscriptions outlive the instance that served them. A
+ * change while no watch was open would go unseen, so a reopened watch tells the sessions the
+ * resource may have changed (an update is a hint to read it again, never a payload).
  *
  * Bounded: at most `maxPerSession` URIs per session and `maxTotal` (session, URI) pairs, so clients
  * cannot make the router open streams without limit.
@@ -163,6 +165,7 @@ export class ResourceSubscriptions {
       followed.retry = setTimeout(() => {
         followed.retry = undefined;
         this.#open(uri, followed);
+        if (followed.watch !== undefined) this.#options.onUpdated(uri, followed.sessions);
       }, delay);
     });
   }
