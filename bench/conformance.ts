@@ -30,11 +30,13 @@ import {
   type SessionMessage,
 } from "../proto/mod.ts";
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
-import { eventually, startService } from "../tests/helpers/service_process.ts";
+import { startService } from "../tests/helpers/service_process.ts";
+import { eventually } from "../tests/helpers/poll.ts";
 import { sessionKeyText, startRouter } from "../tests/router_harness.ts";
 import { BackendRpc } from "../services/mcp-router/backend_rpc.ts";
 import { ResourceSubscriptions } from "../services/mcp-router/resource_subscriptions.ts";
 import { SILENT_LOGGER } from "../services/runtime/logger.ts";
+import { delay } from "../services/runtime/delay.ts";
 
 /** `--heap <address>`: the heap measurement, run in a process of its own with `--expose-gc`. */
 if (Deno.args[0] === "--heap") {
@@ -63,7 +65,7 @@ if (Deno.args[0] === "--heap") {
     for (let i = 0; i < 3; i++) gc();
     return Deno.memoryUsage().heapUsed;
   };
-  const settle = () => new Promise((resolve) => setTimeout(resolve, 1500));
+  const settle = () => delay(1500);
   // One watch first, so the client, its channel and its HTTP/2 session are counted as the base.
   subscriptions.subscribe("warm", "test://template/warm/data");
   await settle();
@@ -241,7 +243,7 @@ try {
     const text = await (await fetch(`http://127.0.0.1:${router.port}/metrics`)).text();
     return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
   };
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await delay(2000);
   const base = { router: rssKiB(router.pid), backend: rssKiB(backend.pid) };
   const sessions = await Promise.all(Array.from({ length: 10 }, () => mcpClient()));
   for (const [s, session] of sessions.entries()) {
@@ -257,7 +259,7 @@ try {
     () => metric("mcp_router_resource_watches"),
     (n) => n === 1000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await delay(2000);
   const distinct = { router: rssKiB(router.pid), backend: rssKiB(backend.pid) };
   for (const [s, session] of sessions.entries()) {
     await Promise.all(
@@ -278,7 +280,7 @@ try {
     () => metric("mcp_router_resource_subscriptions"),
     (n) => n === 1000,
   );
-  await new Promise((resolve) => setTimeout(resolve, 2000));
+  await delay(2000);
   const shared = {
     router: rssKiB(router.pid),
     backend: rssKiB(backend.pid),

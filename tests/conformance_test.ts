@@ -11,7 +11,8 @@ import {
   scenarioProblem,
   serverScenarios,
 } from "./helpers/conformance_suite.ts";
-import { eventually, startService } from "./helpers/service_process.ts";
+import { startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 import { connectV1, type RouterProcess, sessionKeyText, startRouter } from "./router_harness.ts";
 
 /** Waits until the router serves the conformance tools (its catalog has caught up). */

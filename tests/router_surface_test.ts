@@ -16,7 +16,9 @@ import {
   StreamableHTTPClientTransport as TransportV2,
 } from "@modelcontextprotocol/client";
 import { startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, startService } from "./helpers/service_process.ts";
+import { startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { delay } from "../services/runtime/delay.ts";
 import {
   connectV1,
   connectV2,
@@ -35,8 +37,8 @@ async function samplingClient(url: URL): Promise<ClientV1> {
     CreateMessageRequestSchema,
     async (request: { params: { messages: { content: unknown }[] } }) => {
       const text = (request.params.messages[0].content as { text: string }).text;
-      // Answer the later prompts first, so answers cross on the wire.
-      await new Promise((resolve) => setTimeout(resolve, text.endsWith("0") ? 150 : 10));
+      // Answer odd prompts first, so answers cross on the wire.
+      await delay(Number(text.split(" ").at(-1)) % 2 === 0 ? 150 : 10);
       return {
         role: "assistant",
         content: { type: "text", text: `reply to ${text}` },

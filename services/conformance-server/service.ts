@@ -14,6 +14,7 @@ import {
   type ServiceDefinition,
   type ToolDefinition,
 } from "../runtime/tool.ts";
+import { delay } from "../runtime/delay.ts";
 import { PLATFORM_VERSION } from "../runtime/version.ts";
 import {
   JSON_SCHEMA_2020_12_INPUT_SCHEMA,
@@ -35,19 +36,6 @@ const NO_ARGUMENTS = { type: "object", properties: {} };
 
 function text(value: string): McpContentBlock {
   return { type: "text", text: value };
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-  });
 }
 
 /** A tool without arguments answering fixed content. */
@@ -153,9 +141,9 @@ export function conformanceServer(options: ConformanceServerOptions): ServiceDef
       parse: (raw: unknown) => raw,
       async run(_args: unknown, context) {
         context.logMessage("info", "Tool execution started");
-        await sleep(step, context.signal);
+        await delay(step, { signal: context.signal });
         context.logMessage("info", "Tool processing data");
-        await sleep(step, context.signal);
+        await delay(step, { signal: context.signal });
         context.logMessage("info", "Tool execution completed");
         return new ContentResult([text("Tool with logging executed successfully")]);
       },
@@ -175,7 +163,7 @@ export function conformanceServer(options: ConformanceServerOptions): ServiceDef
             total: 100,
             message: `Completed step ${done} of 100`,
           });
-          if (done < 100) await sleep(step, context.signal);
+          if (done < 100) await delay(step, { signal: context.signal });
         }
         return new ContentResult([text("Progress reported: 0, 50, 100 of 100")]);
       },
