@@ -79,7 +79,15 @@ export interface LbBackend {
 }
 
 /** Load-balancing algorithms offered for the MCP routers. */
-export type Balance = "roundrobin" | "leastconn" | "random" | "source";
+export type Balance =
+  | "roundrobin"
+  | "leastconn"
+  | "random"
+  | "source"
+  // One router per MCP session while the routers stay the same: what a session has in flight on
+  // its router (a tool's request to the client, subscriptions, its log level) then stays reachable.
+  // Requests without the header (2026-07-28) are balanced round robin.
+  | "hdr(mcp-session-id)";
 
 /** Settings of the load balancer that do not come from Consul. */
 export interface LbSettings {

@@ -41,7 +41,13 @@ export interface ParseLbConfigOptions {
   statsAuthText?: string | null;
 }
 
-const BALANCES: readonly Balance[] = ["roundrobin", "leastconn", "random", "source"];
+const BALANCES: readonly Balance[] = [
+  "roundrobin",
+  "leastconn",
+  "random",
+  "source",
+  "hdr(mcp-session-id)",
+];
 
 /** Parses the configuration; throws one error listing every problem. */
 export function parseLbConfig(

@@ -39,3 +39,8 @@ Deno.test("parseLbConfig() lists every problem", () => {
       /LB_STATS_PORT/.test(error.message) && /LB_STATS_AUTH_FILE/.test(error.message),
   );
 });
+
+Deno.test("parseLbConfig() takes session affinity by the MCP session header", () => {
+  const config = parseLbConfig({ LB_BALANCE: "hdr(mcp-session-id)" }, {}, options);
+  assert.equal(config.settings.balance, "hdr(mcp-session-id)");
+});

@@ -17,6 +17,47 @@ export interface ToolMessage {
   inputSchemaJson: string;
   outputSchemaJson: string;
   annotationsJson: string;
+  /** How the router calls it; `UNARY` when absent (older services). */
+  mode?: InvokeMode;
+}
+
+/** How the router calls a tool. */
+export type InvokeMode = "UNARY" | "STREAM" | "SESSION";
+
+/** A resource a service lists. */
+export interface ResourceMessage {
+  uri: string;
+  name: string;
+  title: string;
+  description: string;
+  mimeType: string;
+  watchable: boolean;
+}
+
+/** A family of resources under an RFC 6570 level-1 template. */
+export interface ResourceTemplateMessage {
+  uriTemplate: string;
+  name: string;
+  title: string;
+  description: string;
+  mimeType: string;
+  completable: boolean;
+}
+
+/** One argument of a prompt. */
+export interface PromptArgumentMessage {
+  name: string;
+  description: string;
+  required: boolean;
+}
+
+/** A prompt a service offers. */
+export interface PromptMessageInfo {
+  name: string;
+  title: string;
+  description: string;
+  arguments: PromptArgumentMessage[];
+  completable: boolean;
 }
 
 /** Answer to Describe. */
@@ -25,6 +66,10 @@ export interface DescribeResponse {
   version: string;
   tools: ToolMessage[];
   instanceId: string;
+  /** Absent from older services. */
+  resources?: ResourceMessage[];
+  resourceTemplates?: ResourceTemplateMessage[];
+  prompts?: PromptMessageInfo[];
 }
 
 /** A tool call. */
@@ -34,10 +79,116 @@ export interface InvokeRequest {
   requestId: string;
 }
 
+/** The body of a resource: `text` or `blob`. */
+export interface ResourceContentsMessage {
+  uri: string;
+  mimeType: string;
+  text?: string;
+  blob?: Uint8Array;
+  body?: "text" | "blob";
+}
+
+/** One MCP content block: exactly one of the block fields is set. */
+export interface ContentBlockMessage {
+  text?: { text: string };
+  image?: { data: Uint8Array; mimeType: string };
+  audio?: { data: Uint8Array; mimeType: string };
+  resource?: ResourceContentsMessage;
+  resourceLink?: {
+    uri: string;
+    name: string;
+    title: string;
+    description: string;
+    mimeType: string;
+  };
+  annotationsJson?: string;
+  block?: "text" | "image" | "audio" | "resource" | "resourceLink";
+}
+
 /** The result of a tool call. */
 export interface InvokeResponse {
   resultJson: string;
   instanceId: string;
+  /** MCP content blocks; when non-empty, `resultJson` is ignored. */
+  content?: ContentBlockMessage[];
+  structuredContentJson?: string;
+  isError?: boolean;
+}
+
+/** A log message of a running call. */
+export interface LogEventMessage {
+  level: string;
+  logger: string;
+  dataJson: string;
+}
+
+/** A request of a tool to the client. */
+export interface ClientRequestMessage {
+  id: number;
+  method: string;
+  paramsJson: string;
+}
+
+/** The client's answer to a {@linkcode ClientRequestMessage}. */
+export interface ClientAnswerMessage {
+  id: number;
+  resultJson: string;
+  errorCode: number;
+  errorMessage: string;
+}
+
+/** What a caller sends on InvokeSession: the call first, then answers. */
+export interface SessionMessage {
+  call?: InvokeRequest;
+  answer?: ClientAnswerMessage;
+  message?: "call" | "answer";
+}
+
+/** ReadResource's request. */
+export interface ReadResourceRequest {
+  uri: string;
+  requestId: string;
+}
+
+/** ReadResource's answer. */
+export interface ReadResourceResponse {
+  contents: ResourceContentsMessage[];
+  instanceId: string;
+}
+
+/** One message of a rendered prompt. */
+export interface PromptMessage {
+  role: string;
+  content: ContentBlockMessage | null;
+}
+
+/** GetPrompt's request. */
+export interface GetPromptRequest {
+  name: string;
+  arguments: Record<string, string>;
+  requestId: string;
+}
+
+/** GetPrompt's answer. */
+export interface GetPromptResponse {
+  description: string;
+  messages: PromptMessage[];
+}
+
+/** Complete's request. */
+export interface CompleteRequest {
+  refType: string;
+  ref: string;
+  argument: string;
+  value: string;
+  context: Record<string, string>;
+}
+
+/** Complete's answer. */
+export interface CompleteResponse {
+  values: string[];
+  total: number;
+  hasMore: boolean;
 }
 
 /** Progress of a streamed tool call. */
@@ -52,7 +203,9 @@ export interface InvokeEvent {
   progress?: ProgressMessage;
   log?: string;
   result?: InvokeResponse;
-  event?: "progress" | "log" | "result";
+  logEvent?: LogEventMessage;
+  request?: ClientRequestMessage;
+  event?: "progress" | "log" | "result" | "logEvent" | "request";
 }
 
 /** A typed grpc-js client of `platform.v1.Capability`. */
@@ -73,6 +226,33 @@ export interface CapabilityClient extends grpc.Client {
     metadata: grpc.Metadata,
     options: grpc.CallOptions,
   ): grpc.ClientReadableStream<InvokeEvent>;
+  invokeSession(
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+  ): grpc.ClientDuplexStream<SessionMessage, InvokeEvent>;
+  readResource(
+    request: ReadResourceRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<ReadResourceResponse>,
+  ): grpc.ClientUnaryCall;
+  watchResource(
+    request: { uri: string },
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+  ): grpc.ClientReadableStream<{ uri: string }>;
+  getPrompt(
+    request: GetPromptRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<GetPromptResponse>,
+  ): grpc.ClientUnaryCall;
+  complete(
+    request: CompleteRequest,
+    metadata: grpc.Metadata,
+    options: grpc.CallOptions,
+    callback: grpc.requestCallback<CompleteResponse>,
+  ): grpc.ClientUnaryCall;
 }
 
 const LOADER_OPTIONS: protoLoader.Options = {

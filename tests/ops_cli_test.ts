@@ -51,6 +51,10 @@ Deno.test("ops rejects bad command lines with exit code 2 and one error line", a
     [["probe", "echo", "--rate", "0"], /^error: Invalid rate "0"/],
     [["bogus"], /^error: unknown command 'bogus'/],
     [["status", "--timeout", "x"], /^error: Invalid configuration: timeout must be an integer/],
+    [
+      ["deploy", "--with", "echo"],
+      /^error: --with takes an optional service \("conformance-server"\)/,
+    ],
   ];
   for (const [args, pattern] of cases) {
     await t.step(args.join(" "), async () => {

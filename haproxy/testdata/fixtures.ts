@@ -58,6 +58,13 @@ export const GOLDEN_CASES: Record<string, { snapshot: ConsulSnapshot; settings: 
     },
     settings: GOLDEN_SETTINGS,
   },
+  session_affinity: {
+    snapshot: {
+      routers: [entry("router-a", 9001), entry("router-b", 9002)],
+      services: {},
+    },
+    settings: { ...GOLDEN_SETTINGS, balance: "hdr(mcp-session-id)" },
+  },
   weights: {
     snapshot: {
       routers: [

@@ -9,6 +9,7 @@ import {
   type SwarmNode,
 } from "../plan/nodes.ts";
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
+import { ALL_SERVICES, OPTIONAL_SERVICES, withOptional } from "../plan/services.ts";
 import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
 import { renderStack } from "../render/stack.ts";
 import type { SwarmService } from "../plan/state.ts";
@@ -28,6 +29,8 @@ export interface DeployFlags {
   dryRun?: boolean;
   /** A registry every node pulls from (`host:port`); needed on more than one node. */
   registry?: string;
+  /** Optional services to deploy too (`--with conformance-server`). */
+  with?: string[];
 }
 
 const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
@@ -158,7 +161,15 @@ async function ensureSecrets(
 }
 
 /** Runs `deploy`. */
-export async function deployCommand(context: CommandContext, flags: DeployFlags): Promise<void> {
+export async function deployCommand(
+  defaults: CommandContext,
+  flags: DeployFlags,
+): Promise<void> {
+  // Optional services asked for join every step below: images, plan, stack file, agreement.
+  const chosen = withOptional(flags.with ?? [], [...defaults.services, ...OPTIONAL_SERVICES]);
+  const context: CommandContext = { ...defaults, services: chosen };
+  const omit = ALL_SERVICES.filter((service) => !chosen.includes(service))
+    .map((service) => service.name);
   const { config, docker, progress } = context;
   const started = context.now();
   const inSwarm = await ensureSwarm(context, { dryRun: flags.dryRun });
@@ -223,6 +234,7 @@ export async function deployCommand(context: CommandContext, flags: DeployFlags)
     statsAuthSecret: secrets.statsAuth,
     // A deploy sets the labels the file declares: a pause of the autoscaler must survive it.
     keepLabels: pausedLabels(actual),
+    omit,
   });
   const file = `${config.buildDir}/stack.${config.stack}.yml`;
   await writeTextFile(file, rendered);
@@ -266,6 +278,10 @@ export function registerDeploy(program: Command, run: CommandRunner): void {
     .option(
       "--registry <host:port>",
       "registry every node pulls from (more than one node; default: the local cluster's own)",
+    )
+    .option(
+      "--with <service...>",
+      "deploy optional services too (conformance-server: the MCP conformance suite's fixtures)",
     )
     .action((flags: DeployFlags) => run((context) => deployCommand(context, flags)));
 }

@@ -23,9 +23,11 @@ export interface PlatformService {
   readonly health: "consul" | "swarm";
   /** Whether more than one replica makes sense (a single Consul server does not). */
   readonly scalable: boolean;
+  /** Deployed only when asked for (`deploy --with <name>`); left out of every other default. */
+  readonly optional?: boolean;
 }
 
-/** Every service of the stack, in deploy order. */
+/** Every service of a default deploy, in deploy order (optional ones: `OPTIONAL_SERVICES`). */
 export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
   {
     name: "consul",
@@ -118,6 +120,54 @@ export const PLATFORM_SERVICES: readonly PlatformService[] = Object.freeze([
     scalable: false,
   },
 ]);
+
+/** Services deployed only when asked for (`deploy --with <name>`). */
+export const OPTIONAL_SERVICES: readonly PlatformService[] = Object.freeze([
+  {
+    name: "conformance-server",
+    consulName: "tool-conformance",
+    aliases: ["conformance", "tool-conformance"],
+    port: 50055,
+    entrypoint: "services/conformance-server/main.ts",
+    image: "services",
+    health: "consul",
+    scalable: true,
+    optional: true,
+  },
+]);
+
+/** Every service the stack file may hold: the platform's and the optional ones. */
+export const ALL_SERVICES: readonly PlatformService[] = Object.freeze([
+  ...PLATFORM_SERVICES,
+  ...OPTIONAL_SERVICES,
+]);
+
+/**
+ * The services of a deploy with the optional services named in `names` (`--with`); a name that is
+ * not an optional service is a usage error naming the ones there are.
+ */
+export function withOptional(
+  names: readonly string[],
+  services: readonly PlatformService[] = ALL_SERVICES,
+): PlatformService[] {
+  const optional = services.filter((service) => service.optional);
+  const chosen = new Set<PlatformService>();
+  for (const name of names) {
+    const wanted = name.trim().toLowerCase();
+    const found = optional.find((service) =>
+      service.name === wanted || service.consulName === wanted || service.aliases.includes(wanted)
+    );
+    if (found === undefined) {
+      throw new UsageError(
+        `--with takes an optional service (${
+          optional.map((service) => `"${service.name}"`).join(", ")
+        }), got "${name}"`,
+      );
+    }
+    chosen.add(found);
+  }
+  return services.filter((service) => !service.optional || chosen.has(service));
+}
 
 /** The services that register in Consul (the others are known to Swarm only). */
 export function consulRegistered(

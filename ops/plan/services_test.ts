@@ -2,9 +2,11 @@ import assert from "node:assert/strict";
 import { UsageError } from "../errors.ts";
 import {
   consulRegistered,
+  PLATFORM_SERVICES,
   resolveService,
   scalableServices,
   swarmServiceName,
+  withOptional,
 } from "./services.ts";
 
 Deno.test("resolveService() accepts short, Swarm and Consul names", async (t) => {
@@ -60,5 +62,19 @@ Deno.test("swarmServiceName() prefixes the stack", () => {
   assert.equal(
     swarmServiceName("agent-platform", resolveService("echo")),
     "agent-platform_echo-agent",
+  );
+});
+
+Deno.test("withOptional() adds the optional services asked for, by any of their names", () => {
+  const names = (services: readonly { name: string }[]) => services.map((service) => service.name);
+  assert.deepEqual(names(withOptional([])), names(PLATFORM_SERVICES));
+  assert.deepEqual(names(withOptional(["conformance"])), [
+    ...names(PLATFORM_SERVICES),
+    "conformance-server",
+  ]);
+  assert.deepEqual(withOptional(["tool-conformance"]), withOptional(["conformance-server"]));
+  assert.throws(
+    () => withOptional(["echo"]),
+    (error: Error) => error instanceof UsageError && error.message.includes('"conformance-server"'),
   );
 });

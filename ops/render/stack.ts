@@ -16,6 +16,8 @@ export interface RenderStackOptions {
   statsAuthSecret?: string;
   /** Service labels to set on top of the file's (`deploy.labels`), by service. */
   keepLabels?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  /** Services of the file left out of this deploy (optional ones nobody asked for). */
+  omit?: readonly string[];
 }
 
 /** Where the `lb` service finds its stats credentials. */
@@ -61,6 +63,7 @@ export function renderStack(template: string, options: RenderStackOptions): stri
   // Swarm templates (`{{.Task.ID}}`) pass through untouched: they are plain strings to YAML.
   const document = parse(interpolate(template, options.vars), { merge: true }) as StackDocument;
   const services = document.services ?? {};
+  for (const name of options.omit ?? []) delete services[name];
   for (const [name, image] of Object.entries(options.images)) {
     const service = services[name];
     if (!service) throw new Error(`Stack file has no service "${name}"`);

@@ -70,12 +70,26 @@ Deno.test("stackServiceNames() lists the stack's services", async () => {
     "consul",
     "consul-agent",
     "echo-agent",
+    "conformance-server",
     "weather-tool",
     "itinerary-worker",
     "mcp-router",
     "lb",
     "prometheus",
     "autoscaler",
+  ]);
+});
+
+Deno.test("renderStack() leaves out the optional services not asked for", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  const vars = { ROUTER_SESSION_KEY_SECRET: "st_router-session-key" };
+  const without = parse(renderStack(template, { vars, images: {}, omit: ["conformance-server"] }));
+  assert.equal(without.services["conformance-server"], undefined);
+  assert.ok(without.services["echo-agent"]);
+  const withIt = parse(renderStack(template, { vars, images: {} }));
+  assert.equal(withIt.services["conformance-server"].environment.PORT, "50055");
+  assert.deepEqual(withIt.services["conformance-server"].command, [
+    "services/conformance-server/main.ts",
   ]);
 });
 

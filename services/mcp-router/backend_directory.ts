@@ -12,6 +12,7 @@ import { type Endpoint, ServiceDiscovery } from "../runtime/discovery.ts";
 import { type Logger, SILENT_LOGGER } from "../runtime/logger.ts";
 import type { StrategyName } from "../runtime/strategies.ts";
 import { type Catalog, EMPTY_CATALOG, mergeCatalog, type ServiceTools } from "./catalog.ts";
+import { decideSurface } from "./surface_catalog.ts";
 import { decideTools, type Dissent } from "./tool_consensus.ts";
 
 /** The Consul tag every agent, tool and worker carries. */
@@ -222,7 +223,11 @@ export class BackendDirectory {
       else backend.failures = 0;
       if (endpoints.length > 0 && silent === endpoints.length) continue;
       const consensus = decideTools(service, descriptions, { previous: backend.tools });
-      backend.tools = consensus.tools;
+      // Resources, templates and prompts by the same majority rule as tools.
+      const surface = decideSurface(descriptions, backend.tools);
+      backend.tools = consensus.tools === undefined && surface === undefined
+        ? undefined
+        : { ...(consensus.tools ?? { service, version: "", tools: [] }), ...surface };
       backend.discovery.setToolInstances(consensus.allowed);
       this.#reportConsensus(service, backend, consensus.dissent, consensus.undecided);
       this.#publish();
@@ -315,7 +320,20 @@ export class BackendDirectory {
         names: owners.map((owner) => `${owner}.${name}`),
       });
     }
-    for (const problem of next.problems) this.#logger.warn(problem);
+    for (const conflict of next.surface.conflicts) {
+      const key = `${conflict.kind}:${conflict.name}`;
+      if (this.#reportedConflicts.has(key)) continue;
+      this.#reportedConflicts.add(key);
+      this.#logger.warn(
+        conflict.kind === "prompt"
+          ? "Several services offer the same prompt; serving each under a prefix"
+          : `Several services offer the same ${conflict.kind}; serving none of them`,
+        { [conflict.kind]: conflict.name, services: conflict.services },
+      );
+    }
+    for (const problem of [...next.problems, ...next.surface.problems]) {
+      this.#logger.warn(problem);
+    }
     this.#logger.info("Catalog changed", { tools: next.tools.map((tool) => tool.name) });
     for (const listener of this.#listeners) listener(next);
   }

@@ -2,14 +2,20 @@
  * The router's tool catalog: the union of the tools every platform service describes, as MCP tools.
  * Pure: the follower feeds it Describe answers, the MCP servers read it.
  */
-import type { ToolMessage } from "../../proto/mod.ts";
+import type { InvokeMode, ToolMessage } from "../../proto/mod.ts";
 import { checkSchemaLimits, compileValidator } from "../runtime/schema_validator.ts";
+import {
+  EMPTY_SURFACE,
+  mergeSurface,
+  type ServiceSurface,
+  type Surface,
+} from "./surface_catalog.ts";
 
 /** A JSON Schema object. */
 export type JsonSchema = Record<string, unknown>;
 
 /** What one backend service offers, from its Describe answer. */
-export interface ServiceTools {
+export interface ServiceTools extends ServiceSurface {
   /** Consul service name, e.g. `agent-echo`. */
   readonly service: string;
   readonly version: string;
@@ -29,6 +35,8 @@ export interface CatalogTool {
   readonly inputSchema: JsonSchema;
   readonly outputSchema?: JsonSchema;
   readonly annotations?: Record<string, unknown>;
+  /** How the backend is called (`UNARY` for older services). */
+  readonly mode: InvokeMode;
 }
 
 /** The merged catalog. */
@@ -40,15 +48,20 @@ export interface Catalog {
   readonly conflicts: readonly string[];
   /** Tools left out, and why. */
   readonly problems: readonly string[];
+  /** Resources, templates and prompts. */
+  readonly surface: Surface;
   /** Equal for equal catalogs: compare it to detect a change. */
   readonly fingerprint: string;
 }
 
 /** The empty catalog. */
-export const EMPTY_CATALOG: Catalog = mergeCatalog([]);
+export const EMPTY_CATALOG: Catalog = mergeCatalog([], EMPTY_SURFACE);
 
 /** Merges what each service offers into one catalog, prefixing names several services share. */
-export function mergeCatalog(services: readonly ServiceTools[]): Catalog {
+export function mergeCatalog(
+  services: readonly ServiceTools[],
+  surface: Surface = mergeSurface(services),
+): Catalog {
   const problems: string[] = [];
   const offers = new Map<string, { service: string; tool: ToolMessage }[]>();
   const sorted = [...services].sort((a, b) => compare(a.service, b.service));
@@ -83,7 +96,8 @@ export function mergeCatalog(services: readonly ServiceTools[]): Catalog {
     byName,
     conflicts: Object.freeze(conflicts),
     problems: Object.freeze(problems),
-    fingerprint: JSON.stringify(tools),
+    surface,
+    fingerprint: JSON.stringify(tools) + surface.fingerprint,
   });
 }
 
@@ -145,6 +159,7 @@ function buildTool(
     inputSchema,
     ...(outputSchema?.type === "object" ? { outputSchema } : {}),
     ...(annotations ? { annotations } : {}),
+    mode: tool.mode === "STREAM" || tool.mode === "SESSION" ? tool.mode : "UNARY",
   };
   return built;
 }

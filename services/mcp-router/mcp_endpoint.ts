@@ -12,9 +12,11 @@
  */
 import {
   createMcpHandler,
+  inputRequired,
   isLegacyRequest,
   LATEST_PROTOCOL_VERSION,
   type ListToolsResult,
+  LOG_LEVEL_META_KEY,
   type McpHttpHandler,
   ProtocolError,
   ProtocolErrorCode,
@@ -26,7 +28,16 @@ import type { Logger } from "../runtime/logger.ts";
 import { type Catalog, listTools } from "./catalog.ts";
 import { jsonRpcError } from "./http_guard.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
-import type { CallProgress, ToolGateway } from "./tool_gateway.ts";
+import type { CallLog, CallProgress, ClientRequester, ToolGateway } from "./tool_gateway.ts";
+import { ClientRequests, isResponseBatch } from "./client_requests.ts";
+import {
+  InputRequiredCalls,
+  type RoundOutcome,
+  UnknownStateError,
+} from "./input_required_calls.ts";
+import { registerSurface, surfaceCapabilities, type SurfaceDependencies } from "./mcp_surface.ts";
+import { isLogLevel, passes } from "./session_log_levels.ts";
+import type { McpLogLevel } from "../runtime/tool.ts";
 
 /** Sessions ended with DELETE: refused afterwards by every replica that knows. */
 export interface EndedSessions {
@@ -47,18 +58,29 @@ export interface McpEndpointOptions {
   serverInfo: { name: string; version: string };
   /** The clock, for session issue times; default `Date.now`. */
   now?: () => number;
+  /** Resources, prompts, completion, subscriptions and log levels. */
+  surface: SurfaceDependencies;
+  /** How long a tool's request may wait for the client's answer; default 60 s. */
+  clientRequestTimeoutMs?: number;
 }
 
 /** What a server instance serves: a 2025 session, or none (2026-07-28). */
 interface ServeContext {
   session?: SessionClaims;
+  /** The 2025 transport of this exchange, which carries the tool's requests to the client. */
+  transport?: WebStandardStreamableHTTPServerTransport;
 }
 
 /** Serves MCP on one endpoint for both protocol eras. */
 export class McpEndpoint {
   readonly #options: McpEndpointOptions;
   readonly #modern: McpHttpHandler;
-  readonly #listeners = new Set<Server>();
+  /** Open 2025 GET streams, with the session each belongs to. */
+  readonly #listeners = new Map<Server, string>();
+  /** Requests of tools sent to 2025 clients, waiting for the answer on a later POST. */
+  readonly #clientRequests: ClientRequests;
+  /** Interactive calls of 2026-07-28 clients, parked between rounds. */
+  readonly #parked: InputRequiredCalls;
   /** Calls in flight on this replica by session and JSON-RPC id, for `notifications/cancelled`. */
   readonly #inFlight = new Map<string, AbortController>();
   readonly #now: () => number;
@@ -66,6 +88,8 @@ export class McpEndpoint {
   constructor(options: McpEndpointOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#clientRequests = new ClientRequests(options.clientRequestTimeoutMs ?? 60_000);
+    this.#parked = new InputRequiredCalls({ timeoutMs: options.clientRequestTimeoutMs ?? 60_000 });
     this.#modern = createMcpHandler(() => this.#createServer({}), {
       legacy: "reject",
       maxRequestBodySize: options.maxBodyBytes,
@@ -97,20 +121,82 @@ export class McpEndpoint {
     }
     const options = { maxRequestBodySize: this.#options.maxBodyBytes };
     if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body);
-    return this.#modern.fetch(forward, body === undefined ? undefined : { parsedBody: body });
+    const response = await this.#modern.fetch(
+      forward,
+      body === undefined ? undefined : { parsedBody: body },
+    );
+    if (response.status === 200) this.#followListen(request, body);
+    return response;
+  }
+
+  /**
+   * A 2026-07-28 `subscriptions/listen` stream that names resources: the SDK owns the stream and
+   * its filtering; the backends are watched here, for as long as the client keeps the stream open,
+   * under a session of the stream's own (updates are published to every listen stream, and the
+   * SDK delivers each to the streams that asked for its URI).
+   */
+  #followListen(request: Request, body: unknown): void {
+    const message = body as {
+      method?: unknown;
+      params?: { notifications?: { resourceSubscriptions?: unknown } };
+    } | undefined;
+    const uris = message?.method === "subscriptions/listen"
+      ? message.params?.notifications?.resourceSubscriptions
+      : undefined;
+    if (!Array.isArray(uris) || uris.length === 0 || request.signal.aborted) return;
+    const { subscriptions } = this.#options.surface;
+    const listener = `listen:${randomSessionId()}`;
+    for (const uri of uris) {
+      if (typeof uri !== "string") continue;
+      try {
+        subscriptions.subscribe(listener, uri);
+      } catch {
+        // Unknown to every backend, or over a bound: nothing to follow for that URI.
+      }
+    }
+    request.signal.addEventListener("abort", () => subscriptions.dropSession(listener), {
+      once: true,
+    });
   }
 
   /** Tells every listening client, in both eras, that the tool list changed. */
   toolsChanged(): void {
     this.#modern.notify.toolsChanged();
-    for (const server of this.#listeners) {
+    for (const server of this.#listeners.keys()) {
       server.sendToolListChanged().catch(() => this.#listeners.delete(server));
     }
   }
 
+  /** Tells every listening client that the resource or prompt lists changed. */
+  surfaceChanged(what: { resources: boolean; prompts: boolean }): void {
+    if (what.resources) this.#modern.notify.resourcesChanged();
+    if (what.prompts) this.#modern.notify.promptsChanged();
+    for (const server of this.#listeners.keys()) {
+      const sent = [
+        what.resources ? server.sendResourceListChanged() : undefined,
+        what.prompts ? server.sendPromptListChanged() : undefined,
+      ];
+      Promise.all(sent).catch(() => this.#listeners.delete(server));
+    }
+  }
+
+  /** Sends `notifications/resources/updated` to the listening streams of `sessions`. */
+  resourceUpdated(uri: string, sessions: ReadonlySet<string>): void {
+    this.#modern.notify.resourceUpdated(uri);
+    for (const [server, sid] of this.#listeners) {
+      if (!sessions.has(sid)) continue;
+      server.sendResourceUpdated({ uri }).catch(() => this.#listeners.delete(server));
+    }
+  }
+
+  /** Requests of tools waiting for a client's answer on this replica (2025 and 2026). */
+  get pendingClientRequests(): number {
+    return this.#clientRequests.size + this.#parked.size;
+  }
+
   /** Ends the 2025 GET streams, so their clients reconnect to another replica. */
   async closeListeners(): Promise<void> {
-    const listeners = [...this.#listeners];
+    const listeners = [...this.#listeners.keys()];
     this.#listeners.clear();
     await Promise.allSettled(listeners.map((server) => server.close()));
   }
@@ -118,14 +204,18 @@ export class McpEndpoint {
   /** Aborts open exchanges and closes listening streams. */
   async close(): Promise<void> {
     for (const controller of this.#inFlight.values()) controller.abort();
+    this.#clientRequests.close();
+    this.#parked.close();
     await this.closeListeners();
     await this.#modern.close();
   }
 
   #createServer(context: ServeContext): Server {
     const { catalog, gateway, serverInfo } = this.#options;
-    const server = new Server(serverInfo, { capabilities: { tools: { listChanged: true } } });
+    const capabilities = surfaceCapabilities(catalog());
+    const server = new Server(serverInfo, { capabilities });
     server.setRequestHandler("tools/list", () => listTools(catalog()) as ListToolsResult);
+    registerSurface(server, capabilities, this.#options.surface, context.session?.sid);
     server.setRequestHandler("tools/call", async (request, ctx) => {
       const name = request.params.name;
       const tool = catalog().byName.get(name);
@@ -140,6 +230,40 @@ export class McpEndpoint {
         }).catch(() => {});
       };
       const sid = context.session?.sid;
+      // 2025: the session's `logging/setLevel` (every message before one); 2026-07-28: the level
+      // in the request's envelope (none without one), as the SDK's own `ctx.mcpReq.log` decides.
+      const threshold = sid !== undefined
+        ? this.#options.surface.logLevels.get(sid)
+        : logLevelOf(ctx.mcpReq.envelope);
+      const logsWanted = sid !== undefined || threshold !== undefined;
+      const onLog = !logsWanted ? undefined : (log: CallLog) => {
+        if (!isLogLevel(log.level) || !passes(log.level, threshold)) return;
+        ctx.mcpReq.notify({ method: "notifications/message", params: { ...log } }).catch(() => {});
+      };
+      if (sid === undefined && tool.mode === "SESSION") {
+        // 2026-07-28: the tool's requests travel as input_required rounds.
+        const outcome = await this.#interactiveRound(
+          ctx,
+          (ask, signal) =>
+            gateway.call(tool, request.params.arguments, {
+              requestId: `req:${String(ctx.mcpReq.id)}`,
+              signal,
+              onProgress,
+              onLog,
+              askClient: ask,
+            }),
+        );
+        if ("requests" in outcome) {
+          return inputRequired({
+            inputRequests: outcome.requests as Parameters<typeof inputRequired>[0]["inputRequests"],
+            requestState: outcome.state,
+          });
+        }
+        return server.projectCallToolResult(outcome.result, tool.outputSchema);
+      }
+      const askClient = sid === undefined || context.transport === undefined
+        ? undefined
+        : this.#askClient(sid, context.transport, ctx.mcpReq.id);
       const key = sid === undefined ? undefined : `${sid}:${String(ctx.mcpReq.id)}`;
       const cancel = new AbortController();
       const abort = () => cancel.abort();
@@ -158,6 +282,8 @@ export class McpEndpoint {
           requestId: `${sid ?? "req"}:${String(ctx.mcpReq.id)}`,
           signal: cancel.signal,
           onProgress,
+          onLog,
+          askClient,
         });
         return server.projectCallToolResult(result, tool.outputSchema);
       } finally {
@@ -166,6 +292,44 @@ export class McpEndpoint {
       }
     });
     return server;
+  }
+
+  /**
+   * Sends a tool's request to a 2025 client on the stream of the call that made it; the client
+   * answers with a POST of a JSON-RPC response, which `#post` hands to {@linkcode ClientRequests}.
+   * Request IDs are the router's own, unique per replica, so answers to calls served by different
+   * SDK server instances of one session never meet.
+   */
+  #askClient(
+    sid: string,
+    transport: WebStandardStreamableHTTPServerTransport,
+    relatedRequestId: string | number,
+  ): ClientRequester {
+    return async (method, params) => {
+      const { id, answer } = this.#clientRequests.open(sid);
+      try {
+        await transport.send({ jsonrpc: "2.0", id, method, params }, { relatedRequestId });
+      } catch (error) {
+        this.#clientRequests.cancel(sid, id);
+        return { error: { code: -32603, message: `Cannot reach the client: ${error}` } };
+      }
+      return await answer;
+    };
+  }
+
+  /** One round of a 2026-07-28 interactive call: a new call, or the retry of a parked one. */
+  async #interactiveRound(
+    ctx: { mcpReq: { requestState: () => unknown; inputResponses?: Record<string, unknown> } },
+    run: Parameters<InputRequiredCalls["start"]>[0],
+  ): Promise<RoundOutcome> {
+    const state = ctx.mcpReq.requestState();
+    if (typeof state !== "string") return await this.#parked.start(run);
+    try {
+      return await this.#parked.resume(state, ctx.mcpReq.inputResponses ?? {});
+    } catch (error) {
+      if (!(error instanceof UnknownStateError)) throw error;
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, error.message);
+    }
   }
 
   async #legacy(request: Request, body: unknown): Promise<Response> {
@@ -187,6 +351,8 @@ export class McpEndpoint {
         return this.#listen(request, session);
       case "DELETE":
         await this.#options.ended.add(session.sid, session.issuedAt);
+        this.#options.surface.subscriptions.dropSession(session.sid);
+        this.#options.surface.logLevels.delete(session.sid);
         this.#options.logger.info("Session ended", { sid: session.sid });
         return new Response(null, { status: 200 });
       default:
@@ -234,6 +400,10 @@ export class McpEndpoint {
   }
 
   #post(request: Request, body: unknown, session: SessionClaims): Promise<Response> {
+    // Answers to tools' requests: delivered to the waiting call here, never to a new SDK server.
+    if (isResponseBatch(body) && this.#clientRequests.deliver(session.sid, body)) {
+      return Promise.resolve(new Response(null, { status: 202 }));
+    }
     for (const message of Array.isArray(body) ? body : [body]) {
       const cancelled = message as { method?: unknown; params?: { requestId?: unknown } };
       if (cancelled?.method === "notifications/cancelled") {
@@ -248,14 +418,16 @@ export class McpEndpoint {
     body: unknown,
     context: ServeContext,
   ): Promise<Response> {
-    const server = this.#createServer(context);
     const transport = new WebStandardStreamableHTTPServerTransport({
       sessionIdGenerator: undefined,
       // A plain JSON answer is cheaper than an event stream; a stream is needed only to carry
-      // progress notifications before the result. A client that goes away before either is
-      // noticed all the same: Deno aborts `request.signal` when the connection closes.
-      enableJsonResponse: !wantsProgress(body),
+      // progress, log messages or a tool's requests before the result. A client that goes away
+      // before either is noticed all the same: Deno aborts `request.signal` when the connection
+      // closes.
+      enableJsonResponse: !wantsProgress(body) &&
+        !callsStreamingTool(body, this.#options.catalog()),
     });
+    const server = this.#createServer({ ...context, transport });
     await server.connect(transport);
     return transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body });
   }
@@ -271,7 +443,7 @@ export class McpEndpoint {
       await server.close();
       return response;
     }
-    this.#listeners.add(server);
+    this.#listeners.set(server, session.sid);
     const stop = () => {
       this.#listeners.delete(server);
       void server.close();
@@ -317,6 +489,23 @@ function parseJson(text: string): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** The log level a 2026-07-28 request's envelope carries, if a valid one. */
+function logLevelOf(envelope: unknown): McpLogLevel | undefined {
+  const level = (envelope as Record<string, unknown> | undefined)?.[LOG_LEVEL_META_KEY];
+  return isLogLevel(level) ? level : undefined;
+}
+
+/** Whether a body calls a tool that logs or asks the client: its answer must be a stream. */
+function callsStreamingTool(body: unknown, catalog: Catalog): boolean {
+  for (const message of Array.isArray(body) ? body : [body]) {
+    const call = message as { method?: unknown; params?: { name?: unknown } };
+    if (call?.method !== "tools/call" || typeof call.params?.name !== "string") continue;
+    const mode = catalog.byName.get(call.params.name)?.mode;
+    if (mode === "STREAM" || mode === "SESSION") return true;
+  }
+  return false;
 }
 
 /** Whether any request in a body asked for progress notifications. */

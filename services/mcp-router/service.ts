@@ -10,6 +10,10 @@ import { type EndedSessions, McpEndpoint } from "./mcp_endpoint.ts";
 import type { MetricsRegistry } from "../runtime/metrics.ts";
 import type { SessionCodec } from "./session_token.ts";
 import { ToolGateway } from "./tool_gateway.ts";
+import { BackendRpc } from "./backend_rpc.ts";
+import { ResourceSubscriptions } from "./resource_subscriptions.ts";
+import { SessionLogLevels } from "./session_log_levels.ts";
+import { resolveResource } from "./surface_catalog.ts";
 
 /** Options of {@linkcode createRouterService}. */
 export interface RouterServiceOptions {
@@ -36,11 +40,23 @@ export interface RouterService {
 /** Wires the directory, the gateway and the MCP endpoint into one fetch handler. */
 export function createRouterService(options: RouterServiceOptions): RouterService {
   const { config, directory, metrics, logger } = options;
+  const rpc = new BackendRpc({
+    discovery: (service) => directory.discovery(service),
+    deadlineMs: config.callDeadlineMs,
+  });
   const gateway = new ToolGateway({
     discovery: (service) => directory.discovery(service),
+    sessions: rpc,
     deadlineMs: config.callDeadlineMs,
     logger,
     metrics,
+  });
+  // Created before the endpoint it notifies; it calls back only once a watch sends an update.
+  const subscriptions: ResourceSubscriptions = new ResourceSubscriptions({
+    rpc,
+    resolve: (uri) => resolveResource(directory.catalog.surface, uri),
+    onUpdated: (uri, sessions) => endpoint.resourceUpdated(uri, sessions),
+    logger,
   });
   const endpoint = new McpEndpoint({
     catalog: () => directory.catalog,
@@ -50,8 +66,27 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     logger,
     maxBodyBytes: config.maxBodyBytes,
     serverInfo: options.serverInfo,
+    surface: {
+      catalog: () => directory.catalog,
+      rpc,
+      subscriptions,
+      logLevels: new SessionLogLevels(),
+    },
   });
-  const stopListening = directory.onChange(() => endpoint.toolsChanged());
+  let shown = directory.catalog;
+  const stopListening = directory.onChange((catalog) => {
+    const [before, after] = [shown.surface, catalog.surface];
+    shown = catalog;
+    if (JSON.stringify(before.prompts) !== JSON.stringify(after.prompts)) {
+      endpoint.surfaceChanged({ resources: false, prompts: true });
+    }
+    const resourcesOf = (s: typeof before) =>
+      JSON.stringify([s.resources, s.templates.map((t) => t.uriTemplate)]);
+    if (resourcesOf(before) !== resourcesOf(after)) {
+      endpoint.surfaceChanged({ resources: true, prompts: false });
+    }
+    endpoint.toolsChanged();
+  });
   const requests = metrics.counter("mcp_router_http_requests_total", "HTTP requests by status.");
   const latency = metrics.histogram(
     "mcp_router_http_request_duration_seconds",
@@ -74,6 +109,18 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     "mcp_router_consul_rejected_entries",
     "Consul health entries of a backend service refused by validation.",
   );
+  const subscriptionGauge = metrics.gauge(
+    "mcp_router_resource_subscriptions",
+    "Resource subscriptions (session, URI) held by this replica.",
+  );
+  const watchGauge = metrics.gauge(
+    "mcp_router_resource_watches",
+    "Backend WatchResource streams open now (one per subscribed URI).",
+  );
+  const pendingGauge = metrics.gauge(
+    "mcp_router_client_requests_pending",
+    "Requests of tools (sampling, elicitation) waiting for a client's answer.",
+  );
   let draining = false;
   let inFlight = 0;
 
@@ -84,6 +131,9 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   }
 
   function renderMetrics(): Response {
+    subscriptionGauge.set({}, subscriptions.size);
+    watchGauge.set({}, subscriptions.openWatches);
+    pendingGauge.set({}, endpoint.pendingClientRequests);
     strategy.clear();
     dissenting.clear();
     rejectedEntries.clear();
@@ -157,7 +207,9 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     },
     async close() {
       stopListening();
+      subscriptions.close();
       await endpoint.close();
+      rpc.close();
     },
   };
 }

@@ -57,6 +57,7 @@ export function toolFingerprint(tool: ToolMessage): string {
     tool.inputSchemaJson,
     tool.outputSchemaJson,
     tool.annotationsJson,
+    tool.mode ?? "UNARY",
   ]);
 }
 

@@ -4,7 +4,13 @@
  * failure into an MCP tool result.
  */
 import type * as grpc from "@grpc/grpc-js";
-import type { InvokeEvent, InvokeRequest, InvokeResponse } from "../../proto/mod.ts";
+import type {
+  ClientAnswerMessage,
+  InvokeEvent,
+  InvokeRequest,
+  InvokeResponse,
+} from "../../proto/mod.ts";
+import { fromContentMessage, type McpContentBlock } from "../runtime/content_blocks.ts";
 import type { Logger } from "../runtime/logger.ts";
 import { compileValidator, type Validator } from "../runtime/schema_validator.ts";
 import { ToolError } from "../runtime/tool_error.ts";
@@ -18,10 +24,23 @@ export interface CallProgress {
   message?: string;
 }
 
+/** A log message of a call, as MCP `notifications/message` carries it. */
+export interface CallLog {
+  level: string;
+  logger?: string;
+  data: unknown;
+}
+
+/** A request of a tool to the client, and what the client answered. */
+export type ClientRequester = (
+  method: string,
+  params: Record<string, unknown>,
+) => Promise<{ result: Record<string, unknown> } | { error: { code: number; message: string } }>;
+
 /** An MCP `CallToolResult`. */
 export interface ToolResult {
   [key: string]: unknown;
-  content: { type: "text"; text: string }[];
+  content: McpContentBlock[];
   structuredContent?: Record<string, unknown>;
   isError?: boolean;
 }
@@ -34,6 +53,10 @@ export interface CallOptions {
   signal?: AbortSignal;
   /** Set when the client asked for progress: the call then streams. */
   onProgress?: (progress: CallProgress) => void;
+  /** Log messages of the call, already filtered by the client's level. */
+  onLog?: (log: CallLog) => void;
+  /** Relays a request of the tool to the client; without it, the tool's requests are refused. */
+  askClient?: ClientRequester;
 }
 
 /** Options of a backend call, as the discovery client takes them. */
@@ -55,10 +78,26 @@ export interface ServiceCaller {
   ): Promise<{ response: InvokeResponse; endpoint: { id: string } }>;
 }
 
+/** What the gateway needs for tools that may ask the client (`BackendRpc` fits). */
+export interface SessionCaller {
+  invokeSession(
+    service: string,
+    request: InvokeRequest,
+    handlers: {
+      signal?: AbortSignal;
+      deadlineMs: number;
+      onEvent(event: InvokeEvent): void;
+      onRequest(method: string, params: Record<string, unknown>): Promise<ClientAnswerMessage>;
+    },
+  ): Promise<{ response: InvokeResponse; instance: string }>;
+}
+
 /** Options of {@linkcode ToolGateway}. */
 export interface ToolGatewayOptions {
   /** The discovery client of a service, while it exists. */
   discovery: (service: string) => ServiceCaller | undefined;
+  /** Calls of tools of mode SESSION; such tools fail without it. */
+  sessions?: SessionCaller;
   /** Deadline of a call, in milliseconds. */
   deadlineMs: number;
   logger: Logger;
@@ -116,24 +155,31 @@ export class ToolGateway {
       };
       this.#inFlight.add({ service: tool.service }, 1);
       try {
-        const onProgress = options.onProgress;
-        const { response, endpoint } = onProgress
-          ? await discovery.invokeStream(request, {
-            ...callOptions,
-            onEvent: (event: InvokeEvent) => {
-              if (event.progress) {
-                const { progress, total, message } = event.progress;
-                onProgress({
-                  progress,
-                  ...(total ? { total } : {}),
-                  ...(message ? { message } : {}),
-                });
-              }
-            },
-          })
-          : await discovery.invoke(request, callOptions);
-        instance = endpoint.id;
-        return toResult(response.resultJson, tool);
+        const onEvent = eventHandler(options);
+        let response: InvokeResponse;
+        if (tool.mode === "SESSION") {
+          const sessions = this.#options.sessions;
+          if (sessions === undefined) {
+            throw new ToolError("UNAVAILABLE", `Tool "${tool.name}" needs interactive calls`);
+          }
+          const answer = await sessions.invokeSession(tool.service, request, {
+            signal: options.signal,
+            deadlineMs: this.#options.deadlineMs,
+            onEvent,
+            onRequest: (method, params) => relayToClient(options.askClient, method, params),
+          });
+          response = answer.response;
+          instance = answer.instance;
+        } else if (options.onProgress || tool.mode === "STREAM") {
+          const answer = await discovery.invokeStream(request, { ...callOptions, onEvent });
+          response = answer.response;
+          instance = answer.endpoint.id;
+        } else {
+          const answer = await discovery.invoke(request, callOptions);
+          response = answer.response;
+          instance = answer.endpoint.id;
+        }
+        return toResult(response, tool);
       } finally {
         this.#inFlight.add({ service: tool.service }, -1);
         if (instance) {
@@ -168,7 +214,93 @@ export class ToolGateway {
   }
 }
 
-function toResult(resultJson: string, tool: CatalogTool): ToolResult {
+/** Passes a streamed call's progress and log events to the caller's listeners. */
+function eventHandler(options: CallOptions): (event: InvokeEvent) => void {
+  const { onProgress, onLog } = options;
+  return (event) => {
+    if (event.progress && onProgress) {
+      const { progress, total, message } = event.progress;
+      if (typeof progress !== "number") return;
+      onProgress({
+        progress,
+        ...(total ? { total } : {}),
+        ...(message ? { message: String(message) } : {}),
+      });
+    } else if (event.logEvent && onLog) {
+      const { level, logger, dataJson } = event.logEvent;
+      let data: unknown;
+      try {
+        data = JSON.parse(dataJson);
+      } catch {
+        data = dataJson;
+      }
+      onLog({ level, ...(logger ? { logger: String(logger).slice(0, 128) } : {}), data });
+    } else if (typeof event.log === "string" && onLog) {
+      onLog({ level: "info", data: event.log });
+    }
+  };
+}
+
+/** Asks the client for a tool, and turns its answer into the contract's message. */
+async function relayToClient(
+  askClient: ClientRequester | undefined,
+  method: string,
+  params: Record<string, unknown>,
+): Promise<ClientAnswerMessage> {
+  if (askClient === undefined) {
+    return {
+      id: 0,
+      resultJson: "",
+      errorCode: -32601,
+      errorMessage: `This client cannot be asked "${method}" on this call`,
+    };
+  }
+  const answer = await askClient(method, params);
+  if ("error" in answer) {
+    return {
+      id: 0,
+      resultJson: "",
+      errorCode: answer.error.code,
+      errorMessage: answer.error.message,
+    };
+  }
+  return { id: 0, resultJson: JSON.stringify(answer.result), errorCode: 0, errorMessage: "" };
+}
+
+function toResult(response: InvokeResponse, tool: CatalogTool): ToolResult {
+  if (Array.isArray(response.content) && response.content.length > 0) {
+    try {
+      return contentResult(response);
+    } catch (error) {
+      throw new ToolError(
+        "INTERNAL",
+        `The backend sent an invalid result: ${(error as Error).message}`,
+      );
+    }
+  }
+  return jsonResult(response.resultJson, tool);
+}
+
+/** A backend's content blocks as a tool result; what cannot be carried fails the call. */
+function contentResult(response: InvokeResponse): ToolResult {
+  const result: ToolResult = { content: response.content!.map(fromContentMessage) };
+  if (response.structuredContentJson) {
+    let value: unknown;
+    try {
+      value = JSON.parse(response.structuredContentJson);
+    } catch {
+      throw new TypeError("Structured content is not JSON");
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      throw new TypeError("Structured content is not a JSON object");
+    }
+    result.structuredContent = value as Record<string, unknown>;
+  }
+  if (response.isError === true) result.isError = true;
+  return result;
+}
+
+function jsonResult(resultJson: string, tool: CatalogTool): ToolResult {
   let value: unknown;
   try {
     value = JSON.parse(resultJson);

@@ -8,13 +8,28 @@ import {
   CAPABILITY_SERVICE,
   type DescribeResponse,
   type InvokeEvent,
+  type InvokeMode,
   type InvokeRequest,
   type InvokeResponse,
+  type SessionMessage,
 } from "../../proto/mod.ts";
+import {
+  createExtensionMethods,
+  describeExtensions,
+  grpcJsExtensionHandlers,
+} from "./capability_extensions.ts";
+import { toContentMessage } from "./content_blocks.ts";
+import { ToolSession } from "./tool_session.ts";
 import type { Logger } from "./logger.ts";
 import { compileValidator, type Validator } from "./schema_validator.ts";
 import type { CallRecord } from "./service_metrics.ts";
-import type { ServiceDefinition, ToolContext, ToolDefinition, ToolProgress } from "./tool.ts";
+import {
+  ContentResult,
+  type ServiceDefinition,
+  type ToolContext,
+  type ToolDefinition,
+  type ToolProgress,
+} from "./tool.ts";
 import { ToolError } from "./tool_error.ts";
 
 /** Options of {@linkcode createCapabilityServer}. */
@@ -80,14 +95,20 @@ export function createCapabilityServer(
       inputSchemaJson: JSON.stringify(tool.inputSchema),
       outputSchemaJson: JSON.stringify(tool.outputSchema),
       annotationsJson: JSON.stringify(tool.annotations ?? {}),
+      mode: INVOKE_MODES[tool.mode ?? "unary"],
     })),
+    ...describeExtensions(service),
   };
 
-  /** Runs one call; `emit` receives progress and log events of streaming calls. */
+  /**
+   * Runs one call; `emit` receives progress and log events of streaming calls, `ask` sends a request
+   * to the client of a session call.
+   */
   async function execute(
     request: InvokeRequest,
     signal: AbortSignal,
     emit: ((event: InvokeEvent) => void) | undefined,
+    ask?: ToolContext["ask"],
   ): Promise<InvokeResponse> {
     const tool = tools.get(request.tool);
     if (!tool) {
@@ -120,9 +141,28 @@ export function createCapabilityServer(
           },
         }),
       log: (message: string) => emit?.({ log: message }),
+      logMessage: (level, data, loggerName) =>
+        emit?.({
+          logEvent: { level, logger: loggerName ?? "", dataJson: JSON.stringify(data ?? null) },
+        }),
+      ask: ask ?? (() =>
+        Promise.reject(
+          new ToolError("FAILED_PRECONDITION", `Tool "${request.tool}" cannot ask the client`),
+        )),
     };
     const result = await tool.definition.run(args, context);
     if (signal.aborted) throw new ToolError("CANCELLED", "The call was cancelled by the caller");
+    if (result instanceof ContentResult) {
+      return {
+        resultJson: "",
+        instanceId: options.instanceId,
+        content: result.content.map(toContentMessage),
+        structuredContentJson: result.structuredContent === undefined
+          ? ""
+          : JSON.stringify(result.structuredContent),
+        isError: result.isError,
+      };
+    }
     return { resultJson: JSON.stringify(result), instanceId: options.instanceId };
   }
 
@@ -231,6 +271,47 @@ export function createCapabilityServer(
     },
   };
 
+  /** InvokeSession on grpc-js: the stream's messages go to a {@linkcode ToolSession}. */
+  function invokeSession(call: grpc.ServerDuplexStream<SessionMessage, InvokeEvent>): void {
+    const controller = abortOnCancel(call);
+    const session = new ToolSession(
+      (request, signal, emit, ask) => execute(request, signal, emit, ask),
+      {
+        write: (event) => call.write(event),
+        end: () => call.end(),
+        fail: (error) => call.emit("error", toStatus(error)),
+      },
+      controller.signal,
+    );
+    call.on("end", () => session.callerGone());
+    call.on("error", () => session.callerGone());
+    call.on("data", (message: SessionMessage) => {
+      if (message.call === undefined || message.call === null) {
+        session.onMessage(message);
+        return;
+      }
+      const request = message.call;
+      inFlight++;
+      const started = now();
+      logStart("InvokeSession", request);
+      session.onMessage(message)?.then(
+        () => logCall("InvokeSession", request, started),
+        (error) => logCall("InvokeSession", request, started, error),
+      ).finally(() => {
+        controller.abort();
+        finished();
+      });
+    });
+  }
+
+  handlers.InvokeSession = invokeSession;
+  Object.assign(
+    handlers,
+    grpcJsExtensionHandlers(createExtensionMethods(service, options.instanceId), {
+      toStatus,
+      abortOnCancel,
+    }),
+  );
   server.addService(CAPABILITY_SERVICE, handlers);
   health.addToServer(server);
 
@@ -258,6 +339,12 @@ export function createCapabilityServer(
     },
   };
 }
+
+const INVOKE_MODES: Record<string, InvokeMode> = {
+  unary: "UNARY",
+  stream: "STREAM",
+  session: "SESSION",
+};
 
 /** Binds `server` on all interfaces; resolves with the bound port. */
 export function bindServer(server: grpc.Server, port: number): Promise<number> {

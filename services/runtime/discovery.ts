@@ -276,6 +276,11 @@ export class ServiceDiscovery {
     this.#allowed = allowed;
   }
 
+  /** The instances that may be sent calls of `tool`; `undefined` when it is not restricted. */
+  toolInstances(tool: string): ReadonlySet<string> | undefined {
+    return this.#allowed.get(tool);
+  }
+
   /**
    * Calls `Describe` on one instance over the channel its calls use; rejects with the gRPC error.
    */

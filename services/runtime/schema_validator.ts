@@ -13,6 +13,7 @@
  */
 import { Ajv, type ErrorObject } from "ajv";
 import { RE2JS } from "re2js";
+import { Ajv2020 } from "ajv/dist/2020.js";
 import { invalidArgument } from "./tool_error.ts";
 import type { JsonSchema } from "./tool.ts";
 
@@ -40,6 +41,9 @@ export const re2RegExp = Object.assign(
 );
 
 const ajv = new Ajv({ allErrors: false, strict: false, code: { regExp: re2RegExp } });
+/** For schemas that name the 2020-12 dialect (MCP's default, SEP-1613); draft-07 has no `$defs`. */
+const ajv2020 = new Ajv2020({ allErrors: false, strict: false, code: { regExp: re2RegExp } });
+const DIALECT_2020_12 = "https://json-schema.org/draft/2020-12/schema";
 
 /**
  * Throws a `RangeError` naming the limit when `schema` is larger than {@linkcode MAX_SCHEMA_BYTES}
@@ -70,9 +74,10 @@ export function checkSchemaLimits(schema: unknown): void {
 /** Compiles `schema` once (within the limits); the returned function is cheap to call. */
 export function compileValidator(schema: JsonSchema): Validator {
   checkSchemaLimits(schema);
-  const validate = ajv.compile(schema);
+  const compiler = schema.$schema === DIALECT_2020_12 ? ajv2020 : ajv;
+  const validate = compiler.compile(schema);
   // ajv keeps every compiled schema in its cache; catalogs change, so forget it once compiled.
-  ajv.removeSchema(schema);
+  compiler.removeSchema(schema);
   return (value: unknown) => {
     if (validate(value)) return;
     const error = validate.errors?.[0];

@@ -81,3 +81,16 @@ Deno.test("compileValidator() refuses patterns RE2 cannot run and schemas over t
     check({ ["x".repeat(40) + "y"]: "anything" });
   });
 });
+
+Deno.test("compileValidator() checks 2020-12 schemas ($defs, $ref) in that dialect", () => {
+  const check = compileValidator({
+    $schema: "https://json-schema.org/draft/2020-12/schema",
+    type: "object",
+    $defs: { address: { type: "object", properties: { city: { type: "string" } } } },
+    properties: { name: { type: "string" }, address: { $ref: "#/$defs/address" } },
+    additionalProperties: false,
+  });
+  check({ name: "a", address: { city: "b" } });
+  assert.throws(() => check({ address: { city: 3 } }), /address\.city/);
+  assert.throws(() => check({ other: 1 }), /"other": is not an accepted argument/);
+});
