@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
+import { conformanceE2eStep } from "./helpers/conformance_suite.ts";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
 import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
 import { until } from "./helpers/poll.ts";
@@ -124,6 +125,11 @@ Deno.test({
           /^haproxy_backend_active_servers\{proxy="mcp-router"\} 1$/m,
         );
       });
+
+      await t.step(
+        "the MCP conformance suite passes through HAProxy with conformance-server deployed",
+        () => conformanceE2eStep(E2E),
+      );
 
       await t.step("scale echo 3: three passing instances, all reached by a probe", async () => {
         const run = await ops("scale", "echo", "3");
