@@ -1,10 +1,70 @@
 #!/bin/bash
-# Runs `consul "$@"` and, on SIGTERM or SIGINT, waits CONSUL_STOP_DELAY seconds (default 5) before
-# passing the signal on. When Swarm drains a node it stops every task there at once; the node's
-# instances deregister from this agent while they drain, so the agent must outlive them by a
-# little, or their deregistrations fail and they stay in the catalog until the servers notice the
-# node's agent is gone.
+# Runs `consul "$@"` with the stack's secrets, and on SIGTERM or SIGINT waits CONSUL_STOP_DELAY
+# seconds (default 5) before passing the signal on.
+#
+# Secrets: read from files (Docker secrets), never from the command line or the environment, both
+# of which show in `docker service inspect` and `ps`. For `consul agent`, each secret present under
+# CONSUL_SECRETS_DIR (default /run/secrets) is checked and written into a config file only root can
+# read, which the agent gets with `-config-file`:
+#   consul-gossip-key            -> encrypt (gossip encryption, one key per stack)
+#   consul-agent-token           -> acl.tokens.agent (the agent's own node registration)
+#   consul-agent-recovery-token  -> acl.tokens.agent_master (the local agent API, valid before any
+#                                   server answers: the Docker healthcheck uses it)
+#   consul-management-token      -> acl.tokens.master (servers only: Consul makes it on election)
+# Any other command (`consul version`, `agent -dev` without secrets) runs as given.
+#
+# Stopping: when Swarm drains a node it stops every task there at once; the node's instances
+# deregister from this agent while they drain, so the agent must outlive them by a little, or
+# their deregistrations fail and they stay in the catalog until the servers notice the node's
+# agent is gone.
 set -u
+
+secrets=${CONSUL_SECRETS_DIR:-/run/secrets}
+config=${CONSUL_SECRET_CONFIG:-/consul/secret-config.json}
+uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
+
+# Prints the secret in file $1 if it matches $2 in full: only shapes Consul accepts, so a value can
+# never break out of its JSON string.
+read_secret() {
+  local value
+  value=$(tr -d '\r\n' <"$secrets/$1") || return 1
+  [[ $value =~ ^$2$ ]] || return 1
+  printf '%s' "$value"
+}
+
+refuse() {
+  echo "error: the secret \"$1\" does not hold a valid value" >&2
+  exit 2
+}
+
+if [[ ${1:-} == agent ]]; then
+  fields=()
+  tokens=()
+  if [[ -f $secrets/consul-gossip-key ]]; then
+    key=$(read_secret consul-gossip-key '[A-Za-z0-9+/]{22,43}={0,2}') || refuse consul-gossip-key
+    fields+=("\"encrypt\": \"$key\"")
+  fi
+  for pair in consul-agent-token:agent consul-agent-recovery-token:agent_master \
+    consul-management-token:master; do
+    file=${pair%%:*}
+    [[ -f $secrets/$file ]] || continue
+    token=$(read_secret "$file" "$uuid") || refuse "$file"
+    tokens+=("\"${pair#*:}\": \"$token\"")
+  done
+  if ((${#tokens[@]} > 0)); then
+    joined=$(IFS=,; echo "${tokens[*]}")
+    fields+=("\"acl\": {\"tokens\": {$joined}}")
+  fi
+  if ((${#fields[@]} > 0)); then
+    (
+      umask 077
+      joined=$(IFS=,; echo "${fields[*]}")
+      printf '{%s}\n' "$joined" >"$config"
+    ) || exit 1
+    set -- "$@" "-config-file=$config"
+  fi
+fi
+
 delay=${CONSUL_STOP_DELAY:-5}
 [[ $delay =~ ^[0-9]{1,2}$ ]] || delay=5
 consul "$@" &

@@ -59,7 +59,8 @@ export function createContext(
     config,
     env: io.env,
     docker: adapters.docker ?? new DockerCli(),
-    consul: adapters.consul ?? new ConsulHttp(config.consulUrl, { env: io.env, root: config.root }),
+    consul: adapters.consul ??
+      new ConsulHttp(config.consulUrl, { env: io.env, root: config.root, stack: config.stack }),
     haproxy: adapters.haproxy ?? { readView: readHaproxyView },
     progress: createProgress({ isTerminal: io.isTerminal, write: io.stderr }),
     services: PLATFORM_SERVICES,

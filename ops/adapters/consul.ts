@@ -1,19 +1,20 @@
 /**
  * Thin adapter over Consul's HTTP API for the ops tool, on the platform's one Consul client
  * (`services/runtime/consul/`), with the management token: `CONSUL_HTTP_TOKEN`, else
- * `CONSUL_HTTP_TOKEN_FILE`, else `.platform/secrets/consul-management-token` when it exists.
+ * `CONSUL_HTTP_TOKEN_FILE`, else the stack's management token file (`managementTokenPath`:
+ * `.platform/secrets/consul-management-token` for the default stack) when it exists.
  */
 import { ConsulClient, ConsulError, consulPath } from "../../services/runtime/consul/client.ts";
 import { describeRejected, parseServiceHealth } from "../../services/runtime/consul/health.ts";
 import { deleteKv, getKv, putKv } from "../../services/runtime/consul/kv.ts";
 import { loadConsulToken } from "../../services/runtime/consul/settings.ts";
 import { OpsError } from "../errors.ts";
+import { MANAGEMENT_TOKEN_PATH, managementTokenPath } from "../plan/consul_secrets.ts";
 import type { ConsulInstance } from "../plan/state.ts";
 
 const TIMEOUT_MS = 5_000;
 
-/** Where the deploying machine keeps Consul's management token, under the project root. */
-export const MANAGEMENT_TOKEN_PATH = ".platform/secrets/consul-management-token";
+export { MANAGEMENT_TOKEN_PATH };
 
 /** Options of {@linkcode ConsulHttp}. */
 export interface ConsulHttpOptions {
@@ -21,6 +22,8 @@ export interface ConsulHttpOptions {
   env?: Readonly<Record<string, string | undefined>>;
   /** The project root, for the management token file. */
   root?: string;
+  /** The stack whose management token file is read (default: the default stack's). */
+  stack?: string;
   /** Called with each entry that failed validation. */
   onRejected?: (line: string) => void;
 }
@@ -56,7 +59,10 @@ export class ConsulHttp {
       tokenFile: env.CONSUL_HTTP_TOKEN_FILE?.trim() || undefined,
     });
     if (fromEnv !== undefined || this.#options.root === undefined) return fromEnv;
-    const path = `${this.#options.root}/${MANAGEMENT_TOKEN_PATH}`;
+    const relative = this.#options.stack === undefined
+      ? MANAGEMENT_TOKEN_PATH
+      : managementTokenPath(this.#options.stack);
+    const path = `${this.#options.root}/${relative}`;
     try {
       return (await Deno.readTextFile(path)).trim() || undefined;
     } catch (error) {

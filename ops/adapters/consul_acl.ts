@@ -55,6 +55,17 @@ interface RawToken {
   ServiceIdentities?: { ServiceName: string }[] | null;
 }
 
+/** Options of {@linkcode ensureConsulAcls}. */
+export interface EnsureAclOptions {
+  plan: AclPlan;
+  /**
+   * The SecretID each program's token must have, by program (`deploy` mounts these as Docker
+   * secrets before the tokens exist). A token holding another secret is replaced: Consul never
+   * changes the SecretID of a token. Programs missing here get the secret Consul makes.
+   */
+  secrets?: Readonly<Record<string, string>>;
+}
+
 /**
  * Makes Consul hold `plan` (matched by policy name and token description), keeps the anonymous
  * token without policies, and returns every program's token. Safe to run on every deploy.
@@ -62,9 +73,9 @@ interface RawToken {
 export async function ensureConsulAcls(
   consulUrl: string,
   managementToken: string,
-  options: { plan: AclPlan },
+  options: EnsureAclOptions,
 ): Promise<AclOutcome> {
-  const { plan } = options;
+  const { plan, secrets = {} } = options;
   const consul = new ConsulClient(consulUrl, { token: managementToken });
   const changes: string[] = [];
 
@@ -93,26 +104,43 @@ export async function ensureConsulAcls(
   }));
   const tokens: Record<string, string> = {};
   for (const action of planTokenActions(plan.tokens, existing)) {
+    const wanted = secrets[action.token.program];
     const body = {
       Description: action.token.description,
       Policies: action.token.policies.map((name) => ({ Name: name })),
       ServiceIdentities: action.token.serviceIdentities.map((name) => ({ ServiceName: name })),
     };
+    const create = async () =>
+      JSON.parse(
+        await consul.put("/v1/acl/token", {
+          body: wanted === undefined ? body : { ...body, SecretID: wanted },
+        }),
+      ) as RawToken;
     let token: RawToken;
     if (action.kind === "create") {
-      token = JSON.parse(await consul.put("/v1/acl/token", { body })) as RawToken;
+      token = await create();
       changes.push(`created token "${action.token.description}"`);
-    } else if (action.kind === "update") {
-      const path = consulPath("/v1/acl/token", action.accessorId);
-      token = JSON.parse(
-        await consul.put(path, { body: { AccessorID: action.accessorId, ...body } }),
-      ) as RawToken;
-      changes.push(`updated token "${action.token.description}"`);
     } else {
-      token = await consul.get(consulPath("/v1/acl/token", action.accessorId)) as RawToken;
+      const path = consulPath("/v1/acl/token", action.accessorId);
+      token = await consul.get(path) as RawToken;
+      if (wanted !== undefined && token.SecretID !== wanted) {
+        await consul.delete(path);
+        token = await create();
+        changes.push(`replaced token "${action.token.description}" (another secret)`);
+      } else if (action.kind === "update") {
+        token = JSON.parse(
+          await consul.put(path, { body: { AccessorID: action.accessorId, ...body } }),
+        ) as RawToken;
+        changes.push(`updated token "${action.token.description}"`);
+      }
     }
     if (typeof token.SecretID !== "string") {
       throw new Error(`Consul gave no secret for token "${action.token.description}"`);
+    }
+    if (wanted !== undefined && token.SecretID !== wanted) {
+      throw new Error(
+        `Consul did not keep the given secret of token "${action.token.description}"`,
+      );
     }
     tokens[action.token.program] = token.SecretID;
   }
@@ -134,14 +162,15 @@ export async function ensureConsulAcls(
 
 /**
  * For `deploy`: makes the Consul at `consulUrl` hold the stack's policies and tokens (with the
- * management token) and returns each program's token, by Consul service name (`agent-echo`,
- * `mcp-router`, …), `lb` and `agent`.
+ * management token; with `secrets`, the SecretID of each program's token) and returns each
+ * program's token, by Consul service name (`agent-echo`, `mcp-router`, …), `lb`, `prometheus`,
+ * `probe` and `agent`.
  */
 export async function ensurePlatformAcls(
   consulUrl: string,
   managementToken: string,
-  options: { stack: string },
+  options: { stack: string; secrets?: Readonly<Record<string, string>> },
 ): Promise<AclOutcome> {
   const plan = planAcls(platformAclInput(options.stack, { services: PLATFORM_SERVICES }));
-  return await ensureConsulAcls(consulUrl, managementToken, { plan });
+  return await ensureConsulAcls(consulUrl, managementToken, { plan, secrets: options.secrets });
 }

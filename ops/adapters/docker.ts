@@ -42,6 +42,8 @@ export interface RunContainerOptions {
   labels?: Record<string, string>;
   /** Kernel settings of the container's network namespace (`--sysctl`). */
   sysctls?: Record<string, string>;
+  /** Files of this machine mounted read-only into the container, by path inside it. */
+  files?: Record<string, string>;
   /** Called with each line the container writes to stderr, as it comes. */
   onStderrLine?: (line: string) => void;
 }
@@ -303,6 +305,9 @@ export class DockerCli {
     }
     for (const [key, value] of Object.entries(options.sysctls ?? {})) {
       args.push("--sysctl", `${key}=${value}`);
+    }
+    for (const [target, source] of Object.entries(options.files ?? {})) {
+      args.push("--mount", `type=bind,source=${source},target=${target},readonly`);
     }
     args.push(options.image, ...options.args);
     return await this.#run(args, { check: false, onStderrLine: options.onStderrLine });

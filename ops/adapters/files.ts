@@ -14,3 +14,38 @@ export async function writeTextFile(path: string, text: string): Promise<void> {
   await Deno.mkdir(path.slice(0, path.lastIndexOf("/")), { recursive: true });
   await Deno.writeTextFile(path, text);
 }
+
+/** Reads a text file; undefined when it does not exist. */
+export async function readOptionalTextFile(path: string): Promise<string | undefined> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/**
+ * Writes a secret only its owner may read: the folder is made 0700, the file 0600 (also when it
+ * existed with wider permissions), and the text is written after the mode is set.
+ */
+export async function writeSecretFile(path: string, text: string): Promise<void> {
+  const folder = path.slice(0, path.lastIndexOf("/"));
+  await Deno.mkdir(folder, { recursive: true, mode: 0o700 });
+  const file = await Deno.open(path, { write: true, create: true, truncate: true, mode: 0o600 });
+  try {
+    await Deno.chmod(path, 0o600);
+    await file.write(new TextEncoder().encode(text));
+  } finally {
+    file.close();
+  }
+}
+
+/** Removes a file; nothing when it does not exist. */
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}

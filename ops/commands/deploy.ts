@@ -22,6 +22,7 @@ import { ensureImages } from "./_images.ts";
 import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.ts";
 import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
+import { applyConsulAcls, ensureConsulSecrets, managementTokenFile } from "./_consul_secrets.ts";
 import { readTextFile, writeTextFile } from "../adapters/files.ts";
 
 /** Options of `deploy`. */
@@ -215,6 +216,7 @@ export async function deployCommand(
 
   const deployed = await publishImages(context, imageByService, registry);
   const secrets = await ensureSecrets(context);
+  const consulSecrets = await ensureConsulSecrets(context);
   const template = await readTextFile(`${config.root}/stack.yml`);
   const replicas = Object.fromEntries(
     actions.filter((action) => action.replicas !== undefined)
@@ -226,6 +228,8 @@ export async function deployCommand(
       LB_PUBLISHED_PORT: String(config.mcpPort),
       LB_STATS_PUBLISHED_PORT: String(config.statsPort),
       ROUTER_SESSION_KEY_SECRET: secrets.sessionKey,
+      // Consul's secrets are `<stack>_consul-…` (ops/plan/consul_secrets.ts).
+      SECRET_PREFIX: config.stack,
       CONSUL_SERVERS: String(consulServers),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
     },
@@ -240,6 +244,8 @@ export async function deployCommand(
   await writeTextFile(file, rendered);
   progress.log(`deploying stack "${config.stack}"`);
   await docker.stackDeploy(config.stack, file);
+  // The agents and programs retry until their tokens exist.
+  await applyConsulAcls(context, consulSecrets);
 
   // For the routers, agreement includes HAProxy: every router UP there, nothing else UP.
   const agreed = await waitForAgreement(context, context.services, {
@@ -263,7 +269,9 @@ export async function deployCommand(
       "",
       `MCP endpoint: ${urls.mcp}`,
       `HAProxy stats: ${urls.stats} (Prometheus: ${urls.stats.replace(/\/stats$/, "/metrics")})`,
-      `Consul UI: ${consulUi}`,
+      `Consul UI: ${consulUi} (log in with the management token in "${
+        managementTokenFile(context)
+      }")`,
       `Prometheus: ${urls.prometheus}`,
       `deployed stack "${config.stack}" in ${seconds.toFixed(1)}s`,
     ].join("\n"),

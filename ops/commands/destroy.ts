@@ -1,9 +1,10 @@
 /** `destroy`: removes the stack and waits until its services, containers and networks are gone. */
 import type { Command } from "commander";
 import { OpsError } from "../errors.ts";
-import { readTextFile } from "../adapters/files.ts";
+import { readTextFile, removeFile } from "../adapters/files.ts";
 import { SECRET_LABEL } from "../plan/secrets.ts";
 import { stackVolumeNames } from "../render/stack.ts";
+import { managementTokenFile } from "./_consul_secrets.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 
 /** Options of `destroy`. */
@@ -82,6 +83,8 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
     // The session key and stats credentials are state too: kept otherwise, so sessions survive.
     secrets = await docker.secrets(`${SECRET_LABEL}=${config.stack}`);
     await docker.removeSecrets(secrets);
+    // Consul's data is gone with its volume: its management token means nothing any more.
+    await removeFile(managementTokenFile(context));
   }
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(

@@ -1,9 +1,14 @@
 /** `probe <service>`: calls a service's tool from a container on the stack's network, checks answers. */
 import type { Command } from "commander";
 import { OpsError, UsageError } from "../errors.ts";
-import { resolveService } from "../plan/services.ts";
+import { type PlatformService, resolveService } from "../plan/services.ts";
 import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
+import { writeSecretFile } from "../adapters/files.ts";
+import { readConsulSecrets } from "./_consul_secrets.ts";
+
+/** Where the probe container finds its Consul token. */
+const PROBE_TOKEN_TARGET = "/run/secrets/consul-token";
 
 /** Options of `probe`. */
 export interface ProbeFlags {
@@ -67,10 +72,41 @@ export async function probeCommand(
     });
   }
   context.progress.log(`probing ${service.consulName} at ${rate}/s for ${duration}s`);
+  // A `docker run` container cannot mount Swarm secrets: the probe's read-only token (derived
+  // from the management token, as deploy made it) goes in as a file only this user may read,
+  // removed when the probe ends. Without the token file (a stack without ACLs) it runs without.
+  const consulSecrets = await readConsulSecrets(context);
+  const tokenFile = consulSecrets && await Deno.makeTempFile({ prefix: "probe-token-" });
+  try {
+    if (tokenFile) await writeSecretFile(tokenFile, `${consulSecrets!.tokens.probe}\n`);
+    return await runProbe(context, service, { image, programArgs, rate, duration, tokenFile });
+  } finally {
+    if (tokenFile) await Deno.remove(tokenFile).catch(() => {});
+  }
+}
+
+async function runProbe(
+  context: CommandContext,
+  service: PlatformService,
+  options: {
+    image: string;
+    programArgs: string[];
+    rate: number;
+    duration: number;
+    tokenFile: string | undefined;
+  },
+): Promise<ProbeReport> {
+  const { image, programArgs, rate, duration, tokenFile } = options;
   const run = await context.docker.run({
     image,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
+    ...(tokenFile
+      ? {
+        files: { [PROBE_TOKEN_TARGET]: tokenFile },
+        env: { CONSUL_HTTP_TOKEN_FILE: PROBE_TOKEN_TARGET },
+      }
+      : {}),
     // On an overlay network the address of a killed instance swallows SYNs: with Linux's default
     // of 6 retries a connection attempt hangs for about two minutes and the calls queued on it
     // time out. One retry fails it in about 3 s, so they are retried on another instance.

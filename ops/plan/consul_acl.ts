@@ -8,7 +8,7 @@
  *   it may register (and deregister) that service only, and read the catalog (discovery).
  * - The routers: the service identity `mcp-router`, plus read on the catalog and on the strategy
  *   keys, and write on their own KV prefix only (ended sessions).
- * - `lb` and Prometheus's Consul discovery: read on services and nodes, nothing else.
+ * - `lb`, Prometheus's Consul discovery and `ops probe`: read on services and nodes, nothing else.
  * - The autoscaler: the service identity `platform-autoscaler` (it registers for Prometheus) and
  *   write on its own KV prefix (its status document).
  * - The agents (`acl.tokens.agent`): write on nodes (their own registration), read on services.
@@ -227,7 +227,8 @@ export function platformAclInput(
     routerKvPrefix: "platform/mcp-router/",
     strategyKvPrefix: "platform/lb-strategy/",
     prefix: stack,
-    readers: ["lb", "prometheus"],
+    // `ops probe` runs its callers in containers that discover through Consul.
+    readers: ["lb", "probe", "prometheus"],
     autoscaler: { service: "platform-autoscaler", kvPrefix: "platform/autoscaler/" },
     weightsKvPrefix: WEIGHTS_KV_PREFIX,
   };

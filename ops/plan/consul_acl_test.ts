@@ -14,12 +14,14 @@ Deno.test("planAcls() gives each service an identity of its own name and the wei
     "lb",
     "mcp-router",
     "platform-autoscaler",
+    "probe",
     "prometheus",
     "tool-weather",
     "worker-itinerary",
   ]);
   assert.deepEqual(byProgram["platform-autoscaler"].serviceIdentities, ["platform-autoscaler"]);
   assert.deepEqual(byProgram.prometheus.policies, ["agent-platform-catalog-read"]);
+  assert.deepEqual(byProgram.probe.policies, ["agent-platform-catalog-read"]);
   for (const service of ["agent-echo", "tool-weather", "worker-itinerary"]) {
     assert.deepEqual(byProgram[service].serviceIdentities, [service]);
     assert.deepEqual(byProgram[service].policies, ["agent-platform-weights-read"]);
