@@ -43,7 +43,7 @@ function log(text: string): void {
 
 /** Addresses (`ip:port`) of the routers registered on `node`. */
 async function routersOn(node: string): Promise<string[]> {
-  const response = await fetch(`${E2E.consulUrl}/v1/health/service/mcp-router`);
+  const response = await E2E.consulFetch("/v1/health/service/mcp-router");
   const entries = await response.json() as {
     Node: { Node: string };
     Service: { Address: string; Port: number };

@@ -277,3 +277,54 @@ Deno.test("lb render with a token Consul does not know fails with a clear error"
     await consul.stop();
   }
 });
+
+Deno.test("ensurePlatformAcls() with given secrets: each token carries its own, a stale one is replaced", async () => {
+  const consul = await startConsulDev({ acl: true });
+  const management = consul.managementToken!;
+  try {
+    // Tokens as an earlier deploy made them, with secrets Consul chose.
+    const earlier = await ensurePlatformAcls(consul.url, management, { stack: "st" });
+    const plan = planAcls(platformAclInput("st", { services: PLATFORM_SERVICES }));
+    const secrets = Object.fromEntries(
+      plan.tokens.map((token) => [token.program, crypto.randomUUID()]),
+    );
+    const first = await ensurePlatformAcls(consul.url, management, { stack: "st", secrets });
+    assert.deepEqual(first.tokens, secrets);
+    assert.equal(
+      first.changes.filter((change) => change.startsWith("replaced token")).length,
+      plan.tokens.length,
+    );
+    const again = await ensurePlatformAcls(consul.url, management, { stack: "st", secrets });
+    assert.deepEqual(again.changes, []);
+    // The replaced secrets are gone; the given ones work, as their programs' tokens.
+    const stale = await status(`${consul.url}/v1/acl/token/self`, { token: earlier.tokens.lb });
+    assert.equal(stale.status, 403, stale.text);
+    const own = await status(`${consul.url}/v1/agent/service/register`, {
+      method: "PUT",
+      token: secrets["agent-echo"],
+      body: registration("agent-echo", "echo-given"),
+    });
+    assert.equal(own.status, 200, own.text);
+    const other = await status(`${consul.url}/v1/agent/service/register`, {
+      method: "PUT",
+      token: secrets["agent-echo"],
+      body: registration("mcp-router", "echo-given-as-router"),
+    });
+    assert.equal(other.status, 403, other.text);
+    const probe = await status(`${consul.url}/v1/health/service/agent-echo`, {
+      token: secrets.probe,
+    });
+    assert.deepEqual(
+      JSON.parse(probe.text).map((entry: { Service: { ID: string } }) => entry.Service.ID),
+      ["echo-given"],
+    );
+    const probeWrite = await status(`${consul.url}/v1/kv/platform/lb-strategy/agent-echo`, {
+      method: "PUT",
+      token: secrets.probe,
+      body: "random",
+    });
+    assert.equal(probeWrite.status, 403);
+  } finally {
+    await consul.stop();
+  }
+});

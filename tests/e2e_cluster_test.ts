@@ -47,7 +47,7 @@ async function leader(): Promise<string> {
 }
 
 async function raftServers(): Promise<number> {
-  const response = await fetch(`${E2E.consulUrl}/v1/operator/raft/configuration`);
+  const response = await E2E.consulFetch("/v1/operator/raft/configuration");
   const body = await response.json() as { Servers: unknown[] };
   return body.Servers.length;
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
+import { consulSecretNames, STACK_SERVICE_TOKENS } from "../plan/consul_secrets.ts";
 import { interpolate, renderStack, stackServiceNames } from "./stack.ts";
 
 const STACK_FILE = new URL("../../stack.yml", import.meta.url);
@@ -107,11 +108,10 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   const stack = parse(rendered) as any;
   const router = stack.services["mcp-router"];
   assert.equal(router.environment.ROUTER_SESSION_KEY_FILE, "/run/secrets/router-session-key");
-  assert.deepEqual(router.secrets, [{
-    source: "router-session-key",
-    target: "router-session-key",
-    mode: 256,
-  }]);
+  assert.deepEqual(router.secrets, [
+    { source: "router-session-key", target: "router-session-key", mode: 256 },
+    { source: "consul-token-mcp-router", target: "consul-token", mode: 256 },
+  ]);
   assert.deepEqual(stack.secrets["router-session-key"], {
     external: true,
     name: "st_router-session-key",
@@ -125,7 +125,7 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   ]);
   assert.equal(lb.deploy.update_config.order, "stop-first");
   assert.equal(lb.environment.LB_STATS_AUTH_FILE, undefined);
-  assert.equal(lb.secrets, undefined);
+  assert.deepEqual(lb.secrets, [{ source: "consul-token-lb", target: "consul-token", mode: 256 }]);
 });
 
 Deno.test("renderStack() mounts the stats credentials into the lb when given", async () => {
@@ -138,14 +138,127 @@ Deno.test("renderStack() mounts the stats credentials into the lb when given", a
   // deno-lint-ignore no-explicit-any
   const stack = parse(rendered) as any;
   assert.equal(stack.services.lb.environment.LB_STATS_AUTH_FILE, "/run/secrets/lb-stats-auth");
-  assert.deepEqual(stack.services.lb.secrets, [{
-    source: "lb-stats-auth",
-    target: "lb-stats-auth",
-    mode: 256,
-  }]);
+  assert.deepEqual(stack.services.lb.secrets, [
+    { source: "consul-token-lb", target: "consul-token", mode: 256 },
+    { source: "lb-stats-auth", target: "lb-stats-auth", mode: 256 },
+  ]);
   assert.deepEqual(stack.secrets["lb-stats-auth"], {
     external: true,
     name: "st_lb-stats-auth-abc",
   });
   assert.deepEqual(stack.secrets["router-session-key"].external, true);
+});
+
+Deno.test("renderStack(): every program mounts its own Consul token; no secret on a command line or in the environment", async (t) => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  // deno-lint-ignore no-explicit-any
+  const stack = parse(renderStack(template, { vars: { SECRET_PREFIX: "st" }, images: {} })) as any;
+  const names = consulSecretNames("st");
+
+  await t.step("each stack secret is the external secret deploy makes", () => {
+    const declared = Object.fromEntries(
+      Object.entries(stack.secrets).map(([key, value]) => {
+        const secret = value as { external: boolean; name: string };
+        assert.equal(secret.external, true, key);
+        return [key, secret.name];
+      }),
+    );
+    const made = [
+      names.managementToken,
+      names.gossipKey,
+      names.agentRecoveryToken,
+      ...Object.values(names.tokens),
+    ];
+    for (const name of made) assert.ok(Object.values(declared).includes(name), name);
+  });
+
+  await t.step("each program reads its own token from a secret file", () => {
+    for (const [service, program] of Object.entries(STACK_SERVICE_TOKENS)) {
+      // deno-lint-ignore no-explicit-any
+      const mounts = stack.services[service].secrets as any[];
+      const agent = service === "consul" || service === "consul-agent";
+      const target = agent ? "consul-agent-token" : "consul-token";
+      const mount = mounts.find((entry) => entry.target === target);
+      assert.ok(mount, `${service} mounts ${target}`);
+      assert.equal(stack.secrets[mount.source].name, names.tokens[program], service);
+      assert.equal(mount.mode, 256, `${service}: 0400`);
+      if (!agent) {
+        assert.equal(
+          stack.services[service].environment.CONSUL_HTTP_TOKEN_FILE,
+          "/run/secrets/consul-token",
+          service,
+        );
+      }
+    }
+  });
+
+  await t.step("servers get the management token, client agents do not", () => {
+    const targets = (service: string) =>
+      // deno-lint-ignore no-explicit-any
+      stack.services[service].secrets.map((entry: any) => entry.target).sort();
+    assert.deepEqual(targets("consul"), [
+      "consul-agent-recovery-token",
+      "consul-agent-token",
+      "consul-gossip-key",
+      "consul-management-token",
+    ]);
+    assert.deepEqual(targets("consul-agent"), [
+      "consul-agent-recovery-token",
+      "consul-agent-token",
+      "consul-gossip-key",
+    ]);
+    for (const [service, spec] of Object.entries(stack.services)) {
+      if (service === "consul") continue;
+      // deno-lint-ignore no-explicit-any
+      const mounts = ((spec as any).secrets ?? []) as any[];
+      assert.ok(
+        !mounts.some((entry) => stack.secrets[entry.source].name === names.managementToken),
+        `${service} must not see the management token`,
+      );
+    }
+  });
+
+  await t.step("every agent runs with ACLs on, deny by default, token persistence", () => {
+    for (const service of ["consul", "consul-agent"]) {
+      const command = stack.services[service].command as string[];
+      assert.ok(
+        command.includes(
+          '-hcl=acl { enabled = true default_policy = "deny" enable_token_persistence = true }',
+        ),
+        service,
+      );
+      assert.ok(stack.services[service].healthcheck.test.includes(
+        "-token-file=/run/secrets/consul-agent-recovery-token",
+      ));
+    }
+  });
+
+  await t.step("no secret value or secret flag in any command, healthcheck or environment", () => {
+    const secretLike = [
+      /^-?-?encrypt\b/,
+      /(^|[^-])token=/i,
+      /\btokens\s*\{/,
+      /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/i,
+      /[A-Za-z0-9+/]{43}=/,
+    ];
+    for (const [service, spec] of Object.entries(stack.services)) {
+      // deno-lint-ignore no-explicit-any
+      const { command = [], healthcheck, environment = {} } = spec as any;
+      const words = [...command, ...(healthcheck?.test ?? [])] as string[];
+      for (const word of words) {
+        for (const pattern of secretLike) {
+          assert.doesNotMatch(word, pattern, `${service}: ${word}`);
+        }
+      }
+      for (const [name, value] of Object.entries(environment as Record<string, string>)) {
+        const named = /TOKEN|SECRET|KEY|PASSWORD|ENCRYPT|AUTH/.test(name);
+        // Only file paths may stand where a secret goes.
+        if (named) assert.match(name, /_FILE$/, `${service}: ${name}`);
+        if (named) assert.match(String(value), /^\/run\/secrets\//, `${service}: ${name}`);
+        for (const pattern of secretLike) {
+          assert.doesNotMatch(String(value), pattern, `${service}: ${name}`);
+        }
+      }
+    }
+  });
 });

@@ -3,6 +3,7 @@
  * the real ops CLI run with `--json`, callers (probes) in the background, and straight reads of
  * Docker and Consul to check the ops tool against.
  */
+import { managementTokenPath } from "../../ops/plan/consul_secrets.ts";
 import { freePort } from "./consul_dev.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -33,6 +34,13 @@ export interface E2eStack {
   readonly consulUrl: string;
   readonly mcpUrl: string;
   readonly statsUrl: string;
+  /**
+   * A request to the stack's published Consul port with the management token `deploy` keeps in
+   * the checkout (Consul runs with ACLs on: without a token it answers nothing).
+   */
+  consulFetch(path: string, init?: RequestInit): Promise<Response>;
+  /** The management token file of the stack, relative to the checkout. */
+  readonly managementTokenFile: string;
   /** Runs the real CLI with `--json`. */
   ops(...args: string[]): Promise<OpsRun>;
   /** `ops probe <service>` in the background; resolves once it calls. */
@@ -55,6 +63,7 @@ export function e2eStack(name: string): E2eStack {
   const consulPort = freePort();
   const mcpPort = freePort();
   const statsPort = freePort();
+  const prometheusPort = freePort();
   const consulUrl = `http://127.0.0.1:${consulPort}`;
   const mcpUrl = `http://127.0.0.1:${mcpPort}/mcp`;
   const env = {
@@ -62,6 +71,7 @@ export function e2eStack(name: string): E2eStack {
     PLATFORM_CONSUL_PORT: String(consulPort),
     PLATFORM_MCP_PORT: String(mcpPort),
     PLATFORM_STATS_PORT: String(statsPort),
+    PLATFORM_PROMETHEUS_PORT: String(prometheusPort),
     PLATFORM_TIMEOUT: "300",
   };
 
@@ -130,8 +140,22 @@ export function e2eStack(name: string): E2eStack {
     };
   }
 
+  const managementTokenFile = `${ROOT}${managementTokenPath(stack)}`;
+
+  async function consulFetch(path: string, init: RequestInit = {}): Promise<Response> {
+    let token: string | undefined;
+    try {
+      token = (await Deno.readTextFile(managementTokenFile)).trim();
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    const headers = new Headers(init.headers);
+    if (token) headers.set("X-Consul-Token", token);
+    return await fetch(`${consulUrl}${path}`, { ...init, headers });
+  }
+
   async function health(service: string, query = "") {
-    const response = await fetch(`${consulUrl}/v1/health/service/${service}${query}`);
+    const response = await consulFetch(`/v1/health/service/${service}${query}`);
     if (!response.ok) {
       throw new Error(
         `Consul answered ${response.status}: ${(await response.text()).slice(0, 200)}`,
@@ -151,6 +175,8 @@ export function e2eStack(name: string): E2eStack {
     consulUrl,
     mcpUrl,
     statsUrl: `http://127.0.0.1:${statsPort}/stats`,
+    consulFetch,
+    managementTokenFile,
     ops,
     startProbe: (service, rate, seconds) =>
       startCaller([
