@@ -6,6 +6,7 @@
  * They run with `PLATFORM_E2E=1`, which `./platform test` sets (it installs and starts Docker).
  */
 import assert from "node:assert/strict";
+import { deriveConsulSecrets } from "../ops/plan/consul_secrets.ts";
 import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
 import { conformanceE2eStep } from "./helpers/conformance_suite.ts";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
@@ -21,6 +22,12 @@ const STATS_URL = E2E.statsUrl;
 const BROKEN_IMAGE = `agent-platform/broken:${STACK}`;
 /** Every service of the stack file. */
 const E2E_SERVICES = PLATFORM_SERVICES.length;
+
+/** A request to the published Consul port without a token: status and body. */
+async function anonymous(path: string, init: RequestInit = {}) {
+  const response = await fetch(`${CONSUL_URL}${path}`, init);
+  return { status: response.status, text: await response.text() };
+}
 
 async function dockerWithInput(input: string, ...args: string[]): Promise<void> {
   const child = new Deno.Command("docker", {
@@ -68,6 +75,52 @@ Deno.test({
         assert.equal(pause.code, 0, explain(pause));
       });
 
+      await t.step("Consul: ACLs deny anonymous requests, the management token works", async () => {
+        const file = await Deno.stat(E2E.managementTokenFile);
+        assert.equal(file.mode! & 0o777, 0o600);
+        const management = (await Deno.readTextFile(E2E.managementTokenFile)).trim();
+        const register = await anonymous("/v1/agent/service/register", {
+          method: "PUT",
+          body: JSON.stringify({ Name: "mcp-router", ID: "rogue", Address: "127.0.0.1", Port: 1 }),
+        });
+        assert.equal(register.status, 403, register.text);
+        const write = await anonymous("/v1/kv/platform/lb-strategy/agent-echo", {
+          method: "PUT",
+          body: "random",
+        });
+        assert.equal(write.status, 403, write.text);
+        assert.equal((await anonymous("/v1/kv/platform/lb-strategy/agent-echo")).status, 403);
+        assert.equal((await anonymous("/v1/agent/self")).status, 403);
+        // Consul 1.8 filters catalog reads: 200 with nothing in it.
+        assert.deepEqual(JSON.parse((await anonymous("/v1/catalog/services")).text), {});
+        assert.deepEqual(JSON.parse((await anonymous("/v1/health/service/mcp-router")).text), []);
+
+        const self = await E2E.consulFetch("/v1/acl/token/self");
+        assert.equal(self.status, 200);
+        assert.match(await self.text(), /global-management/);
+        const catalog = await (await E2E.consulFetch("/v1/catalog/services")).json();
+        for (const name of ["agent-echo", "mcp-router", "platform-autoscaler"]) {
+          assert.ok(name in catalog, name);
+        }
+        // deno-lint-ignore no-explicit-any
+        const agent = await (await E2E.consulFetch("/v1/agent/self")).json() as any;
+        assert.equal(agent.Stats.serf_lan.encrypted, "true");
+
+        // No secret in any service's spec (command, environment, healthcheck): files only.
+        const derived = await deriveConsulSecrets(management, ["agent", "agent-echo", "lb"]);
+        const values = [
+          management,
+          derived.gossipKey,
+          derived.agentRecoveryToken,
+          ...Object.values(derived.tokens),
+        ];
+        for (const service of PLATFORM_SERVICES) {
+          const spec = await docker("service", "inspect", `${STACK}_${service.name}`);
+          for (const value of values) assert.ok(!spec.includes(value), service.name);
+          assert.match(spec, /consul-token|consul-agent-token/, service.name);
+        }
+      });
+
       await t.step("status --json agrees with Docker and Consul", async () => {
         const run = await ops("status");
         assert.equal(run.code, 0, explain(run));
@@ -96,6 +149,7 @@ Deno.test({
         assert.equal(actions.length, E2E_SERVICES, explain(run));
         assert.ok(actions.every((action: string) => action === "unchanged"), explain(run));
         assert.doesNotMatch(run.stderr, /^building /m);
+        assert.match(run.stderr, /Consul ACLs: policies and tokens up to date/, explain(run));
         assert.deepEqual(await runningTaskIds("echo-agent"), tasks);
       });
 
@@ -326,6 +380,7 @@ Deno.test({
           `label=agent-platform.stack=${STACK}`,
         );
         assert.equal(secrets.trim(), "");
+        await assert.rejects(() => Deno.stat(E2E.managementTokenFile), Deno.errors.NotFound);
         await docker("image", "rm", "--force", BROKEN_IMAGE).catch(() => "");
       });
     }

@@ -49,3 +49,12 @@ export async function removeFile(path: string): Promise<void> {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }
 }
+
+/** Removes a folder if it is empty; nothing when it holds files or does not exist. */
+export async function removeEmptyFolder(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch {
+    // Not empty, or already gone: kept as it is.
+  }
+}

@@ -1,7 +1,8 @@
 /** `destroy`: removes the stack and waits until its services, containers and networks are gone. */
 import type { Command } from "commander";
+import { DEFAULT_STACK } from "../config.ts";
 import { OpsError } from "../errors.ts";
-import { readTextFile, removeFile } from "../adapters/files.ts";
+import { readTextFile, removeEmptyFolder, removeFile } from "../adapters/files.ts";
 import { SECRET_LABEL } from "../plan/secrets.ts";
 import { stackVolumeNames } from "../render/stack.ts";
 import { managementTokenFile } from "./_consul_secrets.ts";
@@ -84,7 +85,12 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
     secrets = await docker.secrets(`${SECRET_LABEL}=${config.stack}`);
     await docker.removeSecrets(secrets);
     // Consul's data is gone with its volume: its management token means nothing any more.
-    await removeFile(managementTokenFile(context));
+    const tokenFile = managementTokenFile(context);
+    await removeFile(tokenFile);
+    // Another stack's file has a folder of its own: removed once empty.
+    if (config.stack !== DEFAULT_STACK) {
+      await removeEmptyFolder(tokenFile.slice(0, tokenFile.lastIndexOf("/")));
+    }
   }
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
