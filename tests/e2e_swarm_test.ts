@@ -102,6 +102,12 @@ Deno.test({
         for (const name of ["agent-echo", "mcp-router", "platform-autoscaler"]) {
           assert.ok(name in catalog, name);
         }
+        // The UI: its pages load, and its API shows the services to the management token only.
+        assert.equal((await anonymous("/ui/")).status, 200);
+        const ui = await (await E2E.consulFetch("/v1/internal/ui/services")).json();
+        // deno-lint-ignore no-explicit-any
+        assert.ok(ui.some((entry: any) => entry.Name === "mcp-router"), JSON.stringify(ui));
+        assert.deepEqual(JSON.parse((await anonymous("/v1/internal/ui/services")).text), []);
         // deno-lint-ignore no-explicit-any
         const agent = await (await E2E.consulFetch("/v1/agent/self")).json() as any;
         assert.equal(agent.Stats.serf_lan.encrypted, "true");
