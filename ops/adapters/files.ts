@@ -58,3 +58,10 @@ export async function removeEmptyFolder(path: string): Promise<void> {
     // Not empty, or already gone: kept as it is.
   }
 }
+
+/** Writes `text` to a new temporary file only its owner may read; returns its path. */
+export async function writeTempSecretFile(prefix: string, text: string): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix });
+  await writeSecretFile(path, text);
+  return path;
+}

@@ -4,7 +4,7 @@ import { OpsError, UsageError } from "../errors.ts";
 import { type PlatformService, resolveService } from "../plan/services.ts";
 import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { writeSecretFile } from "../adapters/files.ts";
+import { removeFile, writeTempSecretFile } from "../adapters/files.ts";
 import { readConsulSecrets } from "./_consul_secrets.ts";
 
 /** Where the probe container finds its Consul token. */
@@ -76,12 +76,12 @@ export async function probeCommand(
   // from the management token, as deploy made it) goes in as a file only this user may read,
   // removed when the probe ends. Without the token file (a stack without ACLs) it runs without.
   const consulSecrets = await readConsulSecrets(context);
-  const tokenFile = consulSecrets && await Deno.makeTempFile({ prefix: "probe-token-" });
+  const tokenFile = consulSecrets &&
+    await writeTempSecretFile("probe-token-", `${consulSecrets.tokens.probe}\n`);
   try {
-    if (tokenFile) await writeSecretFile(tokenFile, `${consulSecrets!.tokens.probe}\n`);
     return await runProbe(context, service, { image, programArgs, rate, duration, tokenFile });
   } finally {
-    if (tokenFile) await Deno.remove(tokenFile).catch(() => {});
+    if (tokenFile) await removeFile(tokenFile);
   }
 }
 
