@@ -1,5 +1,5 @@
 /**
- * The Consul image's entry script (consul/entry.sh) with a real Consul 1.8 agent, started as the
+ * The Consul image's entrypoint (consul/entrypoint.sh) with a real Consul 1.8 agent, started as the
  * stack starts a server: the secrets come from files, the agent runs with ACLs on (deny by
  * default) and encrypted gossip, its healthcheck works before any leader, and no secret is on
  * its command line.
@@ -9,10 +9,10 @@ import { parse } from "yaml";
 import { deriveConsulSecrets } from "../ops/plan/consul_secrets.ts";
 import { renderStack } from "../ops/render/stack.ts";
 import { freePort } from "./helpers/consul_dev.ts";
-import { eventually } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
-const ENTRY = `${ROOT}consul/entry.sh`;
+const ENTRY = `${ROOT}consul/entrypoint.sh`;
 
 /** The `-hcl=acl …` flag of the stack's Consul servers, so this test runs what the stack runs. */
 async function stackAclFlag(): Promise<string> {
@@ -39,7 +39,7 @@ async function run(args: string[], env: Record<string, string> = {}) {
   };
 }
 
-Deno.test("consul/entry.sh: ACLs on, deny by default, encrypted gossip, secrets off the command line", async (t) => {
+Deno.test("consul/entrypoint.sh: ACLs on, deny by default, encrypted gossip, secrets off the command line", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "consul-entry-" });
   const secretsDir = `${dir}/secrets`;
   await Deno.mkdir(secretsDir);
@@ -57,8 +57,13 @@ Deno.test("consul/entry.sh: ACLs on, deny by default, encrypted gossip, secrets 
   const http = freePort();
   const url = `http://127.0.0.1:${http}`;
   const config = `${dir}/secret-config.json`;
-  const env = { CONSUL_SECRETS_DIR: secretsDir, CONSUL_SECRET_CONFIG: config };
-  const child = new Deno.Command("sh", {
+  // No stop delay: the test stops the agent at once.
+  const env = {
+    CONSUL_SECRETS_DIR: secretsDir,
+    CONSUL_SECRET_CONFIG: config,
+    CONSUL_STOP_DELAY: "0",
+  };
+  const child = new Deno.Command("bash", {
     args: [
       ENTRY,
       "agent",
@@ -125,11 +130,19 @@ Deno.test("consul/entry.sh: ACLs on, deny by default, encrypted gossip, secrets 
 
     await t.step("the secrets are in a root-only file, not on the command line", async () => {
       assert.equal((await Deno.stat(config)).mode! & 0o777, 0o600);
-      const cmdline = await Deno.readTextFile(`/proc/${child.pid}/cmdline`);
-      assert.match(cmdline, /-config-file=/);
-      for (const value of Object.values(files)) assert.ok(!cmdline.includes(value));
-      const environ = await Deno.readTextFile(`/proc/${child.pid}/environ`);
-      for (const value of Object.values(files)) assert.ok(!environ.includes(value));
+      // The entrypoint (bash) runs the agent as its child. `ps` shows what /proc holds (command
+      // line, and with `e` the environment), within the test permissions.
+      const children = await run(["ps", "-o", "pid=", "--ppid", String(child.pid)]);
+      const agent = children.text.trim().split(/\s+/)[0];
+      assert.match(agent, /^\d+$/, "the agent runs under the entrypoint");
+      const agentArgs = (await run(["ps", "-ww", "-o", "args=", "-p", agent])).text;
+      assert.match(agentArgs, /^consul agent /);
+      assert.match(agentArgs, /-config-file=/);
+      for (const pid of [String(child.pid), agent]) {
+        const shown = (await run(["ps", "eww", "-o", "args=", "-p", pid])).text;
+        assert.ok(shown.length > 0);
+        for (const value of Object.values(files)) assert.ok(!shown.includes(value), pid);
+      }
     });
   } finally {
     child.kill("SIGTERM");
@@ -138,11 +151,11 @@ Deno.test("consul/entry.sh: ACLs on, deny by default, encrypted gossip, secrets 
   }
 });
 
-Deno.test("consul/entry.sh refuses a secret that is not a token, with exit code 2", async () => {
+Deno.test("consul/entrypoint.sh refuses a secret that is not a token, with exit code 2", async () => {
   const dir = await Deno.makeTempDir({ prefix: "consul-entry-" });
   try {
     await Deno.writeTextFile(`${dir}/consul-agent-token`, 'x", "acl": {"enabled": false}, "y": "');
-    const result = await run(["sh", ENTRY, "agent", "-dev"], {
+    const result = await run(["bash", ENTRY, "agent", "-dev"], {
       CONSUL_SECRETS_DIR: dir,
       CONSUL_SECRET_CONFIG: `${dir}/config.json`,
     });
