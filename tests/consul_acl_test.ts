@@ -11,7 +11,7 @@ import {
 } from "../ops/adapters/consul_acl.ts";
 import { ConsulHttp, MANAGEMENT_TOKEN_PATH } from "../ops/adapters/consul.ts";
 import { planAcls, platformAclInput } from "../ops/plan/consul_acl.ts";
-import { PLATFORM_SERVICES } from "../ops/plan/services.ts";
+import { ALL_SERVICES } from "../ops/plan/services.ts";
 import { nodeLocalConsulUrl } from "../services/runtime/local_agent.ts";
 import { createLogger } from "../services/runtime/logger.ts";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
@@ -54,7 +54,7 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
   const consul = await startConsulDev({ acl: true });
   const management = consul.managementToken!;
   try {
-    const plan = planAcls(platformAclInput("agent-platform", { services: PLATFORM_SERVICES }));
+    const plan = planAcls(platformAclInput("agent-platform", { services: ALL_SERVICES }));
     const first = await ensureConsulAcls(consul.url, management, { plan });
     await t.step("a second run changes nothing and gives the same tokens", async () => {
       assert.ok(first.changes.length >= plan.policies.length + plan.tokens.length);
@@ -284,7 +284,7 @@ Deno.test("ensurePlatformAcls() with given secrets: each token carries its own, 
   try {
     // Tokens as an earlier deploy made them, with secrets Consul chose.
     const earlier = await ensurePlatformAcls(consul.url, management, { stack: "st" });
-    const plan = planAcls(platformAclInput("st", { services: PLATFORM_SERVICES }));
+    const plan = planAcls(platformAclInput("st", { services: ALL_SERVICES }));
     const secrets = Object.fromEntries(
       plan.tokens.map((token) => [token.program, crypto.randomUUID()]),
     );

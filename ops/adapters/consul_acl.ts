@@ -12,7 +12,7 @@ import {
   planTokenActions,
   platformAclInput,
 } from "../plan/consul_acl.ts";
-import { PLATFORM_SERVICES } from "../plan/services.ts";
+import { ALL_SERVICES } from "../plan/services.ts";
 
 /** What `ensureConsulAcls` did, and the secret token of each program (service name, `lb`, `agent`). */
 export interface AclOutcome {
@@ -171,6 +171,7 @@ export async function ensurePlatformAcls(
   managementToken: string,
   options: { stack: string; secrets?: Readonly<Record<string, string>> },
 ): Promise<AclOutcome> {
-  const plan = planAcls(platformAclInput(options.stack, { services: PLATFORM_SERVICES }));
+  // The optional services' tokens too: `deploy --with` may add them at any deploy.
+  const plan = planAcls(platformAclInput(options.stack, { services: ALL_SERVICES }));
   return await ensureConsulAcls(consulUrl, managementToken, { plan, secrets: options.secrets });
 }

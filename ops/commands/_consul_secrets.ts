@@ -16,6 +16,7 @@ import {
   SECRET_TOKEN_PROGRAMS,
 } from "../plan/consul_secrets.ts";
 import { SECRET_LABEL } from "../plan/secrets.ts";
+import { ALL_SERVICES } from "../plan/services.ts";
 import type { CommandContext } from "../context.ts";
 import { pollUntil } from "./_poll.ts";
 
@@ -43,9 +44,9 @@ export async function readManagementToken(context: CommandContext): Promise<stri
   return token;
 }
 
-/** Every program the ACL plan gives a token. */
+/** Every program the ACL plan gives a token (the optional services' included). */
 function tokenPrograms(context: CommandContext): string[] {
-  const plan = planAcls(platformAclInput(context.config.stack, { services: context.services }));
+  const plan = planAcls(platformAclInput(context.config.stack, { services: ALL_SERVICES }));
   return plan.tokens.map((token) => token.program);
 }
 

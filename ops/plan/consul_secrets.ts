@@ -32,6 +32,8 @@ export const STACK_SERVICE_TOKENS: Readonly<Record<string, string>> = Object.fre
   "echo-agent": "agent-echo",
   "weather-tool": "tool-weather",
   "itinerary-worker": "worker-itinerary",
+  // Optional (`deploy --with conformance-server`): its token is made with every other.
+  "conformance-server": "tool-conformance",
   "mcp-router": "mcp-router",
   autoscaler: "platform-autoscaler",
   lb: "lb",
