@@ -8,7 +8,9 @@
  *   the SDK's stateless transport, so any router replica can serve any session.
  *
  * The body is read and parsed once, here, and handed to the SDK as `parsedBody`: no clone, no second
- * read, no rebuilt request on the hot path.
+ * read, no rebuilt request on the hot path. A plain `tools/call` (the hot path) does not reach the
+ * SDK at all: `tool_call_fast_path.ts` recognises it, the session is checked, the gateway calls the
+ * backend and the answer is encoded here, as JSON, or as an event stream when progress is asked for.
  */
 import {
   createMcpHandler,
@@ -27,8 +29,15 @@ import {
 import type { Logger } from "../runtime/logger.ts";
 import { type Catalog, listTools } from "./catalog.ts";
 import { jsonRpcError } from "./http_guard.ts";
+import type { Counter, MetricsRegistry } from "../runtime/metrics.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
-import type { CallLog, CallProgress, ClientRequester, ToolGateway } from "./tool_gateway.ts";
+import type {
+  CallLog,
+  CallProgress,
+  ClientRequester,
+  ToolGateway,
+  ToolResult,
+} from "./tool_gateway.ts";
 import { ClientRequests, isResponseBatch } from "./client_requests.ts";
 import {
   InputRequiredCalls,
@@ -38,6 +47,15 @@ import {
 import { registerSurface, surfaceCapabilities, type SurfaceDependencies } from "./mcp_surface.ts";
 import { isLogLevel, passes } from "./session_log_levels.ts";
 import type { McpLogLevel } from "../runtime/tool.ts";
+import {
+  encodeProgress,
+  encodeResult,
+  encodeUnknownTool,
+  type FastToolCall,
+  MODERN_PROTOCOL_VERSION,
+  recognizeToolCall,
+  sseEvent,
+} from "./tool_call_fast_path.ts";
 
 /** Sessions ended with DELETE: refused afterwards by every replica that knows. */
 export interface EndedSessions {
@@ -62,6 +80,8 @@ export interface McpEndpointOptions {
   surface: SurfaceDependencies;
   /** How long a tool's request may wait for the client's answer; default 60 s. */
   clientRequestTimeoutMs?: number;
+  /** Where tool calls are counted by the path that served them (fast or SDK). */
+  metrics?: MetricsRegistry;
 }
 
 /** What a server instance serves: a 2025 session, or none (2026-07-28). */
@@ -84,12 +104,20 @@ export class McpEndpoint {
   /** Calls in flight on this replica by session and JSON-RPC id, for `notifications/cancelled`. */
   readonly #inFlight = new Map<string, AbortController>();
   readonly #now: () => number;
+  readonly #callsByPath: Counter | undefined;
+  readonly #recognize = {
+    legacyVersions: SUPPORTED_PROTOCOL_VERSIONS.filter((v) => v !== MODERN_PROTOCOL_VERSION),
+  };
 
   constructor(options: McpEndpointOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#clientRequests = new ClientRequests(options.clientRequestTimeoutMs ?? 60_000);
     this.#parked = new InputRequiredCalls({ timeoutMs: options.clientRequestTimeoutMs ?? 60_000 });
+    this.#callsByPath = options.metrics?.counter(
+      "mcp_router_tool_calls_by_path_total",
+      "Tool calls by the path that served them: fast (no SDK objects) or sdk.",
+    );
     this.#modern = createMcpHandler(() => this.#createServer({}), {
       legacy: "reject",
       maxRequestBodySize: options.maxBodyBytes,
@@ -116,6 +144,11 @@ export class McpEndpoint {
         );
       }
       body = parseJson(read);
+      const call = recognizeToolCall(request.headers, body, this.#recognize);
+      if (call !== undefined) {
+        const answer = await this.#fastCall(request, call);
+        if (answer !== undefined) return answer;
+      }
       // Only a body that is not JSON is handed on as text, for the SDK to answer the parse error.
       if (body === undefined) forward = rebuild(request, read);
     }
@@ -210,6 +243,70 @@ export class McpEndpoint {
     await this.#modern.close();
   }
 
+  /**
+   * Serves a recognised `tools/call` without the SDK: check the session, call, encode. Only tools
+   * that answer in one message (mode UNARY): a tool that logs, streams or asks the client goes to
+   * the SDK path (`undefined`), which relays its logs, progress and requests.
+   */
+  async #fastCall(request: Request, call: FastToolCall): Promise<Response | undefined> {
+    let sid: string | undefined;
+    if (call.sessionId !== undefined) {
+      const session = await this.#options.sessions.open(call.sessionId);
+      if (session === undefined || this.#options.ended.has(session.sid)) {
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      sid = session.sid;
+    }
+    const tool = this.#options.catalog().byName.get(call.name);
+    if (tool !== undefined && tool.mode !== "UNARY") return undefined;
+    this.#callsByPath?.inc(FAST_PATH);
+    if (tool === undefined) return jsonAnswer(encodeUnknownTool(call));
+    const key = sid === undefined ? undefined : `${sid}:${String(call.id)}`;
+    const cancel = new AbortController();
+    const abort = () => cancel.abort();
+    // The client closing its connection aborts `request.signal` (Deno); a 2025 client may also
+    // send `notifications/cancelled`, which finds the call under `key`.
+    if (request.signal.aborted) cancel.abort();
+    else request.signal.addEventListener("abort", abort, { once: true });
+    if (key !== undefined) this.#inFlight.set(key, cancel);
+    const run = (onProgress?: (progress: CallProgress) => void): Promise<ToolResult> =>
+      this.#options.gateway.call(tool, call.arguments, {
+        requestId: `${sid ?? "req"}:${String(call.id)}`,
+        signal: cancel.signal,
+        onProgress,
+      }).finally(() => {
+        request.signal.removeEventListener("abort", abort);
+        if (key !== undefined && this.#inFlight.get(key) === cancel) this.#inFlight.delete(key);
+      });
+    const { serverInfo } = this.#options;
+    if (call.progressToken === undefined) {
+      return jsonAnswer(encodeResult(call, await run(), serverInfo, tool.outputSchema));
+    }
+    const encoder = new TextEncoder();
+    // Cleared when the client goes away: a cancelled stream must not be written or closed again.
+    let open = true;
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const send = (message: string) => {
+          if (open) controller.enqueue(encoder.encode(sseEvent(message)));
+        };
+        run((progress) => send(encodeProgress(call, progress))).then((result) => {
+          send(encodeResult(call, result, serverInfo, tool.outputSchema));
+          if (open) controller.close();
+          open = false;
+        }, (error) => {
+          if (open) controller.error(error);
+          open = false;
+        });
+      },
+      cancel() {
+        open = false;
+        cancel.abort();
+      },
+    });
+    return new Response(stream, { headers: SSE_HEADERS });
+  }
+
   #createServer(context: ServeContext): Server {
     const { catalog, gateway, serverInfo } = this.#options;
     const capabilities = surfaceCapabilities(catalog());
@@ -217,6 +314,7 @@ export class McpEndpoint {
     server.setRequestHandler("tools/list", () => listTools(catalog()) as ListToolsResult);
     registerSurface(server, capabilities, this.#options.surface, context.session?.sid);
     server.setRequestHandler("tools/call", async (request, ctx) => {
+      this.#callsByPath?.inc(SDK_PATH);
       const name = request.params.name;
       const tool = catalog().byName.get(name);
       if (tool === undefined) {
@@ -480,6 +578,19 @@ async function readBody(request: Request, maxBytes: number): Promise<string | un
     reader.releaseLock();
   }
   return text + decoder.decode();
+}
+
+const FAST_PATH = { path: "fast" };
+const SDK_PATH = { path: "sdk" };
+const JSON_HEADERS = { "content-type": "application/json" };
+const SSE_HEADERS = {
+  "content-type": "text/event-stream",
+  "cache-control": "no-cache, no-transform",
+  "x-accel-buffering": "no",
+};
+
+function jsonAnswer(text: string): Response {
+  return new Response(text, { headers: JSON_HEADERS });
 }
 
 function parseJson(text: string): unknown {
