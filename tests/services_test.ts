@@ -228,14 +228,18 @@ Deno.test("tools reject bad arguments naming the field, and unknown tools", asyn
       assert.equal(failure.code, "UNAVAILABLE");
       assert.match(failure.details, /tool-weather/);
     });
-    await t.step("one JSON log line per RPC", () => {
-      const lines = echo.output().split("\n").filter((line) => line.includes('"msg":"rpc"'));
-      assert.ok(lines.length >= 4);
-      const entry = JSON.parse(lines[0]);
-      assert.equal(entry.tool, "echo");
-      assert.equal(entry.outcome, "INVALID_ARGUMENT");
-      assert.equal(typeof entry.durationMs, "number");
-      assert.equal(typeof entry.requestId, "string");
+    await t.step("no log line per call at the default level; a failed dependency is logged", () => {
+      const rpcLines = (service: ServiceProcess) =>
+        service.output().split("\n").filter((line) => line.includes('"msg":"rpc"'))
+          .map((line) => JSON.parse(line));
+      // Every echo call above was refused for the caller's bad input: no line at info.
+      assert.deepEqual(rpcLines(echo), []);
+      const failed = rpcLines(itinerary).filter((line) => line.outcome === "UNAVAILABLE");
+      assert.equal(failed.length, 1);
+      assert.equal(failed[0].level, "warn");
+      assert.equal(failed[0].tool, "plan_itinerary");
+      assert.equal(typeof failed[0].durationMs, "number");
+      assert.equal(typeof failed[0].requestId, "string");
     });
   } finally {
     for (const client of Object.values(clients)) client.close();

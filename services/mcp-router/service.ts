@@ -186,7 +186,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     const seconds = (performance.now() - started) / 1000;
     requests.inc({ path, status: String(response.status) });
     latency.observe({ method: request.method }, seconds);
-    if (path === "/mcp") {
+    if (path === "/mcp" && logger.enabled("debug")) {
       logger.debug("HTTP request", {
         method: request.method,
         path,

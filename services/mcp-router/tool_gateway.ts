@@ -198,9 +198,15 @@ export class ToolGateway {
       const seconds = (performance.now() - started) / 1000;
       this.#calls.inc({ tool: tool.name, outcome });
       this.#latency.observe({ tool: tool.name }, seconds);
-      const line = { ...fields, service: tool.service, instance, outcome, ms: seconds * 1000 };
-      if (outcome === "ok") this.#options.logger.debug("Tool call", line);
-      else this.#options.logger.warn("Tool call failed", line);
+      // Per-call facts are the metrics above; a line at the default level only when a backend
+      // failed the call (a client's bad arguments or cancellation is not the platform's problem,
+      // and must not let a client flood the logs).
+      if (outcome !== "ok" || this.#options.logger.enabled("debug")) {
+        const line = { ...fields, service: tool.service, instance, outcome, ms: seconds * 1000 };
+        if (outcome === "ok") this.#options.logger.debug("Tool call", line);
+        else if (CLIENT_OUTCOMES.has(outcome)) this.#options.logger.debug("Tool call failed", line);
+        else this.#options.logger.warn("Tool call failed", line);
+      }
     }
   }
 
@@ -325,6 +331,9 @@ export function describeFailure(error: unknown): { code: string; message: string
   }
   return { code: "INTERNAL", message: error instanceof Error ? error.message : String(error) };
 }
+
+/** Outcomes a client brings about itself: logged at debug level only. */
+const CLIENT_OUTCOMES = new Set(["INVALID_ARGUMENT", "NOT_FOUND", "CANCELLED"]);
 
 const STATUS_NAMES: Record<number, string> = {
   1: "CANCELLED",

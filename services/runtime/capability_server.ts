@@ -1,6 +1,12 @@
 /**
  * Serves a {@linkcode ServiceDefinition} as `platform.v1.Capability` plus the standard
- * `grpc.health.v1.Health`, logs one JSON line per RPC and counts in-flight calls for draining.
+ * `grpc.health.v1.Health`, and counts in-flight calls for draining.
+ *
+ * Logs: a call that failed on this side (INTERNAL, DEADLINE_EXCEEDED, UNAVAILABLE) or took longer than
+ * {@linkcode SLOW_CALL_MS} is logged at the default level; every other call only at debug level. At
+ * info, one line per call cost more CPU than the call (JSON, stderr, and Docker's log driver parsing
+ * it: a third of a core at 3k calls/s). Per-call facts (outcome, latency by tool) go to the
+ * service's metrics through `onCallEnd`, and to the router's.
  */
 import * as grpc from "@grpc/grpc-js";
 import { HealthImplementation } from "grpc-health-check";
@@ -52,6 +58,12 @@ export interface CapabilityServer {
   /** Resolves once no call is in flight, or after `timeoutMs`; true when idle. */
   idle(timeoutMs: number): Promise<boolean>;
 }
+
+/** Calls slower than this are logged at the default level. */
+export const SLOW_CALL_MS = 1000;
+
+/** Outcomes that say the caller asked for something wrong, or gave up: not this service's fault. */
+const CALLER_OUTCOMES = new Set(["OK", "INVALID_ARGUMENT", "NOT_FOUND", "CANCELLED"]);
 
 /** Name of the Capability service in gRPC health checks. */
 export const CAPABILITY_HEALTH_NAME = "platform.v1.Capability";
@@ -172,12 +184,19 @@ export function createCapabilityServer(
   }
 
   function logCall(rpc: string, request: InvokeRequest, started: number, error?: unknown): void {
+    const durationMs = now() - started;
+    const outcome = error === undefined
+      ? "OK"
+      : error instanceof ToolError
+      ? error.code
+      : "INTERNAL";
+    const quiet = CALLER_OUTCOMES.has(outcome) && durationMs < SLOW_CALL_MS;
     const fields = {
       rpc,
       tool: request.tool,
       requestId: request.requestId,
-      durationMs: Math.round((now() - started) * 100) / 100,
-      outcome: error === undefined ? "OK" : error instanceof ToolError ? error.code : "INTERNAL",
+      durationMs: Math.round(durationMs * 100) / 100,
+      outcome,
       ...(error === undefined ? {} : { error: (error as Error).message }),
     };
     options.onCallEnd?.({
@@ -186,8 +205,9 @@ export function createCapabilityServer(
       outcome: fields.outcome,
       durationMs: fields.durationMs,
     });
-    if (error === undefined || error instanceof ToolError) logger.info("rpc", fields);
-    else logger.error("rpc", fields);
+    if (quiet) logger.debug("rpc", fields);
+    else if (outcome === "INTERNAL") logger.error("rpc", fields);
+    else logger.warn("rpc", fields);
   }
 
   function toStatus(error: unknown): grpc.ServiceError {
