@@ -90,9 +90,18 @@ function backendView(backend: LbBackend, bindAddress: string): Record<string, un
 export function templateView(model: LbModel): Record<string, unknown> {
   return {
     settings: model.settings,
+    clientLimits: clientLimitsView(model.settings),
     mcp: backendView(model.mcp, model.settings.bindAddress),
     exposed: model.exposed.map((backend) => backendView(backend, model.settings.bindAddress)),
   };
+}
+
+/** The per-client limits of the MCP frontend, or null when there are none. */
+function clientLimitsView(settings: LbModel["settings"]): Record<string, number> | null {
+  const { clientMaxConnections, clientMaxRequestRate } = settings;
+  if (clientMaxConnections === 0 && clientMaxRequestRate === 0) return null;
+  // HAProxy counts the rate over 10 s: the limit per second times ten.
+  return { maxConnections: clientMaxConnections, maxRequestsPer10s: clientMaxRequestRate * 10 };
 }
 
 /** Renders a complete config; throws {@linkcode TemplateError} when the templates are at fault. */

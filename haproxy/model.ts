@@ -105,6 +105,10 @@ export interface LbSettings {
   readonly maxReloads: number;
   /** Consul service name of the MCP routers. */
   readonly routerService: string;
+  /** Open connections one client address may hold on the MCP port; 0: no limit. */
+  readonly clientMaxConnections: number;
+  /** Requests per second one client address may send to the MCP port (10 s average); 0: no limit. */
+  readonly clientMaxRequestRate: number;
 }
 
 /** A service whose Meta `lb_port` names a port another frontend holds; it is not exposed. */
@@ -142,6 +146,8 @@ export const DEFAULT_LB_SETTINGS: LbSettings = Object.freeze({
   hardStopAfter: "5m",
   maxReloads: 50,
   routerService: "mcp-router",
+  clientMaxConnections: 256,
+  clientMaxRequestRate: 500,
 });
 
 /** Options of {@linkcode buildLbModel}. */

@@ -99,6 +99,18 @@ export function parseLbConfig(
     hardStopAfter: env.LB_HARD_STOP_AFTER || DEFAULT_LB_SETTINGS.hardStopAfter,
     maxReloads: int("LB_MAX_RELOADS", DEFAULT_LB_SETTINGS.maxReloads, 1, 10_000),
     routerService: env.LB_ROUTER_SERVICE || DEFAULT_LB_SETTINGS.routerService,
+    clientMaxConnections: int(
+      "LB_CLIENT_MAX_CONN",
+      DEFAULT_LB_SETTINGS.clientMaxConnections,
+      0,
+      1_000_000,
+    ),
+    clientMaxRequestRate: int(
+      "LB_CLIENT_MAX_RATE",
+      DEFAULT_LB_SETTINGS.clientMaxRequestRate,
+      0,
+      10_000_000,
+    ),
   });
   if (!isServiceName(settings.routerService)) {
     problems.push(
