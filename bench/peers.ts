@@ -349,13 +349,18 @@ async function run(command: string, args: string[]): Promise<{ code: number; std
 async function waitForMcp(url: string, what: string, process?: TestProcess): Promise<void> {
   let exited = false;
   process?.exited.then(() => exited = true);
-  await eventually(`${what} to answer MCP`, async () => {
-    if (exited) throw new Error(`${what} exited: ${process?.output().slice(-2000)}`);
-    const session = new Session(url, 0);
-    await session.open();
-    await session.close();
-    return true;
-  }, () => true, 60_000);
+  await eventually(
+    `${what} to answer MCP`,
+    async () => {
+      if (exited) throw new Error(`${what} exited: ${process?.output().slice(-2000)}`);
+      const session = new Session(url, 0);
+      await session.open();
+      await session.close();
+      return true;
+    },
+    () => true,
+    60_000,
+  );
 }
 
 function processGroupOf(name: string, pid: number): ProcessGroup {
