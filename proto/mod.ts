@@ -309,3 +309,34 @@ export const INVOKE_METHOD: CapabilityMethod<InvokeRequest, InvokeResponse> = ca
 export const INVOKE_STREAM_METHOD: CapabilityMethod<InvokeRequest, InvokeEvent> = capabilityMethod(
   "InvokeStream",
 );
+
+/** A method of `platform.v1.Capability` as a server sees it: its path and message codecs. */
+export interface CapabilityServerMethod<Request, Response> {
+  /** `/platform.v1.Capability/<Method>` */
+  readonly path: string;
+  deserialize(bytes: Uint8Array): Request;
+  serialize(response: Response): Uint8Array;
+}
+
+function capabilityServerMethod<Request, Response>(
+  name: string,
+): CapabilityServerMethod<Request, Response> {
+  const definition = (packageDefinition["platform.v1.Capability"] as grpc.ServiceDefinition)[name];
+  return {
+    path: definition.path,
+    deserialize: (bytes) => definition.requestDeserialize(bytes as Buffer) as Request,
+    serialize: (response) => definition.responseSerialize(response),
+  };
+}
+
+/** The server side of `platform.v1.Capability`, for servers that frame gRPC themselves. */
+export const CAPABILITY_SERVER_METHODS = {
+  describe: capabilityServerMethod<Record<string, never>, DescribeResponse>("Describe"),
+  invoke: capabilityServerMethod<InvokeRequest, InvokeResponse>("Invoke"),
+  invokeStream: capabilityServerMethod<InvokeRequest, InvokeEvent>("InvokeStream"),
+  invokeSession: capabilityServerMethod<SessionMessage, InvokeEvent>("InvokeSession"),
+  readResource: capabilityServerMethod<ReadResourceRequest, ReadResourceResponse>("ReadResource"),
+  watchResource: capabilityServerMethod<{ uri: string }, { uri: string }>("WatchResource"),
+  getPrompt: capabilityServerMethod<GetPromptRequest, GetPromptResponse>("GetPrompt"),
+  complete: capabilityServerMethod<CompleteRequest, CompleteResponse>("Complete"),
+} as const;

@@ -1,6 +1,7 @@
 /**
  * Serves a {@linkcode ServiceDefinition} as `platform.v1.Capability` plus the standard
- * `grpc.health.v1.Health`, and counts in-flight calls for draining.
+ * `grpc.health.v1.Health` on the platform's own {@linkcode GrpcServer} (grpc-js's server on Deno's
+ * `node:http2` cost more CPU per call than the call itself), and counts in-flight calls for draining.
  *
  * Logs: a call that failed on this side (INTERNAL, DEADLINE_EXCEEDED, UNAVAILABLE) or took longer than
  * {@linkcode SLOW_CALL_MS} is logged at the default level; every other call only at debug level. At
@@ -8,10 +9,8 @@
  * it: a third of a core at 3k calls/s). Per-call facts (outcome, latency by tool) go to the
  * service's metrics through `onCallEnd`, and to the router's.
  */
-import * as grpc from "@grpc/grpc-js";
-import { HealthImplementation } from "grpc-health-check";
 import {
-  CAPABILITY_SERVICE,
+  CAPABILITY_SERVER_METHODS,
   type DescribeResponse,
   type InvokeEvent,
   type InvokeMode,
@@ -19,11 +18,8 @@ import {
   type InvokeResponse,
   type SessionMessage,
 } from "../../proto/mod.ts";
-import {
-  createExtensionMethods,
-  describeExtensions,
-  grpcJsExtensionHandlers,
-} from "./capability_extensions.ts";
+import { createExtensionMethods, describeExtensions } from "./capability_extensions.ts";
+import { GrpcServer, type GrpcServerCall, GrpcStatus, GrpcStatusError } from "./grpc_server.ts";
 import { toContentMessage } from "./content_blocks.ts";
 import { ToolSession } from "./tool_session.ts";
 import type { Logger } from "./logger.ts";
@@ -46,11 +42,13 @@ export interface CapabilityServerOptions {
   now?: () => number;
   /** Called when a tool call ends (metrics). */
   onCallEnd?: (call: CallRecord) => void;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection; default 1000. */
+  maxConcurrentStreams?: number;
 }
 
 /** A gRPC server for one service, not yet bound. */
 export interface CapabilityServer {
-  readonly server: grpc.Server;
+  readonly server: GrpcServer;
   /** Calls being served right now. */
   readonly inFlight: number;
   /** Sets the health of the whole server and of `platform.v1.Capability`. */
@@ -86,8 +84,9 @@ export function createCapabilityServer(
     ) => [tool.name, { definition: tool, validate: compileValidator(tool.inputSchema) }]),
   );
   const toolNames = [...tools.keys()].map((name) => `"${name}"`).join(", ");
-  const health = new HealthImplementation({ "": "SERVING", [CAPABILITY_HEALTH_NAME]: "SERVING" });
-  const server = new grpc.Server({ "grpc.keepalive_permit_without_calls": 1 });
+  const server = new GrpcServer({ maxConcurrentStreams: options.maxConcurrentStreams });
+  server.setHealth("", "SERVING");
+  server.setHealth(CAPABILITY_HEALTH_NAME, "SERVING");
   let inFlight = 0;
   const idleWaiters = new Set<() => void>();
 
@@ -210,130 +209,117 @@ export function createCapabilityServer(
     else logger.warn("rpc", fields);
   }
 
-  function toStatus(error: unknown): grpc.ServiceError {
-    const code = error instanceof ToolError ? error.grpcStatus : grpc.status.INTERNAL;
+  function toStatus(error: unknown): GrpcStatusError {
+    const code = error instanceof ToolError ? error.grpcStatus : GrpcStatus.INTERNAL;
     const message = error instanceof Error ? error.message : String(error);
-    return Object.assign(new Error(message), {
-      code,
-      details: message,
-      metadata: new grpc.Metadata(),
-    });
+    return new GrpcStatusError(code, message);
   }
 
-  /** An abort signal for the call: the caller cancelled, or its deadline passed. */
-  function abortOnCancel(
-    call: Pick<grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>, "getDeadline"> & {
-      on(event: "cancelled", listener: () => void): unknown;
-    },
-  ): AbortController {
-    const controller = new AbortController();
-    call.on("cancelled", () => controller.abort());
-    const deadline = call.getDeadline();
-    const at = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-    if (Number.isFinite(at) && at > 0) {
-      const timer = setTimeout(() => controller.abort(), Math.max(0, at - Date.now()));
-      controller.signal.addEventListener("abort", () => clearTimeout(timer), { once: true });
+  const methods = CAPABILITY_SERVER_METHODS;
+  const describeBytes = methods.describe.serialize(describeResponse);
+  server.addUnary(methods.describe.path, () => Promise.resolve(describeBytes));
+  server.addUnary(methods.invoke.path, async (bytes: Uint8Array, call: GrpcServerCall) => {
+    const request = methods.invoke.deserialize(bytes);
+    inFlight++;
+    const started = now();
+    logStart("Invoke", request);
+    try {
+      const response = await execute(request, call.signal, undefined);
+      logCall("Invoke", request, started);
+      return methods.invoke.serialize(response);
+    } catch (error) {
+      logCall("Invoke", request, started, error);
+      throw toStatus(error);
+    } finally {
+      finished();
     }
-    return controller;
-  }
-
-  const handlers: grpc.UntypedServiceImplementation = {
-    Describe(
-      _call: grpc.ServerUnaryCall<unknown, DescribeResponse>,
-      callback: grpc.sendUnaryData<DescribeResponse>,
-    ) {
-      callback(null, describeResponse);
-    },
-    Invoke(
-      call: grpc.ServerUnaryCall<InvokeRequest, InvokeResponse>,
-      callback: grpc.sendUnaryData<InvokeResponse>,
-    ) {
-      inFlight++;
-      const started = now();
-      logStart("Invoke", call.request);
-      const controller = abortOnCancel(call);
-      execute(call.request, controller.signal, undefined).then(
-        (response) => {
-          logCall("Invoke", call.request, started);
-          callback(null, response);
-        },
-        (error) => {
-          logCall("Invoke", call.request, started, error);
-          callback(toStatus(error));
-        },
-      ).finally(() => {
-        controller.abort();
-        finished();
-      });
-    },
-    InvokeStream(call: grpc.ServerWritableStream<InvokeRequest, InvokeEvent>) {
-      inFlight++;
-      const started = now();
-      logStart("InvokeStream", call.request);
-      const controller = abortOnCancel(call);
-      const emit = (event: InvokeEvent) => {
-        if (!controller.signal.aborted) call.write(event);
-      };
-      execute(call.request, controller.signal, emit).then(
-        (response) => {
-          logCall("InvokeStream", call.request, started);
-          call.write({ result: response });
-          call.end();
-        },
-        (error) => {
-          logCall("InvokeStream", call.request, started, error);
-          call.emit("error", toStatus(error));
-        },
-      ).finally(() => {
-        controller.abort();
-        finished();
-      });
-    },
-  };
-
-  /** InvokeSession on grpc-js: the stream's messages go to a {@linkcode ToolSession}. */
-  function invokeSession(call: grpc.ServerDuplexStream<SessionMessage, InvokeEvent>): void {
-    const controller = abortOnCancel(call);
+  });
+  server.addServerStream(methods.invokeStream.path, async (bytes, call, send) => {
+    const request = methods.invokeStream.deserialize(bytes);
+    inFlight++;
+    const started = now();
+    logStart("InvokeStream", request);
+    const emit = (event: InvokeEvent) => {
+      if (!call.signal.aborted) send(methods.invokeStream.serialize(event));
+    };
+    try {
+      const response = await execute(request, call.signal, emit);
+      logCall("InvokeStream", request, started);
+      send(methods.invokeStream.serialize({ result: response }));
+    } catch (error) {
+      logCall("InvokeStream", request, started, error);
+      throw toStatus(error);
+    } finally {
+      finished();
+    }
+  });
+  // InvokeSession: the stream's messages go to a ToolSession, which answers through the call.
+  server.addBidiStream(methods.invokeSession.path, (call) => {
     const session = new ToolSession(
       (request, signal, emit, ask) => execute(request, signal, emit, ask),
       {
-        write: (event) => call.write(event),
+        write: (event) => call.send(methods.invokeSession.serialize(event)),
         end: () => call.end(),
-        fail: (error) => call.emit("error", toStatus(error)),
+        fail: (error) => call.fail(toStatus(error)),
       },
-      controller.signal,
+      call.signal,
     );
-    call.on("end", () => session.callerGone());
-    call.on("error", () => session.callerGone());
-    call.on("data", (message: SessionMessage) => {
-      if (message.call === undefined || message.call === null) {
-        session.onMessage(message);
-        return;
+    return {
+      onEnd: () => session.callerGone(),
+      onMessage: (bytes) => {
+        let message: SessionMessage;
+        try {
+          message = methods.invokeSession.deserialize(bytes);
+        } catch (error) {
+          call.fail(new GrpcStatusError(GrpcStatus.INTERNAL, (error as Error).message));
+          return;
+        }
+        if (message.call === undefined || message.call === null) {
+          session.onMessage(message);
+          return;
+        }
+        const request = message.call;
+        inFlight++;
+        const started = now();
+        logStart("InvokeSession", request);
+        session.onMessage(message)?.then(
+          () => logCall("InvokeSession", request, started),
+          (error) => logCall("InvokeSession", request, started, error),
+        ).finally(finished);
+      },
+    };
+  });
+  const extensions = createExtensionMethods(service, options.instanceId);
+  function unary<Request, Response>(
+    method: {
+      path: string;
+      deserialize(b: Uint8Array): Request;
+      serialize(r: Response): Uint8Array;
+    },
+    run: (request: Request, signal: AbortSignal) => Promise<Response>,
+  ): void {
+    server.addUnary(method.path, async (bytes, call) => {
+      try {
+        return method.serialize(await run(method.deserialize(bytes), call.signal));
+      } catch (error) {
+        throw toStatus(error);
       }
-      const request = message.call;
-      inFlight++;
-      const started = now();
-      logStart("InvokeSession", request);
-      session.onMessage(message)?.then(
-        () => logCall("InvokeSession", request, started),
-        (error) => logCall("InvokeSession", request, started, error),
-      ).finally(() => {
-        controller.abort();
-        finished();
-      });
     });
   }
-
-  handlers.InvokeSession = invokeSession;
-  Object.assign(
-    handlers,
-    grpcJsExtensionHandlers(createExtensionMethods(service, options.instanceId), {
-      toStatus,
-      abortOnCancel,
-    }),
-  );
-  server.addService(CAPABILITY_SERVICE, handlers);
-  health.addToServer(server);
+  unary(methods.readResource, extensions.ReadResource);
+  unary(methods.getPrompt, extensions.GetPrompt);
+  unary(methods.complete, extensions.Complete);
+  server.addServerStream(methods.watchResource.path, async (bytes, call, send) => {
+    try {
+      await extensions.WatchResource(
+        methods.watchResource.deserialize(bytes),
+        call.signal,
+        (update) => send(methods.watchResource.serialize(update)),
+      );
+    } catch (error) {
+      throw toStatus(error);
+    }
+  });
 
   return {
     server,
@@ -342,8 +328,8 @@ export function createCapabilityServer(
     },
     setServing(serving: boolean) {
       const status = serving ? "SERVING" : "NOT_SERVING";
-      health.setStatus("", status);
-      health.setStatus(CAPABILITY_HEALTH_NAME, status);
+      server.setHealth("", status);
+      server.setHealth(CAPABILITY_HEALTH_NAME, status);
     },
     idle(timeoutMs: number): Promise<boolean> {
       if (inFlight === 0) return Promise.resolve(true);
@@ -366,13 +352,13 @@ const INVOKE_MODES: Record<string, InvokeMode> = {
   session: "SESSION",
 };
 
-/** Binds `server` on all interfaces; resolves with the bound port. */
-export function bindServer(server: grpc.Server, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.bindAsync(`0.0.0.0:${port}`, grpc.ServerCredentials.createInsecure(), (error, bound) => {
-      if (error) {
-        reject(new Error(`Cannot listen on port ${port}: ${error.message}`, { cause: error }));
-      } else resolve(bound);
-    });
-  });
+/** Listens on all interfaces; resolves with the bound port. */
+export function bindServer(server: GrpcServer, port: number): Promise<number> {
+  try {
+    return Promise.resolve(server.listen(port));
+  } catch (error) {
+    return Promise.reject(
+      new Error(`Cannot listen on port ${port}: ${(error as Error).message}`, { cause: error }),
+    );
+  }
 }

@@ -137,13 +137,14 @@ export async function runService(
     await registrar.deregister();
     // Balancers learn of the deregistration through Consul; keep serving what they still send.
     await delay(config.drainSeconds * 1000);
+    // No new connections; no GOAWAY on the open ones (it can crash a grpc-js client on Deno,
+    // denoland/deno#36788): clients learned from Consul to go elsewhere, and the sockets close below.
+    capability.server.drain();
     const idle = await capability.idle(config.graceSeconds * 1000);
     if (!idle) {
       logger.warn("grace period over, cancelling calls", { inFlight: capability.inFlight });
     }
-    // The server is not shut down through grpc-js: its GOAWAY frame can crash a Deno client that
-    // receives it (nghttp2 assertion in find_stream_on_goaway_func, denoland/deno#36788). Exiting
-    // closes the sockets instead; clients see the connection end and go to other instances.
+    await capability.server.close();
     for (const cleanup of cleanups) await cleanup();
     logger.info("stopped", { signal });
   }
