@@ -158,11 +158,17 @@ export class Histogram implements Metric {
   }
 }
 
+/** Label values that need no escaping, the common case on the hot path. */
+const PLAIN = /^[^\\"\n]*$/;
+
 function labelText(labels: Labels): string {
-  const entries = Object.entries(labels);
-  if (entries.length === 0) return "";
-  const parts = entries.map(([name, value]) =>
-    `${name}="${value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n")}"`
-  );
-  return `{${parts.join(",")}}`;
+  let text = "";
+  for (const name in labels) {
+    const value = labels[name];
+    const escaped = PLAIN.test(value)
+      ? value
+      : value.replaceAll("\\", "\\\\").replaceAll('"', '\\"').replaceAll("\n", "\\n");
+    text += `${text === "" ? "{" : ","}${name}="${escaped}"`;
+  }
+  return text === "" ? "" : `${text}}`;
 }
