@@ -9,7 +9,7 @@
  *
  *   deno task bench router [--rounds 3] [--calls 2000]
  *
- * The router runs at its production log level (info: one line per request).
+ * The router and the echo agent run at their production log level (info).
  */
 import * as grpc from "@grpc/grpc-js";
 import process from "node:process";
@@ -30,6 +30,8 @@ interface LoadPlan {
   routerUrl: string;
   /** The router's process, whose CPU time is read from `/proc`. */
   routerPid: number;
+  /** The echo agent's process, likewise. */
+  echoPid: number;
   grpcAddress: string;
   rounds: number;
   calls: number;
@@ -48,6 +50,8 @@ interface Sample {
   p99Ms: number;
   /** CPU time the router process spent per call, in microseconds (0 for the direct path). */
   routerCpuUs: number;
+  /** CPU time the echo agent spent per call, in microseconds. */
+  echoCpuUs: number;
   /** CPU time the load generator spent per call, in microseconds. */
   clientCpuUs: number;
 }
@@ -67,9 +71,11 @@ async function measure(
   calls: number,
   call: () => Promise<void>,
   routerPid: number,
+  echoPid: number,
 ): Promise<Omit<Sample, "round" | "path" | "concurrency">> {
   const latencies: number[] = [];
   const routerCpuBefore = processCpuMicros(routerPid);
+  const echoCpuBefore = processCpuMicros(echoPid);
   const clientCpuBefore = process.cpuUsage();
   let issued = 0;
   let failed = 0;
@@ -89,6 +95,7 @@ async function measure(
   }));
   const seconds = (performance.now() - started) / 1000;
   const routerCpu = processCpuMicros(routerPid) - routerCpuBefore;
+  const echoCpu = processCpuMicros(echoPid) - echoCpuBefore;
   const clientCpu = process.cpuUsage(clientCpuBefore);
   latencies.sort((a, b) => a - b);
   const at = (q: number) =>
@@ -101,6 +108,7 @@ async function measure(
     p50Ms: at(0.5),
     p99Ms: at(0.99),
     routerCpuUs: routerCpu / Math.max(1, latencies.length),
+    echoCpuUs: echoCpu / Math.max(1, latencies.length),
     clientCpuUs: (clientCpu.user + clientCpu.system) / Math.max(1, latencies.length),
   };
 }
@@ -174,13 +182,21 @@ async function runLoad(plan: LoadPlan): Promise<void> {
     // Both clients list the tools once, as real clients do, so output validators are compiled.
     await v2.listTools();
     await v1.client.listTools();
-    for (const path of PATHS) await measure(8, WARMUP_CALLS, calls[path], plan.routerPid);
+    for (const path of PATHS) {
+      await measure(8, WARMUP_CALLS, calls[path], plan.routerPid, plan.echoPid);
+    }
     for (let round = 0; round < plan.rounds; round++) {
       for (const concurrency of CONCURRENCY) {
         // Rotate the order so no path always runs first (or right after another's backlog).
         for (let i = 0; i < PATHS.length; i++) {
           const path = PATHS[(i + round) % PATHS.length];
-          const stats = await measure(concurrency, plan.calls, calls[path], plan.routerPid);
+          const stats = await measure(
+            concurrency,
+            plan.calls,
+            calls[path],
+            plan.routerPid,
+            plan.echoPid,
+          );
           samples.push({ round, path, concurrency, ...stats });
           console.error(
             `round ${round + 1}/${plan.rounds} ${path} c=${concurrency}: ` +
@@ -232,11 +248,11 @@ function report(samples: Sample[], plan: LoadPlan, environment: Record<string, u
     `\`grpc-direct\` grpc-js to the echo agent.`,
     "",
     "Median over rounds, with the lowest and highest round in brackets. CPU columns: CPU time " +
-    "of the router process and of the load generator per call, from `/proc` (10 ms ticks) and " +
+    "of the router process, the echo agent and the load generator per call, from `/proc` (10 ms ticks) and " +
     "`process.cpuUsage()`; unlike latency they barely depend on what else the machine runs.",
     "",
-    "| path | concurrency | calls/s | p50 ms | p99 ms | router CPU µs/call | client CPU µs/call |",
-    "|---|---:|---:|---:|---:|---:|---:|",
+    "| path | concurrency | calls/s | p50 ms | p99 ms | router CPU µs/call | echo CPU µs/call | client CPU µs/call |",
+    "|---|---:|---:|---:|---:|---:|---:|---:|",
   ];
   for (const concurrency of CONCURRENCY) {
     for (const path of PATHS) {
@@ -246,7 +262,9 @@ function report(samples: Sample[], plan: LoadPlan, environment: Record<string, u
           spread(runs.map((s) => s.p50Ms), 2)
         } | ${spread(runs.map((s) => s.p99Ms), 2)} | ${
           spread(runs.map((s) => s.routerCpuUs), 0)
-        } | ${spread(runs.map((s) => s.clientCpuUs), 0)} |`,
+        } | ${spread(runs.map((s) => s.echoCpuUs), 0)} | ${
+          spread(runs.map((s) => s.clientCpuUs), 0)
+        } |`,
       );
     }
   }
@@ -306,6 +324,7 @@ async function orchestrate(): Promise<void> {
       plan = {
         routerUrl: router.url.href,
         routerPid: router.pid,
+        echoPid: echo.pid,
         grpcAddress: echo.address,
         rounds: flag("rounds", 3),
         calls: flag("calls", 2000),
