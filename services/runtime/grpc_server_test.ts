@@ -1,57 +1,19 @@
 /**
  * The platform's gRPC server at its edges: against grpc-js clients (interoperability, health,
- * deadlines, cancellation, concurrency) and against a raw HTTP/2 peer written here (RFC 9113 rules:
+ * deadlines, cancellation, concurrency) and against a raw HTTP/2 client written here (RFC 9113 rules:
  * preface, frame sizes, stream IDs, flow control, GOAWAY), on real loopback sockets.
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { encodeHeaders, type HeaderField, HpackDecoder } from "./hpack.ts";
 import { frameMessage, GrpcServer, GrpcStatus, GrpcStatusError } from "./grpc_server.ts";
+import { FRAME, rawFrame, settingsPayload, uint32 } from "../../tests/helpers/raw_http2_peer.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PING = 6, GOAWAY = 7;
-const WINDOW_UPDATE = 8, CONTINUATION = 9;
+const { DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION } = FRAME;
 const END_STREAM = 1, END_HEADERS = 4, ACK = 1;
 
-interface Frame {
-  type: number;
-  flags: number;
-  streamId: number;
-  payload: Uint8Array;
-}
-
-function encodeFrame(
-  type: number,
-  flags: number,
-  streamId: number,
-  payload: Uint8Array = new Uint8Array(),
-) {
-  const out = new Uint8Array(9 + payload.length);
-  out[0] = payload.length >>> 16;
-  out[1] = (payload.length >>> 8) & 0xff;
-  out[2] = payload.length & 0xff;
-  out[3] = type;
-  out[4] = flags;
-  new DataView(out.buffer).setUint32(5, streamId);
-  out.set(payload, 9);
-  return out;
-}
-
-function settingsPayload(entries: [number, number][]): Uint8Array {
-  const out = new Uint8Array(entries.length * 6);
-  const view = new DataView(out.buffer);
-  entries.forEach(([id, value], i) => {
-    view.setUint16(i * 6, id);
-    view.setUint32(i * 6 + 2, value);
-  });
-  return out;
-}
-
-function uint32(value: number): Uint8Array {
-  const out = new Uint8Array(4);
-  new DataView(out.buffer).setUint32(0, value);
-  return out;
-}
+type Frame = RawFrame;
 
 /** A hand-driven HTTP/2 client: writes raw frames, reads frames one by one. */
 class RawPeer {
@@ -66,7 +28,7 @@ class RawPeer {
     const peer = new RawPeer(await Deno.connect({ hostname: "127.0.0.1", port }));
     if (options.preface !== false) {
       await peer.write(PREFACE);
-      await peer.write(encodeFrame(SETTINGS, 0, 0, settingsPayload(options.settings ?? [])));
+      await peer.write(rawFrame(SETTINGS, 0, 0, settingsPayload(options.settings ?? [])));
     }
     return peer;
   }
@@ -76,7 +38,7 @@ class RawPeer {
   }
 
   send(type: number, flags: number, streamId: number, payload?: Uint8Array): Promise<number> {
-    return this.write(encodeFrame(type, flags, streamId, payload));
+    return this.write(rawFrame(type, flags, streamId, payload));
   }
 
   /** A gRPC request on `streamId`: HEADERS then one DATA frame ending the stream. */
