@@ -23,6 +23,10 @@
  * (deploy with `LB_CLIENT_MAX_CONN=0 LB_CLIENT_MAX_RATE=0` for a benchmark). The report says which.
  *
  *   deno task bench peers [--rounds 3] [--calls 3000] [--platform auto|deployed|local]
+ *                         [--mcp-proxy-runtime deno|node]
+ *
+ * mcp-proxy runs on Deno (`npm:mcp-proxy@6.7.19`, pinned in deno.json) by default; with
+ * `--mcp-proxy-runtime node` its own bin runs on Node, as `npx mcp-proxy` would run it.
  *
  * Writes `bench/results/peers-<time>.json`, `peers-latest.md` and `peers-latest.svg`.
  */
@@ -522,10 +526,35 @@ function consulPid(httpPort: number): number {
   }) ?? 0;
 }
 
-async function mcpProxy(): Promise<Running> {
+/**
+ * mcp-proxy's own bin under Node, the runtime `npx mcp-proxy` uses: Deno lays out a `node_modules`
+ * tree for it in a temporary directory, from the shared npm cache.
+ */
+async function mcpProxyNodeBin(): Promise<{ bin: string; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "bench-peers-mcp-proxy-" });
+  const version = MCP_PROXY.slice(MCP_PROXY.lastIndexOf("@") + 1);
+  await Deno.writeTextFile(
+    `${dir}/package.json`,
+    JSON.stringify({ private: true, dependencies: { "mcp-proxy": version } }),
+  );
+  const installed = await new Deno.Command(Deno.execPath(), {
+    args: ["install", "--quiet"],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!installed.success) {
+    await Deno.remove(dir, { recursive: true });
+    throw new Error(
+      `Cannot lay out mcp-proxy for Node: ${new TextDecoder().decode(installed.stderr)}`,
+    );
+  }
+  return { bin: `${dir}/node_modules/mcp-proxy/dist/bin/mcp-proxy.mjs`, dir };
+}
+
+async function mcpProxy(runtime: "deno" | "node"): Promise<Running> {
   const port = freePort();
-  const proxy = spawnDeno([
-    MCP_PROXY,
+  const proxyArgs = [
     "--host",
     "127.0.0.1",
     "--port",
@@ -538,20 +567,80 @@ async function mcpProxy(): Promise<Running> {
     "--allow-all",
     "--cached-only",
     "bench/peer_echo_server.ts",
-  ]);
+  ];
+  let proxy: TestProcess;
+  let cleanup = () => Promise.resolve();
+  if (runtime === "node") {
+    const { bin, dir } = await mcpProxyNodeBin();
+    cleanup = () => Deno.remove(dir, { recursive: true });
+    proxy = spawnProgram("node", [bin, ...proxyArgs]);
+  } else proxy = spawnDeno([MCP_PROXY, ...proxyArgs]);
   const url = `http://127.0.0.1:${port}/mcp`;
   try {
     await waitForMcp(url, "mcp-proxy", proxy);
   } catch (error) {
     await proxy.stop("SIGKILL");
+    await cleanup();
     throw new Error(`mcp-proxy did not start: ${proxy.output().slice(-2000)}`, { cause: error });
   }
   return {
     url,
     processes: [processGroupOf("mcp-proxy + stdio server", proxy.pid)],
-    description: `${MCP_PROXY.slice(4)} (stateful Streamable HTTP, its defaults) on Deno, in ` +
-      `front of the stdio echo server \`bench/peer_echo_server.ts\` (official SDK 1.32)`,
-    stop: async () => void await proxy.stop(),
+    description: `${MCP_PROXY.slice(4)} (stateful Streamable HTTP, its defaults) on ` +
+      `${runtime === "node" ? `Node ${nodeVersion()}` : "Deno"}, in front of the stdio echo ` +
+      "server `bench/peer_echo_server.ts` (official SDK 1.32, on Deno)",
+    stop: async () => {
+      await proxy.stop();
+      await cleanup();
+    },
+  };
+}
+
+function nodeVersion(): string {
+  try {
+    const output = new Deno.Command("node", { args: ["--version"], stdout: "piped" }).outputSync();
+    return new TextDecoder().decode(output.stdout).trim();
+  } catch {
+    return "(unknown version)";
+  }
+}
+
+/** A program other than Deno, as a test process (output kept, stoppable). */
+function spawnProgram(command: string, args: string[]): TestProcess {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: new URL("../", import.meta.url).pathname,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) text = (text + decoder.decode(chunk)).slice(-100_000);
+  };
+  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
+    child.status
+  );
+  let done = false;
+  exited.then(() => done = true);
+  return {
+    pid: child.pid,
+    kill(signal) {
+      if (!done) child.kill(signal);
+    },
+    exited,
+    output: () => text,
+    async stop(signal: Deno.Signal = "SIGTERM") {
+      if (!done) {
+        try {
+          child.kill(signal);
+        } catch {
+          // It exited in the meantime.
+        }
+      }
+      return await exited;
+    },
   };
 }
 
@@ -605,7 +694,13 @@ function report(
   const lines = [
     `# Peers benchmark (${environment.time})`,
     "",
-    `\`deno task bench peers --rounds ${plan.rounds} --calls ${plan.calls}\`: \`tools/call\` of ` +
+    `\`deno task bench peers --rounds ${plan.rounds} --calls ${plan.calls}` +
+    `${
+      Deno.args.includes("--mcp-proxy-runtime") ? ` --mcp-proxy-runtime ${mcpProxyRuntime()}` : ""
+    }` +
+    `${
+      Deno.args.includes("--platform") ? ` --platform ${platformMode()}` : ""
+    }\`: \`tools/call\` of ` +
     `an echo tool, ${plan.calls} calls per target and level in each of ${plan.rounds} rounds ` +
     `(target order rotating), from one closed-loop keep-alive load generator in its own process, ` +
     `one MCP session (2025-11-25) per worker, every answer parsed and its message checked. ` +
@@ -789,6 +884,16 @@ function platformMode(): "auto" | "deployed" | "local" {
   return value;
 }
 
+function mcpProxyRuntime(): "deno" | "node" {
+  const index = Deno.args.indexOf("--mcp-proxy-runtime");
+  const value = index < 0 ? "deno" : Deno.args[index + 1];
+  if (value !== "deno" && value !== "node") {
+    console.error(`error: --mcp-proxy-runtime must be deno or node, got "${value}"`);
+    Deno.exit(2);
+  }
+  return value;
+}
+
 async function startPlatform(): Promise<Running> {
   const mode = platformMode();
   if (mode === "local") return await localPlatform();
@@ -809,7 +914,7 @@ async function orchestrate(): Promise<void> {
   let plan: LoadPlan | undefined;
   try {
     running.platform = await startPlatform();
-    running["mcp-proxy"] = await mcpProxy();
+    running["mcp-proxy"] = await mcpProxy(mcpProxyRuntime());
     running.sdk = await sdkServer();
     const all = running as Record<Target, Running>;
     plan = {

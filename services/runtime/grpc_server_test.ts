@@ -7,7 +7,13 @@ import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { encodeHeaders, type HeaderField, HpackDecoder } from "./hpack.ts";
 import { frameMessage, GrpcServer, GrpcStatus, GrpcStatusError } from "./grpc_server.ts";
-import { FRAME, rawFrame, settingsPayload, uint32 } from "../../tests/helpers/raw_http2_peer.ts";
+import {
+  FRAME,
+  type RawFrame,
+  rawFrame,
+  settingsPayload,
+  uint32,
+} from "../../tests/helpers/raw_http2_peer.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const { DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION } = FRAME;
