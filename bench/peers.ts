@@ -400,10 +400,18 @@ async function deployedPlatform(): Promise<Running | string> {
   if (services.code !== 0) return "the Docker engine has no Swarm stack to read";
   const lines = services.stdout.trim().split("\n").filter(Boolean);
   if (lines.length === 0) return `no stack "${STACK}" is deployed`;
+  const names = new Set<string>();
   for (const line of lines) {
+    // A service scaled to 0, or a finished job, counts as converged.
     const match = /^(\S+) (\d+)\/(\d+)/.exec(line);
-    if (!match || match[2] !== match[3] || match[3] === "0") {
+    if (!match || Number(match[2]) < Number(match[3])) {
       return `the stack "${STACK}" has not converged (${line})`;
+    }
+    if (Number(match[2]) > 0) names.add(match[1]);
+  }
+  for (const service of ["lb", "mcp-router", "echo-agent"]) {
+    if (![...names].some((name) => name === `${STACK}_${service}`)) {
+      return `the stack "${STACK}" runs no "${service}" task`;
     }
   }
   const lbEnv = await run("docker", [
