@@ -32,12 +32,8 @@
  */
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { freePort } from "../tests/helpers/consul_dev.ts";
-import {
-  eventually,
-  spawnDeno,
-  startService,
-  type TestProcess,
-} from "../tests/helpers/service_process.ts";
+import { eventually } from "../tests/helpers/poll.ts";
+import { spawnDeno, startService, type TestProcess } from "../tests/helpers/service_process.ts";
 import { startRouter } from "../tests/router_harness.ts";
 
 const CONCURRENCY = [1, 16, 64];
@@ -363,7 +359,7 @@ async function waitForMcp(url: string, what: string, process?: TestProcess): Pro
       return true;
     },
     () => true,
-    60_000,
+    { timeoutMs: 60_000 },
   );
 }
 

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, spawnDeno } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { spawnDeno } from "./helpers/service_process.ts";
 
 /** One HTTP/1.1 request on an open connection; returns the status code of the answer. */
 async function request(conn: Deno.Conn): Promise<number> {

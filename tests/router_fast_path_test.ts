@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
-import { eventually, startService } from "./helpers/service_process.ts";
+import { eventually } from "./helpers/poll.ts";
+import { startService } from "./helpers/service_process.ts";
 import {
   connectV1,
   connectV2,

@@ -14,6 +14,7 @@ import {
   settingsPayload,
   uint32,
 } from "../../tests/helpers/raw_http2_peer.ts";
+import { until } from "../../tests/helpers/poll.ts";
 
 const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 const { DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION } = FRAME;
@@ -303,14 +304,14 @@ Deno.test("GrpcServer ends calls on deadlines and cancellation, and limits concu
         assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
         return true;
       });
-      await waitFor(() => aborted.includes("late"));
+      await until('the handler of "late" to be aborted', () => aborted.includes("late"));
     });
     await t.step("a cancelled call aborts the handler", async () => {
       const { call, done } = unary(client, SLOW, "cancelled");
       done.catch(() => {});
-      await waitFor(() => server.activeCalls === 1);
+      await until("1 calls in flight", () => server.activeCalls === 1);
       call.cancel();
-      await waitFor(() => aborted.includes("cancelled"));
+      await until('the handler of "cancelled" to be aborted', () => aborted.includes("cancelled"));
     });
     await t.step(
       "a third stream over the limit of 2 is refused (RST_STREAM REFUSED_STREAM)",
@@ -327,14 +328,14 @@ Deno.test("GrpcServer ends calls on deadlines and cancellation, and limits concu
         } finally {
           peer.close();
         }
-        await waitFor(() => server.activeCalls === 0);
+        await until("0 calls in flight", () => server.activeCalls === 0);
       },
     );
     await t.step(
       "grpc-js keeps five calls over a limit of 2 waiting, and all succeed",
       async () => {
         const calls = ["1", "2", "3", "4", "5"].map((text) => unary(client, SLOW, text).done);
-        await waitFor(() => server.activeCalls === 2);
+        await until("2 calls in flight", () => server.activeCalls === 2);
         release();
         assert.deepEqual(await Promise.all(calls), ["1", "2", "3", "4", "5"]);
       },
@@ -351,7 +352,7 @@ Deno.test("GrpcServer drains with GOAWAY: the call in flight finishes, then the 
   const peer = await RawPeer.connect(port);
   try {
     await peer.request(1, SLOW, encoder.encode("in flight"));
-    await waitFor(() => server.activeCalls === 1);
+    await until("1 calls in flight", () => server.activeCalls === 1);
     server.drain();
     const goaway = (await peer.until((frame) => frame.type === GOAWAY)).at(-1)!;
     const view = new DataView(goaway.payload.buffer);
@@ -572,12 +573,3 @@ Deno.test("GrpcServer drains without GOAWAY by default: no new connection, the o
     await server.close();
   }
 });
-
-/** Polls `condition` every 10 ms, for at most 5 s. */
-async function waitFor(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 5000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("Timed out waiting for a condition");
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
