@@ -102,7 +102,7 @@ Deno.test("mcp-router serves tool calls on its fast path to both SDK clients, an
       assert.equal(after.sdk - before.sdk, 0);
     });
 
-    await t.step("a streaming tool goes to the SDK path, which relays its progress", async () => {
+    await t.step("progress comes as an event stream to both SDK clients", async () => {
       const before = await callsByPath(router);
       const args = {
         destinations: [{ city: "Porto", days: 2 }, { city: "Faro", days: 1 }],
@@ -120,9 +120,7 @@ Deno.test("mcp-router serves tool calls on its fast path to both SDK clients, an
       assert.equal(b.isError, undefined, resultText(b));
       assert.deepEqual(seen1, [1, 2, 3]);
       assert.deepEqual(seen2, [1, 2, 3]);
-      const after = await callsByPath(router);
-      assert.equal(after.fast - before.fast, 0);
-      assert.equal(after.sdk - before.sdk, 2);
+      assert.equal((await callsByPath(router)).fast - before.fast, 2);
     });
 
     await t.step(

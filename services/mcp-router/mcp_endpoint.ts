@@ -244,9 +244,9 @@ export class McpEndpoint {
   }
 
   /**
-   * Serves a recognised `tools/call` without the SDK: check the session, call, encode. Only tools
-   * that answer in one message (mode UNARY): a tool that logs, streams or asks the client goes to
-   * the SDK path (`undefined`), which relays its logs, progress and requests.
+   * Serves a recognised `tools/call` without the SDK: check the session, call, encode (progress, when
+   * asked for, as an event stream). Only tools of mode UNARY: one that logs (STREAM) or asks the
+   * client (SESSION) goes to the SDK path (`undefined`), which relays its logs and requests.
    */
   async #fastCall(request: Request, call: FastToolCall): Promise<Response | undefined> {
     let sid: string | undefined;

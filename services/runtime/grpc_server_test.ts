@@ -132,6 +132,7 @@ const decoder = new TextDecoder();
 const ECHO = "/test.Echo/Echo";
 const SLOW = "/test.Echo/Slow";
 const STREAM = "/test.Echo/Stream";
+const BIDI = "/test.Echo/Chat";
 
 /** A server with an echo method, a method that waits for its signal, and a streaming one. */
 function startServer(
@@ -162,6 +163,16 @@ function startServer(
     for (let i = 0; i < 3; i++) send(encoder.encode(`${decoder.decode(request)}-${i}`));
     return Promise.resolve();
   });
+  // Answers each message with its upper case; "bye" ends the call, "fail" fails it.
+  server.addBidiStream(BIDI, (call) => ({
+    onMessage(message) {
+      const text = decoder.decode(message);
+      if (text === "fail") return call.fail(new GrpcStatusError(GrpcStatus.ABORTED, "asked to"));
+      call.send(encoder.encode(text.toUpperCase()));
+      if (text === "bye") call.end();
+    },
+    onEnd: () => call.end(),
+  }));
   server.setHealth("", "SERVING");
   server.setHealth("test.Echo", "SERVING");
   const port = server.listen(0, "127.0.0.1");
@@ -247,6 +258,35 @@ Deno.test("GrpcServer answers grpc-js clients: unary, streaming, statuses, healt
         );
       });
       assert.deepEqual(messages, ["m-0", "m-1", "m-2"]);
+    });
+    await t.step("a bidirectional stream answers each message as it comes, then ends", async () => {
+      const stream = client.makeBidiStreamRequest(BIDI, identity, identity);
+      const seen: string[] = [];
+      const status = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve));
+      stream.on("error", () => {});
+      const first = new Promise<void>((resolve) =>
+        stream.on("data", (value: Uint8Array) => {
+          seen.push(decoder.decode(value));
+          resolve();
+        })
+      );
+      stream.write(Buffer.from("hello"));
+      // The answer to the first message arrives before the caller sends another.
+      await first;
+      assert.deepEqual(seen, ["HELLO"]);
+      stream.write(Buffer.from("bye"));
+      assert.equal((await status).code, grpc.status.OK);
+      assert.deepEqual(seen, ["HELLO", "BYE"]);
+    });
+    await t.step("a bidirectional stream ends with the handler's status", async () => {
+      const stream = client.makeBidiStreamRequest(BIDI, identity, identity);
+      const status = new Promise<grpc.StatusObject>((resolve) => stream.on("status", resolve));
+      stream.on("error", () => {});
+      stream.on("data", () => {});
+      stream.write(Buffer.from("fail"));
+      const ended = await status;
+      assert.equal(ended.code, grpc.status.ABORTED);
+      assert.equal(ended.details, "asked to");
     });
     await t.step("grpc.health.v1 Check: SERVING, NOT_SERVING, NOT_FOUND", async () => {
       const check = (service: string) =>
@@ -444,6 +484,35 @@ Deno.test("GrpcServer answers a raw HTTP/2 peer by RFC 9113", async (t) => {
         peer.close();
       }
     });
+    await t.step(
+      "a message split over DATA frames reaches a bidirectional handler whole",
+      async () => {
+        const peer = await RawPeer.connect(port);
+        try {
+          const block = encodeHeaders([
+            [":method", "POST"],
+            [":scheme", "http"],
+            [":path", BIDI],
+            [":authority", "test"],
+            ["content-type", "application/grpc"],
+          ]);
+          await peer.send(HEADERS, END_HEADERS, 1, block);
+          const framed = frameMessage(encoder.encode("split"));
+          await peer.send(DATA, 0, 1, framed.subarray(0, 3));
+          await peer.send(DATA, 0, 1, framed.subarray(3));
+          const data = (await peer.until((frame) => frame.type === DATA)).at(-1)!;
+          assert.equal(decoder.decode(data.payload.subarray(5)), "SPLIT");
+          await peer.send(DATA, END_STREAM, 1, new Uint8Array(0));
+          const frames = await peer.until((frame) => (frame.flags & END_STREAM) !== 0);
+          assert.equal(
+            new Map(peer.decoder.decode(frames.at(-1)!.payload)).get("grpc-status"),
+            "0",
+          );
+        } finally {
+          peer.close();
+        }
+      },
+    );
     await t.step("a message over the limit is RESOURCE_EXHAUSTED", async () => {
       const peer = await RawPeer.connect(port);
       try {
