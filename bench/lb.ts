@@ -219,6 +219,9 @@ async function main(): Promise<void> {
         LB_METRICS_PORT: String(metricsPort),
         LB_HARD_STOP_AFTER: "30s",
         LB_MAX_RELOADS: "200",
+        // A benchmark is one client: the per-client limits of the front door are lifted.
+        LB_CLIENT_MAX_CONN: "0",
+        LB_CLIENT_MAX_RATE: "0",
         LOG_LEVEL: Deno.env.get("BENCH_LOG_LEVEL") ?? "warn",
       },
       stdin: "null",

@@ -38,6 +38,9 @@ export function startLbSyncer(
       runtimeSocket: `${dir}/admin.sock`,
       minSlots: 4,
       hardStopAfter: "10s",
+      // A test's load loop is one client: the front door's per-client limits would refuse it.
+      clientMaxConnections: 0,
+      clientMaxRequestRate: 0,
     },
     templatePath: options.templatePath ?? TEMPLATE,
     configPath: `${dir}/haproxy.cfg`,
