@@ -41,6 +41,11 @@ export interface OpsConfig {
   readonly prometheusPort: number;
   /** Prometheus's URL from this machine. */
   readonly prometheusUrl: string;
+  /**
+   * Front door limits per client for `deploy` (`PLATFORM_LB_CLIENT_MAX_CONN`, `…_MAX_RATE`; 0
+   * lifts one): undefined keeps the stack file's defaults (256 connections, 500 requests/s).
+   */
+  readonly lbClientLimits: { readonly maxConn?: number; readonly maxRate?: number };
   /** A file holding `user:password` for HAProxy's stats; undefined: no auth. */
   readonly statsAuthFile: string | undefined;
   /** How long commands wait for Swarm and Consul to agree, in seconds. */
@@ -78,6 +83,13 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
       return fallback;
     }
     return value;
+  }
+
+  /** An optional front door limit: undefined when unset. */
+  function limit(name: string): number | undefined {
+    const raw = env[name];
+    if (raw === undefined || raw.trim() === "") return undefined;
+    return integer(name, raw, 0, 0, 1_000_000);
   }
 
   const consulPort = integer(
@@ -125,6 +137,10 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     statsPort,
     prometheusPort,
     prometheusUrl: env.PLATFORM_PROMETHEUS_URL ?? `http://127.0.0.1:${prometheusPort}`,
+    lbClientLimits: {
+      maxConn: limit("PLATFORM_LB_CLIENT_MAX_CONN"),
+      maxRate: limit("PLATFORM_LB_CLIENT_MAX_RATE"),
+    },
     statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
     timeoutSeconds,
     json: flags.json ?? false,

@@ -232,6 +232,12 @@ export async function deployCommand(
       SECRET_PREFIX: config.stack,
       CONSUL_SERVERS: String(consulServers),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
+      ...(config.lbClientLimits.maxConn === undefined
+        ? {}
+        : { LB_CLIENT_MAX_CONN: String(config.lbClientLimits.maxConn) }),
+      ...(config.lbClientLimits.maxRate === undefined
+        ? {}
+        : { LB_CLIENT_MAX_RATE: String(config.lbClientLimits.maxRate) }),
     },
     images: deployed,
     replicas,
