@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
-import { e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
+import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
 import { until } from "./helpers/poll.ts";
 
 const E2E = e2eStack("ap-cluster");
@@ -134,6 +134,10 @@ Deno.test({
   async fn(t) {
     const up = await ops("cluster", "up", "--nodes", "3");
     assert.equal(up.code, 0, explain(up));
+    // A run stopped halfway may have left a node drained: every node takes tasks again.
+    for (const node of [WORKER, EDGE_WORKER]) {
+      await docker("node", "update", "--availability", "active", node);
+    }
     const clean = await ops("destroy", "--volumes");
     assert.equal(clean.code, 0, explain(clean));
 
