@@ -3,16 +3,11 @@
  * label updates, and the background `probe` container.
  */
 
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { type OpsRun, parseRun } from "./e2e_stack.ts";
 
-/** One run of the ops CLI. */
-export interface OpsRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  // deno-lint-ignore no-explicit-any
-  json: any;
-}
+export type { OpsRun };
+
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** Runs `ops/main.ts --json <args>` with `env` (stack name and ports). */
 export async function opsRun(
@@ -27,18 +22,6 @@ export async function opsRun(
     stderr: "piped",
   }).output();
   return parseRun(output.code, output.stdout, output.stderr);
-}
-
-function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
-  const stdout = new TextDecoder().decode(stdoutBytes);
-  const stderr = new TextDecoder().decode(stderrBytes);
-  let json: unknown;
-  try {
-    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code, stdout, stderr, json };
 }
 
 /** A run's exit code and output tails, for assertion messages. */
