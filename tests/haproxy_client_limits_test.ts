@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
+import { socketCommand } from "../haproxy/runtime_api.ts";
 import { eventually } from "./helpers/poll.ts";
 import { spawnDeno } from "./helpers/service_process.ts";
 
@@ -47,6 +48,13 @@ async function withLbSync(
         conn.close();
       }
     }, (status) => status > 0);
+    // The probes above count in the per-client table until HAProxy has seen them close: a limit
+    // test starts only once this client holds no connection there.
+    await eventually(
+      "the probes to leave HAProxy's per-client table",
+      () => socketCommand(`${dir}/run/admin.sock`, "show table mcp"),
+      (table) => !/conn_cur=[1-9]/.test(table),
+    );
     await body(port);
   } finally {
     await lb.stop("SIGTERM");
