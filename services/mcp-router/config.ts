@@ -2,6 +2,7 @@
 import { ConfigError, type Env, parseDurationSeconds } from "../runtime/config.ts";
 import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
 import { parseSessionKey } from "./session_token.ts";
+import { type LimitSettings, parseLimitSettings } from "./limit_settings.ts";
 
 /** The router's configuration. */
 export interface RouterConfig {
@@ -23,6 +24,8 @@ export interface RouterConfig {
   readonly callDeadlineMs: number;
   /** Strategy per backend service from `LB_STRATEGY_<SERVICE>`, keyed by Consul service name form. */
   readonly strategies: ReadonlyMap<string, StrategyName>;
+  /** Per-client, router-wide, stream and slow-client limits (`limit_settings.ts`). */
+  readonly limits: LimitSettings;
 }
 
 /** What {@linkcode parseRouterConfig} needs besides the environment. */
@@ -112,6 +115,8 @@ export async function parseRouterConfig(
     }
   }
 
+  const limits = parseLimitSettings(env, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   const digests = new Set(await Promise.all(authTokens.map(digestToken)));
   return Object.freeze({
@@ -124,6 +129,7 @@ export async function parseRouterConfig(
     sessionMaxAgeSeconds,
     callDeadlineMs,
     strategies,
+    limits,
   });
 }
 
