@@ -240,7 +240,7 @@ try {
 
   // Memory: settle, then subscribe.
   const metric = async (name: string) => {
-    const text = await (await fetch(`http://127.0.0.1:${router.port}/metrics`)).text();
+    const text = await (await fetch(`http://127.0.0.1:${router.opsPort}/metrics`)).text();
     return Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1] ?? NaN);
   };
   await delay(2000);

@@ -226,9 +226,10 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
         });
         try {
           await eventually("the router through lb sync's HAProxy", async () => {
-            const response = await fetch(`http://127.0.0.1:${mcpPort}/healthz`);
+            // The router's own answer to a GET without a session (HAProxy alone would say 503).
+            const response = await fetch(`http://127.0.0.1:${mcpPort}/mcp`);
             return `${response.status} ${await response.text()}`;
-          }, (answer) => answer.startsWith("200"));
+          }, (answer) => answer.startsWith("400") && answer.includes("Mcp-Session-Id"));
         } finally {
           const stopped = await lbSync.stop("SIGTERM");
           await Deno.remove(lbTokenFile);

@@ -32,7 +32,7 @@ async function kvKeys(consulUrl: string, prefix: string): Promise<string[]> {
 }
 
 async function metricsOf(router: RouterProcess): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${router.port}/metrics`);
+  const response = await fetch(`http://127.0.0.1:${router.opsPort}/metrics`);
   return await response.text();
 }
 

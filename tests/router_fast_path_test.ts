@@ -24,7 +24,7 @@ const MAX_BODY_BYTES = 65536;
 
 /** Tool calls the router served by path (`fast` or `sdk`), from its `/metrics`. */
 async function callsByPath(router: RouterProcess): Promise<{ fast: number; sdk: number }> {
-  const text = await (await fetch(`http://127.0.0.1:${router.port}/metrics`)).text();
+  const text = await (await fetch(`http://127.0.0.1:${router.opsPort}/metrics`)).text();
   const count = (path: string) =>
     Number(
       new RegExp(`mcp_router_tool_calls_by_path_total\\{path="${path}"\\} (\\d+)`).exec(text)

@@ -7,11 +7,14 @@ import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { type ServiceProcess, startService } from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
+import { freePort } from "./helpers/consul_dev.ts";
 
 /** A running router process. */
 export interface RouterProcess extends ServiceProcess {
   /** `http://127.0.0.1:<port>/mcp` */
   readonly url: URL;
+  /** The ops port: `/healthz`, `/readyz`, `/metrics` (never on the MCP port). */
+  readonly opsPort: number;
 }
 
 /** A base64 session key, shared by routers that must serve each other's sessions. */
@@ -25,21 +28,23 @@ export async function startRouter(
   id: string,
   env: Record<string, string> = {},
 ): Promise<RouterProcess> {
+  const opsPort = Number(env.METRICS_PORT ?? freePort());
   const service = startService("mcp-router", {
     consulUrl,
     id,
-    env: { DRAIN_SECONDS: "0.2", ...env },
+    env: { DRAIN_SECONDS: "0.2", METRICS_PORT: String(opsPort), ...env },
   });
   const router: RouterProcess = {
     ...service,
     url: new URL(`http://127.0.0.1:${service.port}/mcp`),
+    opsPort,
   };
   let done = false;
   router.exited.then(() => done = true);
   try {
     await eventually(`router "${id}" ready`, async () => {
       if (done) throw new Error(`Router "${id}" exited: ${router.output()}`);
-      const response = await fetch(`http://127.0.0.1:${router.port}/readyz`);
+      const response = await fetch(`http://127.0.0.1:${router.opsPort}/readyz`);
       await response.body?.cancel();
       return response.status;
     }, (status) => status === 200);
@@ -137,7 +142,7 @@ export function resultText(result: unknown): string {
 
 /** Backend calls the router has in flight to a Consul service, from its `/metrics`. */
 export async function backendInFlight(router: RouterProcess, service: string): Promise<number> {
-  const response = await fetch(`http://127.0.0.1:${router.port}/metrics`);
+  const response = await fetch(`http://127.0.0.1:${router.opsPort}/metrics`);
   const text = await response.text();
   const match = new RegExp(`mcp_router_backend_in_flight\\{service="${service}"\\} (\\d+)`)
     .exec(text);

@@ -125,8 +125,8 @@ Deno.test("mcp-router answers protocol and transport errors with the right statu
       assert.equal(answer.status, 404);
     });
 
-    await t.step("/healthz, /readyz and /metrics answer", async () => {
-      const base = `http://127.0.0.1:${open.port}`;
+    await t.step("/healthz, /readyz and /metrics answer on the ops port", async () => {
+      const base = `http://127.0.0.1:${open.opsPort}`;
       assert.equal(await (await fetch(`${base}/healthz`)).text(), "ok\n");
       const ready = await fetch(`${base}/readyz`);
       await ready.body?.cancel();

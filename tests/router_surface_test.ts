@@ -262,7 +262,7 @@ Deno.test("a resource subscription outlives the backend instance that served it"
     await modern.close();
     // The backend watch ends with the last stream that followed the resource.
     await eventually("no backend watch left", async () => {
-      const text = await (await fetch(`http://127.0.0.1:${router!.port}/metrics`)).text();
+      const text = await (await fetch(`http://127.0.0.1:${router!.opsPort}/metrics`)).text();
       return Number(/^mcp_router_resource_watches (\d+)/m.exec(text)?.[1]);
     }, (open) => open === 0);
   } finally {

@@ -172,7 +172,7 @@ function watchHealthz(port: number): { stop(): Promise<{ slowestMs: number; poll
 }
 
 async function routerMetrics(router: RouterProcess): Promise<string> {
-  const response = await fetch(`http://127.0.0.1:${router.port}/metrics`);
+  const response = await fetch(`http://127.0.0.1:${router.opsPort}/metrics`);
   return await response.text();
 }
 
@@ -297,7 +297,7 @@ Deno.test("a raw HTTP/2 peer flooding header frames gets its connections closed,
     }
     const grown = rssBytes(router.pid) - before;
     assert.ok(grown < 32 * 1024 * 1024, `router RSS grew by ${grown} bytes`);
-    const health = await fetch(`http://127.0.0.1:${router.port}/healthz`);
+    const health = await fetch(`http://127.0.0.1:${router.opsPort}/healthz`);
     assert.equal(health.status, 200);
     await health.body?.cancel();
     assert.match(router.output(), /protocol error/);

@@ -31,7 +31,10 @@ export type LimitReason =
   | "client_concurrency"
   | "client_streams"
   | "router_in_flight"
-  | "router_clients";
+  | "router_clients"
+  | "router_streams"
+  | "session_streams"
+  | "batch_size";
 
 /** A refusal: the HTTP status, the reason and when to come back. */
 export interface Refusal {
@@ -53,6 +56,8 @@ interface ClientEntry {
 export interface CallTicket {
   /** Calls held. */
   readonly calls: number;
+  /** Whether the calls were given back. */
+  readonly released: boolean;
   /** Admits `count` more calls at `nowMs` (a batch's other members), or refuses and holds what it held. */
   add(count: number, nowMs: number): Refusal | undefined;
   /** Gives the calls back; later calls do nothing. */
@@ -95,6 +100,9 @@ export class ClientLimits {
     const ticket: CallTicket = {
       get calls() {
         return held;
+      },
+      get released() {
+        return released;
       },
       add: (more, at) => {
         if (released) throw new Error("Ticket already released");

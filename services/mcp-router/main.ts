@@ -1,7 +1,9 @@
 /**
  * mcp-router process: `deno run -A services/mcp-router/main.ts`. Reads the environment, serves
- * MCP on `PORT` (default 8080), registers in Consul as `mcp-router`, and on SIGTERM/SIGINT goes
- * not ready, deregisters, drains, and finishes open calls and streams within the grace period.
+ * MCP on `PORT` (default 8080) and `/healthz`, `/readyz`, `/metrics` on the ops port `METRICS_PORT`
+ * (default `PORT` + 1000, registered as Consul Meta `metrics_port`, where Consul's check and
+ * Prometheus read them), registers in Consul as `mcp-router`, and on SIGTERM/SIGINT goes not ready,
+ * deregisters, drains, and finishes open calls and streams within the grace period.
  */
 import { ConfigError, parseServiceConfig, type ServiceConfig } from "../runtime/config.ts";
 import type { ConsulClient } from "../runtime/consul/client.ts";
@@ -19,8 +21,10 @@ import { createRouterService } from "./service.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
 import { onStopSignals } from "../runtime/stop_signals.ts";
+import { delay } from "../runtime/delay.ts";
 
 const PROGRAM = "mcp-router";
+const TRUSTED_PROXY_REFRESH_MS = 5_000;
 const CONSUL_NAME = "mcp-router";
 const VERSION = "1.0.0";
 
@@ -106,8 +110,16 @@ const server = Deno.serve({
   hostname: "0.0.0.0",
   port: config.port,
   onListen: () => {},
-}, service.fetch);
+}, (request, info) => service.fetch(request, info.remoteAddr.hostname));
 const port = server.addr.port;
+const opsServer = Deno.serve({
+  hostname: "0.0.0.0",
+  port: config.metricsPort,
+  onListen: () => {},
+}, service.ops);
+const opsPort = opsServer.addr.port;
+const resolving = new AbortController();
+resolveTrustedProxies(resolving.signal);
 
 const registrar = new ConsulRegistrar(consul, {
   name: CONSUL_NAME,
@@ -115,15 +127,15 @@ const registrar = new ConsulRegistrar(consul, {
   address: config.advertiseAddr,
   port,
   tags: ["mcp", "http"],
-  meta: { version: VERSION, program: PROGRAM },
+  meta: { version: VERSION, program: PROGRAM, metrics_port: String(opsPort) },
   check: {
-    HTTP: `http://${config.advertiseAddr}:${port}/readyz`,
+    HTTP: `http://${config.advertiseAddr}:${opsPort}/readyz`,
     Method: "GET",
     ...checkTiming(config),
   },
 }, { logger });
 registrar.start();
-logger.info("serving", { port, consul: config.consulUrl, path: "/mcp" });
+logger.info("serving", { port, opsPort, consul: config.consulUrl, path: "/mcp" });
 
 onStopSignals(logger, shutdown);
 
@@ -142,5 +154,36 @@ async function shutdown(signal: Deno.Signal): Promise<void> {
   await directory.close();
   await strategies.close();
   await ended.close();
+  resolving.abort();
+  await opsServer.shutdown();
   logger.info("stopped", { signal });
+}
+
+/**
+ * Keeps the addresses of `ROUTER_TRUSTED_PROXIES` host names (Swarm's `tasks.lb`) current: a
+ * replaced HAProxy task has a new address, and until it is known its requests count as one client.
+ */
+async function resolveTrustedProxies(signal: AbortSignal): Promise<void> {
+  const proxies = service.trustedProxies;
+  if (proxies.names.length === 0) return;
+  let failing = false;
+  while (!signal.aborted) {
+    const found: string[] = [];
+    let complete = true;
+    for (const name of proxies.names) {
+      try {
+        found.push(...await Deno.resolveDns(name, "A", { signal }));
+      } catch (error) {
+        if (signal.aborted) return;
+        // Logged once per outage; the addresses known before are kept meanwhile.
+        if (!failing) {
+          logger.warn("Cannot resolve a trusted proxy", { name, error: (error as Error).message });
+        }
+        complete = false;
+      }
+    }
+    failing = !complete;
+    if (complete) proxies.setResolved(found);
+    await delay(TRUSTED_PROXY_REFRESH_MS, { signal });
+  }
 }

@@ -29,6 +29,8 @@ import {
 import type { Logger } from "../runtime/logger.ts";
 import { type Catalog, listTools } from "./catalog.ts";
 import { jsonRpcError } from "./http_guard.ts";
+import { type CallTicket, type ClientLimits, isRefusal, type Refusal } from "./client_limits.ts";
+import { type ListeningStreams, whenBodyEnds } from "./listening_streams.ts";
 import type { Counter, MetricsRegistry } from "../runtime/metrics.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
 import type {
@@ -82,6 +84,32 @@ export interface McpEndpointOptions {
   clientRequestTimeoutMs?: number;
   /** Where tool calls are counted by the path that served them (fast or SDK). */
   metrics?: MetricsRegistry;
+  /** Batch, stream and slow-body limits; none without. */
+  limits?: EndpointLimits;
+}
+
+/** The limits the endpoint applies itself (`limit_settings.ts`). */
+export interface EndpointLimits {
+  /** Per-client admission; streams count against the client's stream limit. */
+  clients: ClientLimits;
+  /** Listening streams, capped per session and in total. */
+  streams: ListeningStreams;
+  /** Messages in one JSON-RPC batch. */
+  maxBatch: number;
+  /** A POST body must arrive within this, in milliseconds. */
+  bodyTimeoutMs: number;
+  /** SSE comment lines on quiet streams this often, in milliseconds. */
+  heartbeatMs: number;
+  /** Counts a refusal by its reason. */
+  onRefused(refusal: Refusal): void;
+}
+
+/** Who sent a request and the calls admitted for it; the endpoint gives them back. */
+export interface RequestBudget {
+  /** The client's key (token digest or address). */
+  client: string;
+  /** The request's first call, admitted by the caller; none for GET. */
+  ticket?: CallTicket;
 }
 
 /** What a server instance serves: a 2025 session, or none (2026-07-28). */
@@ -121,6 +149,13 @@ export class McpEndpoint {
     this.#modern = createMcpHandler(() => this.#createServer({}), {
       legacy: "reject",
       maxRequestBodySize: options.maxBodyBytes,
+      ...(options.limits
+        ? {
+          keepAliveMs: options.limits.heartbeatMs,
+          // The router's own cap (ListeningStreams) decides; the SDK's must not be lower.
+          maxSubscriptions: options.limits.streams.max,
+        }
+        : {}),
       onerror: (error) => options.logger.debug("MCP request refused", { error: error.message }),
     });
   }
@@ -130,20 +165,58 @@ export class McpEndpoint {
     return this.#listeners.size;
   }
 
-  /** Serves one HTTP request to `/mcp`. */
-  async fetch(request: Request): Promise<Response> {
+  /**
+   * Serves one HTTP request to `/mcp`. The calls of `budget.ticket` are given back when the answer
+   * is over: at once for JSON, when the stream ends for a call answered as an event stream.
+   */
+  async fetch(request: Request, budget?: RequestBudget): Promise<Response> {
+    const ticket = budget?.ticket;
+    let response: Response;
+    try {
+      response = await this.#fetch(request, budget);
+    } catch (error) {
+      ticket?.release();
+      throw error;
+    }
+    if (ticket === undefined || ticket.released) return response;
+    if (response.body === null || !isEventStream(response)) {
+      ticket.release();
+      return response;
+    }
+    return new Response(whenBodyEnds(response.body, () => ticket.release()), response);
+  }
+
+  async #fetch(request: Request, budget: RequestBudget | undefined): Promise<Response> {
     let body: unknown;
     let forward = request;
+    const limits = this.#options.limits;
     if (request.method === "POST") {
-      const read = await readBody(request, this.#options.maxBodyBytes);
-      if (read === undefined) {
+      const read = await readBody(
+        request,
+        this.#options.maxBodyBytes,
+        limits?.bodyTimeoutMs ?? 0,
+      );
+      if (read === TOO_LARGE) {
         return jsonRpcError(
           413,
           -32600,
           `Request body is over the limit of ${this.#options.maxBodyBytes} bytes`,
         );
       }
+      if (read === TIMED_OUT) {
+        // The rest of the body may still be on its way: the connection cannot carry another request.
+        return jsonRpcError(
+          408,
+          -32600,
+          `Request body did not arrive within ${limits!.bodyTimeoutMs / 1000} s`,
+          { connection: "close" },
+        );
+      }
       body = parseJson(read);
+      if (Array.isArray(body) && limits !== undefined) {
+        const refused = this.#admitBatch(body, budget);
+        if (refused !== undefined) return refused;
+      }
       const call = recognizeToolCall(request.headers, body, this.#recognize);
       if (call !== undefined) {
         const answer = await this.#fastCall(request, call);
@@ -153,13 +226,87 @@ export class McpEndpoint {
       if (body === undefined) forward = rebuild(request, read);
     }
     const options = { maxRequestBodySize: this.#options.maxBodyBytes };
-    if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body);
+    if (await isLegacyRequest(forward, body, options)) return this.#legacy(forward, body, budget);
     const response = await this.#modern.fetch(
       forward,
       body === undefined ? undefined : { parsedBody: body },
     );
-    if (response.status === 200) this.#followListen(request, body);
+    if (response.status !== 200) return response;
+    if (isListen(body) && response.body !== null && isEventStream(response)) {
+      return this.#boundListen(request, body, response, budget);
+    }
     return response;
+  }
+
+  /** A batch: bounded in size, and each request in it is a call against the client's limits. */
+  #admitBatch(batch: unknown[], budget: RequestBudget | undefined): Response | undefined {
+    const limits = this.#options.limits!;
+    if (batch.length > limits.maxBatch) {
+      const refusal: Refusal = {
+        status: 429,
+        reason: "batch_size",
+        retryAfterSeconds: 1,
+        message: `A batch of ${batch.length} messages is over the limit of ${limits.maxBatch}`,
+      };
+      limits.onRefused(refusal);
+      // Not worth retrying as it is: the answer is 400, the JSON-RPC error says why.
+      return jsonRpcError(400, -32600, refusal.message);
+    }
+    const calls =
+      batch.filter((message) =>
+        typeof (message as { method?: unknown })?.method === "string" &&
+        (message as { id?: unknown }).id !== undefined
+      ).length;
+    if (calls <= 1 || budget?.ticket === undefined) return undefined;
+    const refused = budget.ticket.add(calls - 1, this.#now());
+    return refused === undefined ? undefined : this.#refuse(refused);
+  }
+
+  #refuse(refusal: Refusal): Response {
+    this.#options.limits?.onRefused(refusal);
+    return refusalResponse(refusal);
+  }
+
+  /**
+   * A 2026-07-28 `subscriptions/listen` stream: a stream, not a call. It takes a stream slot of
+   * the client's and the router's; the resources it names are watched for as long as it is open.
+   */
+  #boundListen(
+    request: Request,
+    body: unknown,
+    response: Response,
+    budget: RequestBudget | undefined,
+  ): Response {
+    const limits = this.#options.limits;
+    if (limits === undefined || budget === undefined) {
+      this.#followListen(request, body);
+      return response;
+    }
+    budget.ticket?.release();
+    const slot = this.#reserveStream(budget.client, undefined, () => {});
+    if (isRefusal(slot)) {
+      response.body?.cancel().catch(() => {});
+      return this.#refuse(slot);
+    }
+    this.#followListen(request, body);
+    return new Response(slot.wrap(response.body!), response);
+  }
+
+  /** A stream slot of the client's and of the router's (per session, in total), or a refusal. */
+  #reserveStream(
+    client: string,
+    session: string | undefined,
+    onEnd: () => void,
+  ): ReturnType<ListeningStreams["reserve"]> {
+    const limits = this.#options.limits!;
+    const clientSlot = limits.clients.admitStream(client, this.#now());
+    if (isRefusal(clientSlot)) return clientSlot;
+    const slot = limits.streams.reserve(session, () => {
+      clientSlot.release();
+      onEnd();
+    });
+    if (isRefusal(slot)) clientSlot.release();
+    return slot;
   }
 
   /**
@@ -240,6 +387,7 @@ export class McpEndpoint {
     this.#clientRequests.close();
     this.#parked.close();
     await this.closeListeners();
+    this.#options.limits?.streams.closeAll();
     await this.#modern.close();
   }
 
@@ -432,7 +580,11 @@ export class McpEndpoint {
     }
   }
 
-  async #legacy(request: Request, body: unknown): Promise<Response> {
+  async #legacy(
+    request: Request,
+    body: unknown,
+    budget: RequestBudget | undefined,
+  ): Promise<Response> {
     const header = request.headers.get("mcp-session-id");
     if (header === null) {
       if (request.method !== "POST") {
@@ -448,7 +600,7 @@ export class McpEndpoint {
       case "POST":
         return this.#post(request, body, session);
       case "GET":
-        return this.#listen(request, session);
+        return this.#listen(request, session, budget);
       case "DELETE":
         await this.#options.ended.add(session.sid, session.issuedAt);
         this.#options.surface.subscriptions.dropSession(session.sid);
@@ -532,54 +684,105 @@ export class McpEndpoint {
     return transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body });
   }
 
-  async #listen(request: Request, session: SessionClaims): Promise<Response> {
+  async #listen(
+    request: Request,
+    session: SessionClaims,
+    budget: RequestBudget | undefined,
+  ): Promise<Response> {
+    const limits = this.#options.limits;
+    let stop = () => {};
+    // The slot is taken before the SDK server is built: a refused stream costs no server.
+    const slot = limits === undefined || budget === undefined
+      ? undefined
+      : this.#reserveStream(budget.client, session.sid, () => stop());
+    if (slot !== undefined && isRefusal(slot)) return this.#refuse(slot);
     const server = this.#createServer({ session });
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-    });
-    await server.connect(transport);
-    const response = await transport.handleRequest(request);
-    if (response.status !== 200) {
-      await server.close();
-      return response;
-    }
-    this.#listeners.set(server, session.sid);
-    const stop = () => {
+    let stopped = false;
+    stop = () => {
+      if (stopped) return;
+      stopped = true;
       this.#listeners.delete(server);
       void server.close();
     };
+    const transport = new WebStandardStreamableHTTPServerTransport({
+      sessionIdGenerator: undefined,
+      ...(limits ? { keepAliveMs: limits.heartbeatMs } : {}),
+    });
+    await server.connect(transport);
+    const response = await transport.handleRequest(request);
+    if (response.status !== 200 || response.body === null) {
+      slot?.release();
+      stop();
+      return response;
+    }
+    this.#listeners.set(server, session.sid);
     if (request.signal.aborted) stop();
     else request.signal.addEventListener("abort", stop, { once: true });
-    return response;
+    return slot === undefined ? response : new Response(slot.wrap(response.body), response);
   }
 }
 
+const TOO_LARGE = Symbol("too large");
+const TIMED_OUT = Symbol("timed out");
+
 /**
- * Reads a POST body as text, or `undefined` when it is over `maxBytes`. A declared length was already
- * checked against the limit, so such a body is read whole; a chunked one is counted as it comes.
+ * Reads a POST body as text; {@linkcode TOO_LARGE} when it is over `maxBytes` (a declared length was
+ * already checked against the limit, a chunked body is counted as it comes), {@linkcode TIMED_OUT}
+ * when it has not all arrived within `timeoutMs` (0: no limit). Deno.serve has no body timeout of
+ * its own: a client sending a byte a minute would hold the request for ever.
  */
-async function readBody(request: Request, maxBytes: number): Promise<string | undefined> {
+async function readBody(
+  request: Request,
+  maxBytes: number,
+  timeoutMs: number,
+): Promise<string | typeof TOO_LARGE | typeof TIMED_OUT> {
   if (request.body === null) return "";
-  if (request.headers.has("content-length")) return await request.text();
   const reader = request.body.getReader();
+  let timedOut = false;
+  const timer = timeoutMs > 0
+    ? setTimeout(() => {
+      timedOut = true;
+      reader.cancel().catch(() => {});
+    }, timeoutMs)
+    : undefined;
   const decoder = new TextDecoder();
   let received = 0;
   let text = "";
   try {
     for (;;) {
       const { done, value } = await reader.read();
+      if (timedOut) return TIMED_OUT;
       if (done) break;
       received += value.byteLength;
       if (received > maxBytes) {
         await reader.cancel();
-        return undefined;
+        return TOO_LARGE;
       }
       text += decoder.decode(value, { stream: true });
     }
+  } catch (error) {
+    if (timedOut) return TIMED_OUT;
+    throw error;
   } finally {
+    clearTimeout(timer);
     reader.releaseLock();
   }
   return text + decoder.decode();
+}
+
+/** The answer to a request over a limit: 429 or 503 with `Retry-After`, a JSON-RPC error body. */
+export function refusalResponse(refusal: Refusal): Response {
+  return jsonRpcError(refusal.status, -32000, refusal.message, {
+    "retry-after": String(refusal.retryAfterSeconds),
+  });
+}
+
+function isEventStream(response: Response): boolean {
+  return response.headers.get("content-type")?.startsWith("text/event-stream") ?? false;
+}
+
+function isListen(body: unknown): boolean {
+  return (body as { method?: unknown } | undefined)?.method === "subscriptions/listen";
 }
 
 const FAST_PATH = { path: "fast" };

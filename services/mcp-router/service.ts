@@ -1,13 +1,20 @@
 /**
- * The router's HTTP surface: `/mcp` behind the Origin, token and body checks, and `/healthz`,
- * `/readyz`, `/metrics`. Per-request facts go to metrics; the per-request log line is at debug
- * level (at info it cost more CPU than the call, in the router and in Docker's log driver).
+ * The router's HTTP surface: `/mcp` behind the Origin, token and body checks and the client limits
+ * ({@linkcode RouterService.fetch}, the public MCP port), and `/healthz`, `/readyz`, `/metrics` on
+ * the ops port only ({@linkcode RouterService.ops}): what a scraper or probe reads is not for
+ * clients. Per-request facts go to metrics, labelled by route, never by the raw path (every unique
+ * 404 path would be a series for ever); the per-request log line is at debug level (at info it
+ * cost more CPU than the call, in the router and in Docker's log driver).
  */
 import type { Logger } from "../runtime/logger.ts";
 import type { BackendDirectory } from "./backend_directory.ts";
 import type { RouterConfig } from "./config.ts";
+import { digestToken } from "./config.ts";
 import { guardRequest, jsonRpcError } from "./http_guard.ts";
-import { type EndedSessions, McpEndpoint } from "./mcp_endpoint.ts";
+import { type EndedSessions, McpEndpoint, refusalResponse } from "./mcp_endpoint.ts";
+import { type CallTicket, ClientLimits, isRefusal, type Refusal } from "./client_limits.ts";
+import { ListeningStreams } from "./listening_streams.ts";
+import { TrustedProxies } from "./trusted_proxies.ts";
 import type { MetricsRegistry } from "../runtime/metrics.ts";
 import type { SessionCodec } from "./session_token.ts";
 import { ToolGateway } from "./tool_gateway.ts";
@@ -25,11 +32,18 @@ export interface RouterServiceOptions {
   metrics: MetricsRegistry;
   logger: Logger;
   serverInfo: { name: string; version: string };
+  /** The clock of the limits; default `Date.now`. */
+  now?: () => number;
 }
 
 /** The router, ready to be mounted on `Deno.serve`. */
 export interface RouterService {
-  fetch(request: Request): Promise<Response>;
+  /** Serves the public MCP port; `peer` is the connection's source address. */
+  fetch(request: Request, peer: string): Promise<Response>;
+  /** Serves the ops port: `/healthz`, `/readyz`, `/metrics`. */
+  ops(request: Request): Response;
+  /** Which peers' `X-Forwarded-For` is believed; the caller keeps their host names resolved. */
+  readonly trustedProxies: TrustedProxies;
   readonly endpoint: McpEndpoint;
   /** Requests being served now. */
   readonly inFlight: number;
@@ -41,6 +55,16 @@ export interface RouterService {
 /** Wires the directory, the gateway and the MCP endpoint into one fetch handler. */
 export function createRouterService(options: RouterServiceOptions): RouterService {
   const { config, directory, metrics, logger } = options;
+  const now = options.now ?? Date.now;
+  const limitSettings = config.limits;
+  const clients = new ClientLimits(limitSettings);
+  const streams = new ListeningStreams(limitSettings, now);
+  const trustedProxies = new TrustedProxies(limitSettings.trustedProxies);
+  const limited = metrics.counter(
+    "mcp_router_limited_total",
+    "Requests refused by a limit (429 for a client over its own, 503 when the router is full).",
+  );
+  const onRefused = (refusal: Refusal) => limited.inc({ reason: refusal.reason });
   const rpc = new BackendRpc({
     discovery: (service) => directory.discovery(service),
     deadlineMs: config.callDeadlineMs,
@@ -74,6 +98,14 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
       logLevels: new SessionLogLevels(),
     },
     metrics,
+    limits: {
+      clients,
+      streams,
+      maxBatch: limitSettings.maxBatch,
+      bodyTimeoutMs: limitSettings.bodyTimeoutMs,
+      heartbeatMs: limitSettings.streamHeartbeatMs,
+      onRefused,
+    },
   });
   let shown = directory.catalog;
   const stopListening = directory.onChange((catalog) => {
@@ -89,10 +121,25 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     }
     endpoint.toolsChanged();
   });
-  const requests = metrics.counter("mcp_router_http_requests_total", "HTTP requests by status.");
+  const requests = metrics.counter(
+    "mcp_router_http_requests_total",
+    "HTTP requests on the MCP port by route (/mcp, or other for any other path) and status.",
+  );
   const latency = metrics.histogram(
     "mcp_router_http_request_duration_seconds",
-    "Time to the response headers, by method.",
+    "Time to the response headers, by method (GET, POST, DELETE, or other).",
+  );
+  const inFlightGauge = metrics.gauge(
+    "mcp_router_calls_in_flight",
+    "Calls admitted and not yet answered (batch members count one each).",
+  );
+  const streamGauge = metrics.gauge(
+    "mcp_router_listening_streams",
+    "GET and subscriptions/listen streams open on this router.",
+  );
+  const clientGauge = metrics.gauge(
+    "mcp_router_limited_clients",
+    "Clients whose rate and concurrency this router remembers (bounded by ROUTER_MAX_CLIENTS).",
   );
   const outstanding = metrics.gauge(
     "mcp_router_backend_outstanding",
@@ -126,13 +173,50 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   let draining = false;
   let inFlight = 0;
 
-  async function serveMcp(request: Request): Promise<Response> {
+  async function serveMcp(request: Request, peer: string): Promise<Response> {
+    // Before anything costs: a router at its cap answers at once, whoever asks.
+    if (clients.inFlight >= limitSettings.maxInFlight && request.method !== "GET") {
+      return refuse({
+        status: 503,
+        reason: "router_in_flight",
+        retryAfterSeconds: 1,
+        message: `The router is saturated: at most ${limitSettings.maxInFlight} calls in flight`,
+      });
+    }
     const rejected = await guardRequest(request, config);
     if (rejected) return rejected.response;
-    return await endpoint.fetch(request);
+    const client = await clientKey(request, peer);
+    let ticket: CallTicket | undefined;
+    if (request.method !== "GET") {
+      const admitted = clients.admitCalls(client, 1, now());
+      if (isRefusal(admitted)) return refuse(admitted);
+      ticket = admitted;
+    }
+    return await endpoint.fetch(request, { client, ticket });
+  }
+
+  function refuse(refusal: Refusal): Response {
+    onRefused(refusal);
+    return refusalResponse(refusal);
+  }
+
+  /**
+   * The client a request counts against: its bearer token when tokens are checked (the guard has
+   * accepted it; only a digest is kept), else its address. An unchecked token would let one client
+   * be as many as it likes.
+   */
+  async function clientKey(request: Request, peer: string): Promise<string> {
+    if (config.authRequired) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "");
+      if (match) return `token:${await digestToken(match[1])}`;
+    }
+    return `address:${trustedProxies.clientAddress(peer, request.headers.get("x-forwarded-for"))}`;
   }
 
   function renderMetrics(): Response {
+    inFlightGauge.set({}, clients.inFlight);
+    streamGauge.set({}, streams.size);
+    clientGauge.set({}, clients.clients);
     subscriptionGauge.set({}, subscriptions.size);
     watchGauge.set({}, subscriptions.openWatches);
     pendingGauge.set({}, endpoint.pendingClientRequests);
@@ -164,28 +248,25 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     });
   }
 
-  async function fetch(request: Request): Promise<Response> {
+  async function fetch(request: Request, peer: string): Promise<Response> {
     const started = performance.now();
     const path = pathOf(request.url);
+    const route = path === "/mcp" ? MCP_ROUTE : OTHER_ROUTE;
     inFlight++;
     let response: Response;
     try {
-      if (path === "/mcp") response = await serveMcp(request);
-      else if (path === "/healthz") response = new Response("ok\n");
-      else if (path === "/readyz") {
-        const ready = directory.loaded && !draining;
-        response = new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
-      } else if (path === "/metrics") response = renderMetrics();
-      else response = jsonRpcError(404, -32000, `Not found: "${path}"`);
+      if (route === MCP_ROUTE) response = await serveMcp(request, peer);
+      // The path is not echoed: the answer to a probe says nothing about what exists elsewhere.
+      else response = jsonRpcError(404, -32000, "Not found: the MCP endpoint is /mcp");
     } catch (error) {
-      logger.error("Request failed", { path, error: (error as Error).message });
+      logger.error("Request failed", { path: route.path, error: (error as Error).message });
       response = jsonRpcError(500, -32603, "Internal error");
     } finally {
       inFlight--;
     }
     const seconds = (performance.now() - started) / 1000;
-    requests.inc({ path, status: String(response.status) });
-    latency.observe({ method: request.method }, seconds);
+    requests.inc(statusLabels(route, response.status));
+    latency.observe(METHOD_LABELS[request.method] ?? OTHER_METHOD, seconds);
     if (path === "/mcp" && logger.enabled("debug")) {
       logger.debug("HTTP request", {
         method: request.method,
@@ -198,8 +279,24 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     return response;
   }
 
+  function ops(request: Request): Response {
+    const path = pathOf(request.url);
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response("method not allowed\n", { status: 405, headers: { allow: "GET" } });
+    }
+    if (path === "/healthz") return new Response("ok\n");
+    if (path === "/readyz") {
+      const ready = directory.loaded && !draining;
+      return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
+    }
+    if (path === "/metrics") return renderMetrics();
+    return new Response("not found\n", { status: 404 });
+  }
+
   return {
     fetch,
+    ops,
+    trustedProxies,
     endpoint,
     get inFlight() {
       return inFlight;
@@ -214,6 +311,27 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
       rpc.close();
     },
   };
+}
+
+const MCP_ROUTE = { path: "/mcp" } as const;
+const OTHER_ROUTE = { path: "other" } as const;
+const OTHER_METHOD = { method: "other" };
+const METHOD_LABELS: Record<string, { method: string }> = {
+  GET: { method: "GET" },
+  POST: { method: "POST" },
+  DELETE: { method: "DELETE" },
+};
+const STATUS_LABELS = new Map<string, { path: string; status: string }>();
+
+/** `{path, status}` labels, made once per route and status (the hot path allocates none). */
+function statusLabels(route: { path: string }, status: number): { path: string; status: string } {
+  const key = `${route.path} ${status}`;
+  let labels = STATUS_LABELS.get(key);
+  if (labels === undefined) {
+    labels = { path: route.path, status: String(status) };
+    STATUS_LABELS.set(key, labels);
+  }
+  return labels;
 }
 
 /** The path of an absolute URL, without building a `URL` (once per request on the hot path). */
