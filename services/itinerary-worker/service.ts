@@ -37,16 +37,17 @@ export interface ItineraryResult {
   instance_id: string;
 }
 
-/** How many forecasts are asked for at once. */
+/** How many forecasts one call asks for at once, by default. */
 export const WEATHER_CONCURRENCY = 4;
 
 function sumDays(destinations: readonly Destination[]): number {
   return destinations.reduce((total, destination) => total + destination.days, 0);
 }
 
-/** Builds the `plan_itinerary` tool over a weather source. */
+/** Builds the `plan_itinerary` tool over a weather source, asking for `perCall` days at once. */
 export function createItineraryTool(
   weather: WeatherSource,
+  perCall: number = WEATHER_CONCURRENCY,
 ): ToolDefinition<ItineraryArgs, ItineraryResult> {
   return {
     name: "plan_itinerary",
@@ -152,7 +153,7 @@ export function createItineraryTool(
         }
       }
       await Promise.all(
-        Array.from({ length: Math.min(WEATHER_CONCURRENCY, planned.length) }, worker),
+        Array.from({ length: Math.min(perCall, planned.length) }, worker),
       );
       return {
         start_date: args.start_date,
@@ -169,13 +170,16 @@ export function createItineraryTool(
 /** Program name and port of the itinerary worker, known before its weather source is. */
 export const ITINERARY_IDENTITY = { program: "itinerary-worker", defaultPort: 50054 } as const;
 
-/** The itinerary-worker service over a weather source. */
-export function createItineraryWorker(weather: WeatherSource): ServiceDefinition {
+/** The itinerary-worker service over a weather source; `perCall` days are asked for at once. */
+export function createItineraryWorker(
+  weather: WeatherSource,
+  perCall: number = WEATHER_CONCURRENCY,
+): ServiceDefinition {
   return {
     ...ITINERARY_IDENTITY,
     name: "worker-itinerary",
     kind: "worker",
     version: PLATFORM_VERSION,
-    tools: [createItineraryTool(weather)],
+    tools: [createItineraryTool(weather, perCall)],
   };
 }
