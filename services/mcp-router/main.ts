@@ -18,6 +18,8 @@ import { parseRouterConfig, type RouterConfig } from "./config.ts";
 import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
 import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
+import { ConnectionGuard } from "./connection_guard.ts";
+import { CONNECTION_HEADER, PEER_HEADER } from "./request_framing.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
 import { onStopSignals } from "../runtime/stop_signals.ts";
@@ -96,22 +98,56 @@ const ended = new ConsulEndedSessions({
 });
 ended.start();
 
+const metrics = new MetricsRegistry();
 const service = createRouterService({
   config: routerConfig,
   directory,
   sessions,
   ended,
-  metrics: new MetricsRegistry(),
+  metrics,
   logger,
   serverInfo: { name: PROGRAM, version: VERSION },
 });
 
-const server = Deno.serve({
-  hostname: "0.0.0.0",
-  port: config.port,
-  onListen: () => {},
-}, (request, info) => service.fetch(request, info.remoteAddr.hostname));
-const port = server.addr.port;
+// Deno.serve has no read timeouts: clients reach it through the connection guard, which adds
+// them, on loopback (connection_guard.ts). The guard names each request's source address.
+const server = Deno.serve(
+  {
+    hostname: "127.0.0.1",
+    port: 0,
+    onListen: () => {},
+  },
+  (request, info): Promise<Response> =>
+    service.fetch(
+      request,
+      request.headers.get(PEER_HEADER) ?? info.remoteAddr.hostname,
+      guard.signalOf(request.headers.get(CONNECTION_HEADER)),
+    ),
+);
+const connectionsCut = metrics.counter(
+  "mcp_router_connections_cut_total",
+  "MCP port connections closed by the guard: header_timeout, body_timeout, idle, " +
+    "max_connections, malformed.",
+);
+const limits = routerConfig.limits;
+const guard: ConnectionGuard = new ConnectionGuard({
+  upstream: { hostname: "127.0.0.1", port: server.addr.port },
+  headerTimeoutMs: limits.headerTimeoutMs,
+  bodyTimeoutMs: limits.bodyTimeoutMs,
+  idleTimeoutMs: limits.connectionIdleMs,
+  maxConnections: limits.maxConnections,
+  logger,
+  onCut: (reason) => connectionsCut.inc({ reason }),
+});
+let listener: Deno.TcpListener;
+try {
+  listener = Deno.listen({ hostname: "0.0.0.0", port: config.port, transport: "tcp" });
+} catch (error) {
+  logger.error("cannot start", { error: (error as Error).message });
+  Deno.exit(1);
+}
+guard.serve(listener);
+const port = listener.addr.port;
 const opsServer = Deno.serve({
   hostname: "0.0.0.0",
   port: config.metricsPort,
@@ -147,10 +183,12 @@ async function shutdown(signal: Deno.Signal): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
   // Listening clients reconnect elsewhere; calls in flight get the grace period to finish.
   await service.endpoint.closeListeners();
+  guard.stopAccepting();
   const graceful = server.shutdown();
   const timer = new Promise((resolve) => setTimeout(resolve, config.graceSeconds * 1000));
   await Promise.race([graceful, timer.then(() => service.close())]);
   await service.close();
+  await guard.close();
   await directory.close();
   await strategies.close();
   await ended.close();

@@ -110,6 +110,8 @@ export interface RequestBudget {
   client: string;
   /** The request's first call, admitted by the caller; none for GET. */
   ticket?: CallTicket;
+  /** Aborts when the client's connection closes, where `request.signal` may not. */
+  connectionClosed?: AbortSignal;
 }
 
 /** What a server instance serves: a 2025 session, or none (2026-07-28). */
@@ -117,6 +119,8 @@ interface ServeContext {
   session?: SessionClaims;
   /** The 2025 transport of this exchange, which carries the tool's requests to the client. */
   transport?: WebStandardStreamableHTTPServerTransport;
+  /** Aborts when the client's connection closes (the guard's signal). */
+  connectionClosed?: AbortSignal;
 }
 
 /** Serves MCP on one endpoint for both protocol eras. */
@@ -219,7 +223,7 @@ export class McpEndpoint {
       }
       const call = recognizeToolCall(request.headers, body, this.#recognize);
       if (call !== undefined) {
-        const answer = await this.#fastCall(request, call);
+        const answer = await this.#fastCall(request, call, budget?.connectionClosed);
         if (answer !== undefined) return answer;
       }
       // Only a body that is not JSON is handed on as text, for the SDK to answer the parse error.
@@ -396,7 +400,11 @@ export class McpEndpoint {
    * asked for, as an event stream). Only tools of mode UNARY: one that logs (STREAM) or asks the
    * client (SESSION) goes to the SDK path (`undefined`), which relays its logs and requests.
    */
-  async #fastCall(request: Request, call: FastToolCall): Promise<Response | undefined> {
+  async #fastCall(
+    request: Request,
+    call: FastToolCall,
+    connectionClosed: AbortSignal | undefined,
+  ): Promise<Response | undefined> {
     let sid: string | undefined;
     if (call.sessionId !== undefined) {
       const session = await this.#options.sessions.open(call.sessionId);
@@ -416,8 +424,11 @@ export class McpEndpoint {
     // `no-legacy-abort`, only then: the legacy abort of every finished request cost ~8 µs per
     // call, an exception object each time); a 2025 client may also
     // send `notifications/cancelled`, which finds the call under `key`.
-    if (request.signal.aborted) cancel.abort();
-    else request.signal.addEventListener("abort", abort, { once: true });
+    // The guard's `connectionClosed` covers what `request.signal` misses (connection_guard.ts).
+    for (const signal of [request.signal, connectionClosed]) {
+      if (signal?.aborted) cancel.abort();
+      else signal?.addEventListener("abort", abort, { once: true });
+    }
     if (key !== undefined) this.#inFlight.set(key, cancel);
     const run = (onProgress?: (progress: CallProgress) => void): Promise<ToolResult> =>
       this.#options.gateway.call(tool, call.arguments, {
@@ -426,6 +437,7 @@ export class McpEndpoint {
         onProgress,
       }).finally(() => {
         request.signal.removeEventListener("abort", abort);
+        connectionClosed?.removeEventListener("abort", abort);
         if (key !== undefined && this.#inFlight.get(key) === cancel) this.#inFlight.delete(key);
       });
     const { serverInfo } = this.#options;
@@ -519,7 +531,7 @@ export class McpEndpoint {
       // HTTP request (a 2025 client that closed its connection: that transport does not abort
       // handlers), and this replica's `notifications/cancelled` bookkeeping. Plain listeners are
       // cheaper than `AbortSignal.any` on every call.
-      const sources = [ctx.mcpReq.signal, ctx.http?.req?.signal];
+      const sources = [ctx.mcpReq.signal, ctx.http?.req?.signal, context.connectionClosed];
       for (const source of sources) {
         if (source?.aborted) cancel.abort();
         else source?.addEventListener("abort", abort, { once: true });
@@ -598,7 +610,7 @@ export class McpEndpoint {
     }
     switch (request.method) {
       case "POST":
-        return this.#post(request, body, session);
+        return this.#post(request, body, session, budget?.connectionClosed);
       case "GET":
         return this.#listen(request, session, budget);
       case "DELETE":
@@ -651,7 +663,12 @@ export class McpEndpoint {
     return response;
   }
 
-  #post(request: Request, body: unknown, session: SessionClaims): Promise<Response> {
+  #post(
+    request: Request,
+    body: unknown,
+    session: SessionClaims,
+    connectionClosed: AbortSignal | undefined,
+  ): Promise<Response> {
     // Answers to tools' requests: delivered to the waiting call here, never to a new SDK server.
     if (isResponseBatch(body) && this.#clientRequests.deliver(session.sid, body)) {
       return Promise.resolve(new Response(null, { status: 202 }));
@@ -662,7 +679,7 @@ export class McpEndpoint {
         this.#inFlight.get(`${session.sid}:${String(cancelled.params?.requestId)}`)?.abort();
       }
     }
-    return this.#serveStateless(request, body, { session });
+    return this.#serveStateless(request, body, { session, connectionClosed });
   }
 
   async #serveStateless(
@@ -716,8 +733,10 @@ export class McpEndpoint {
       return response;
     }
     this.#listeners.set(server, session.sid);
-    if (request.signal.aborted) stop();
-    else request.signal.addEventListener("abort", stop, { once: true });
+    for (const signal of [request.signal, budget?.connectionClosed]) {
+      if (signal?.aborted) stop();
+      else signal?.addEventListener("abort", stop, { once: true });
+    }
     return slot === undefined ? response : new Response(slot.wrap(response.body), response);
   }
 }

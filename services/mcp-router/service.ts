@@ -38,8 +38,11 @@ export interface RouterServiceOptions {
 
 /** The router, ready to be mounted on `Deno.serve`. */
 export interface RouterService {
-  /** Serves the public MCP port; `peer` is the connection's source address. */
-  fetch(request: Request, peer: string): Promise<Response>;
+  /**
+   * Serves the public MCP port; `peer` is the connection's source address, `connectionClosed`
+   * aborts when the client's connection closes (a call whose client is gone is cancelled).
+   */
+  fetch(request: Request, peer: string, connectionClosed?: AbortSignal): Promise<Response>;
   /** Serves the ops port: `/healthz`, `/readyz`, `/metrics`. */
   ops(request: Request): Response;
   /** Which peers' `X-Forwarded-For` is believed; the caller keeps their host names resolved. */
@@ -173,7 +176,11 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   let draining = false;
   let inFlight = 0;
 
-  async function serveMcp(request: Request, peer: string): Promise<Response> {
+  async function serveMcp(
+    request: Request,
+    peer: string,
+    connectionClosed: AbortSignal | undefined,
+  ): Promise<Response> {
     // Before anything costs: a router at its cap answers at once, whoever asks.
     if (clients.inFlight >= limitSettings.maxInFlight && request.method !== "GET") {
       return refuse({
@@ -192,7 +199,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
       if (isRefusal(admitted)) return refuse(admitted);
       ticket = admitted;
     }
-    return await endpoint.fetch(request, { client, ticket });
+    return await endpoint.fetch(request, { client, ticket, connectionClosed });
   }
 
   function refuse(refusal: Refusal): Response {
@@ -248,14 +255,18 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     });
   }
 
-  async function fetch(request: Request, peer: string): Promise<Response> {
+  async function fetch(
+    request: Request,
+    peer: string,
+    connectionClosed?: AbortSignal,
+  ): Promise<Response> {
     const started = performance.now();
     const path = pathOf(request.url);
     const route = path === "/mcp" ? MCP_ROUTE : OTHER_ROUTE;
     inFlight++;
     let response: Response;
     try {
-      if (route === MCP_ROUTE) response = await serveMcp(request, peer);
+      if (route === MCP_ROUTE) response = await serveMcp(request, peer, connectionClosed);
       // The path is not echoed: the answer to a probe says nothing about what exists elsewhere.
       else response = jsonRpcError(404, -32000, "Not found: the MCP endpoint is /mcp");
     } catch (error) {
