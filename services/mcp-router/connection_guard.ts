@@ -60,7 +60,10 @@ export type CutReason =
 
 /** Grace after the body timeout for the router's own 408 to be sent before the guard cuts. */
 const BODY_GRACE_MS = 1000;
-const READ_BUFFER = 64 * 1024;
+// Each connection holds one buffer per direction for its whole life: 1,000 listening streams with
+// 64 KiB ones took 128 MiB. Requests are small (a large body takes more reads); answers get more.
+const REQUEST_BUFFER = 4 * 1024;
+const ANSWER_BUFFER = 16 * 1024;
 const encoder = new TextEncoder();
 
 interface GuardedConnection {
@@ -237,7 +240,7 @@ export class ConnectionGuard {
     client: Deno.TcpConn,
     connection: GuardedConnection,
   ): Promise<void> {
-    const buffer = new Uint8Array(READ_BUFFER);
+    const buffer = new Uint8Array(ANSWER_BUFFER);
     try {
       for (;;) {
         const n = await upstream.read(buffer);
@@ -258,7 +261,7 @@ export class ConnectionGuard {
     added: Readonly<Record<string, string>>,
   ): Promise<void> {
     const maxHeaderBytes = this.#options.maxHeaderBytes ?? 64 * 1024;
-    const buffer = new Uint8Array(READ_BUFFER);
+    const buffer = new Uint8Array(REQUEST_BUFFER);
     let head: Uint8Array = new Uint8Array(0);
     let bodyLeft = 0;
     let chunked: ChunkedBodyScanner | undefined;

@@ -1,7 +1,7 @@
 /**
  * The router's long-lived answers: 2025 GET streams and 2026-07-28 `subscriptions/listen` streams.
- * Each costs an SDK server and its transport (about 70 KiB: 3,000 on one session took a router from
- * 102 to 319 MiB), so they are capped per session and in total, and closed when idle (no message
+ * Each holds a connection (about 110 KiB with the guard; 3,000 on one session once took a router
+ * from 102 to 319 MiB), so they are capped per session and in total, and closed when idle (no message
  * for `streamIdleMs`; heartbeat comments do not count) or old (`streamMaxAgeMs`). A closed stream
  * is not an error for the client: MCP clients open a new one, which also moves them off a router
  * that is going away.

@@ -31,6 +31,7 @@ import { type Catalog, listTools } from "./catalog.ts";
 import { jsonRpcError } from "./http_guard.ts";
 import { type CallTicket, type ClientLimits, isRefusal, type Refusal } from "./client_limits.ts";
 import { type ListeningStreams, whenBodyEnds } from "./listening_streams.ts";
+import { NotificationStream } from "./notification_stream.ts";
 import type { Counter, MetricsRegistry } from "../runtime/metrics.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
 import type {
@@ -128,7 +129,7 @@ export class McpEndpoint {
   readonly #options: McpEndpointOptions;
   readonly #modern: McpHttpHandler;
   /** Open 2025 GET streams, with the session each belongs to. */
-  readonly #listeners = new Map<Server, string>();
+  readonly #listeners = new Map<NotificationStream, string>();
   /** Requests of tools sent to 2025 clients, waiting for the answer on a later POST. */
   readonly #clientRequests: ClientRequests;
   /** Interactive calls of 2026-07-28 clients, parked between rounds. */
@@ -346,30 +347,24 @@ export class McpEndpoint {
   /** Tells every listening client, in both eras, that the tool list changed. */
   toolsChanged(): void {
     this.#modern.notify.toolsChanged();
-    for (const server of this.#listeners.keys()) {
-      server.sendToolListChanged().catch(() => this.#listeners.delete(server));
-    }
+    for (const stream of this.#listeners.keys()) stream.send("notifications/tools/list_changed");
   }
 
   /** Tells every listening client that the resource or prompt lists changed. */
   surfaceChanged(what: { resources: boolean; prompts: boolean }): void {
     if (what.resources) this.#modern.notify.resourcesChanged();
     if (what.prompts) this.#modern.notify.promptsChanged();
-    for (const server of this.#listeners.keys()) {
-      const sent = [
-        what.resources ? server.sendResourceListChanged() : undefined,
-        what.prompts ? server.sendPromptListChanged() : undefined,
-      ];
-      Promise.all(sent).catch(() => this.#listeners.delete(server));
+    for (const stream of this.#listeners.keys()) {
+      if (what.resources) stream.send("notifications/resources/list_changed");
+      if (what.prompts) stream.send("notifications/prompts/list_changed");
     }
   }
 
   /** Sends `notifications/resources/updated` to the listening streams of `sessions`. */
   resourceUpdated(uri: string, sessions: ReadonlySet<string>): void {
     this.#modern.notify.resourceUpdated(uri);
-    for (const [server, sid] of this.#listeners) {
-      if (!sessions.has(sid)) continue;
-      server.sendResourceUpdated({ uri }).catch(() => this.#listeners.delete(server));
+    for (const [stream, sid] of this.#listeners) {
+      if (sessions.has(sid)) stream.send("notifications/resources/updated", { uri });
     }
   }
 
@@ -379,10 +374,11 @@ export class McpEndpoint {
   }
 
   /** Ends the 2025 GET streams, so their clients reconnect to another replica. */
-  async closeListeners(): Promise<void> {
+  closeListeners(): Promise<void> {
     const listeners = [...this.#listeners.keys()];
     this.#listeners.clear();
-    await Promise.allSettled(listeners.map((server) => server.close()));
+    for (const stream of listeners) stream.close();
+    return Promise.resolve();
   }
 
   /** Aborts open exchanges and closes listening streams. */
@@ -701,43 +697,43 @@ export class McpEndpoint {
     return transport.handleRequest(request, body === undefined ? undefined : { parsedBody: body });
   }
 
-  async #listen(
+  #listen(
     request: Request,
     session: SessionClaims,
     budget: RequestBudget | undefined,
-  ): Promise<Response> {
+  ): Response {
+    // What the SDK's transport checks of a GET, without its per-stream server (notification_stream.ts).
+    if (!request.headers.get("accept")?.includes("text/event-stream")) {
+      return jsonRpcError(406, -32000, "Not Acceptable: Client must accept text/event-stream");
+    }
+    const version = request.headers.get("mcp-protocol-version");
+    if (version !== null && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
+      return jsonRpcError(400, -32000, `Bad Request: Unsupported protocol version: ${version}`);
+    }
     const limits = this.#options.limits;
-    let stop = () => {};
-    // The slot is taken before the SDK server is built: a refused stream costs no server.
+    let closeStream = () => {};
+    // The slot is taken before the stream is built: a refused stream costs nothing more.
     const slot = limits === undefined || budget === undefined
       ? undefined
-      : this.#reserveStream(budget.client, session.sid, () => stop());
+      : this.#reserveStream(budget.client, session.sid, () => closeStream());
     if (slot !== undefined && isRefusal(slot)) return this.#refuse(slot);
-    const server = this.#createServer({ session });
-    let stopped = false;
-    stop = () => {
-      if (stopped) return;
-      stopped = true;
-      this.#listeners.delete(server);
-      void server.close();
-    };
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      ...(limits ? { keepAliveMs: limits.heartbeatMs } : {}),
+    const opened = new NotificationStream({
+      heartbeatMs: limits?.heartbeatMs ?? DEFAULT_HEARTBEAT_MS,
+      onClose: () => {
+        this.#listeners.delete(opened);
+        slot?.release();
+      },
     });
-    await server.connect(transport);
-    const response = await transport.handleRequest(request);
-    if (response.status !== 200 || response.body === null) {
-      slot?.release();
-      stop();
-      return response;
-    }
-    this.#listeners.set(server, session.sid);
+    const stop = () => opened.close();
+    closeStream = stop;
+    this.#listeners.set(opened, session.sid);
     for (const signal of [request.signal, budget?.connectionClosed]) {
       if (signal?.aborted) stop();
       else signal?.addEventListener("abort", stop, { once: true });
     }
-    return slot === undefined ? response : new Response(slot.wrap(response.body), response);
+    return new Response(slot === undefined ? opened.body : slot.wrap(opened.body), {
+      headers: SSE_HEADERS,
+    });
   }
 }
 
@@ -804,6 +800,8 @@ function isListen(body: unknown): boolean {
   return (body as { method?: unknown } | undefined)?.method === "subscriptions/listen";
 }
 
+/** The SDK's interval between SSE comment lines, used when no limits are configured. */
+const DEFAULT_HEARTBEAT_MS = 15_000;
 const FAST_PATH = { path: "fast" };
 const SDK_PATH = { path: "sdk" };
 const JSON_HEADERS = { "content-type": "application/json" };
