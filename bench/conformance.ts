@@ -32,7 +32,7 @@ import {
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { startService } from "../tests/helpers/service_process.ts";
 import { eventually } from "../tests/helpers/poll.ts";
-import { sessionKeyText, startRouter } from "../tests/router_harness.ts";
+import { LIFTED_CLIENT_LIMITS, sessionKeyText, startRouter } from "../tests/router_harness.ts";
 import { BackendRpc } from "../services/mcp-router/backend_rpc.ts";
 import { ResourceSubscriptions } from "../services/mcp-router/resource_subscriptions.ts";
 import { SILENT_LOGGER } from "../services/runtime/logger.ts";
@@ -139,6 +139,7 @@ const backend = startService("conformance-server", {
   env: { CONFORMANCE_WATCH_INTERVAL_MS: "0", LOG_LEVEL: "warn" },
 });
 const router = await startRouter(consul.url, "router-bench", {
+  ...LIFTED_CLIENT_LIMITS,
   ROUTER_SESSION_KEY: sessionKeyText(),
   LOG_LEVEL: "warn",
 });

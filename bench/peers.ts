@@ -34,7 +34,7 @@ import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { freePort } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
 import { spawnDeno, startService, type TestProcess } from "../tests/helpers/service_process.ts";
-import { startRouter } from "../tests/router_harness.ts";
+import { LIFTED_CLIENT_LIMITS, startRouter } from "../tests/router_harness.ts";
 
 const CONCURRENCY = [1, 16, 64];
 const TARGETS = ["platform", "mcp-proxy", "sdk"] as const;
@@ -470,7 +470,7 @@ async function localPlatform(): Promise<Running> {
     for (const fn of stops.reverse()) await fn().catch(() => {});
   };
   try {
-    const router = await startRouter(consul.url, "bench-router-1");
+    const router = await startRouter(consul.url, "bench-router-1", LIFTED_CLIENT_LIMITS);
     stops.push(() => router.stop());
     const dir = await Deno.makeTempDir({ prefix: "bench-peers-lb-" });
     stops.push(() => Deno.remove(dir, { recursive: true }));

@@ -16,7 +16,13 @@ import process from "node:process";
 import { CapabilityClientConstructor } from "../proto/mod.ts";
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { startService } from "../tests/helpers/service_process.ts";
-import { connectV1, connectV2, resultText, startRouter } from "../tests/router_harness.ts";
+import {
+  connectV1,
+  connectV2,
+  LIFTED_CLIENT_LIMITS,
+  resultText,
+  startRouter,
+} from "../tests/router_harness.ts";
 
 const CONCURRENCY = [1, 16, 64];
 const PATHS = ["grpc-direct", "mcp-2026", "mcp-2025", "http-2026"] as const;
@@ -319,7 +325,10 @@ async function orchestrate(): Promise<void> {
   let samples: Sample[] = [];
   let plan: LoadPlan | undefined;
   try {
-    const router = await startRouter(consul.url, "bench-router", { LOG_LEVEL: "info" });
+    const router = await startRouter(consul.url, "bench-router", {
+      LOG_LEVEL: "info",
+      ...LIFTED_CLIENT_LIMITS,
+    });
     try {
       plan = {
         routerUrl: router.url.href,

@@ -9,6 +9,7 @@ import {
   backendInFlight,
   connectV1,
   connectV2,
+  LIFTED_CLIENT_LIMITS,
   resultText,
   startRouter,
   watchListens,
@@ -142,6 +143,7 @@ Deno.test("mcp-router spreads calls with each strategy and survives a killed ins
     for (const strategy of ["round-robin", "least-outstanding", "random", "weighted"]) {
       await t.step(`${strategy}: 300 calls use every instance`, async () => {
         const router = await startRouter(consul.url, `router-${strategy}`, {
+          ...LIFTED_CLIENT_LIMITS,
           LB_STRATEGY_AGENT_ECHO: strategy,
         });
         try {
@@ -197,7 +199,7 @@ Deno.test("mcp-router spreads calls with each strategy and survives a killed ins
     }
 
     await t.step("kill -9 of one echo instance during 500 calls: 0 failed calls", async () => {
-      const router = await startRouter(consul.url, "router-kill");
+      const router = await startRouter(consul.url, "router-kill", LIFTED_CLIENT_LIMITS);
       try {
         await waitForTools(router.url, 1);
         const client = await connectV2(router.url);

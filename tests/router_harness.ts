@@ -9,6 +9,35 @@ import { type ServiceProcess, startService } from "./helpers/service_process.ts"
 import { eventually } from "./helpers/poll.ts";
 import { freePort } from "./helpers/consul_dev.ts";
 
+/** Headers of a raw JSON-RPC POST to the router. */
+export const JSON_HEADERS: Readonly<Record<string, string>> = {
+  "content-type": "application/json",
+  accept: "application/json, text/event-stream",
+};
+
+/** The `_meta` envelope of a raw 2026-07-28 request. */
+export const MODERN_ENVELOPE: Readonly<Record<string, unknown>> = {
+  "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+  "io.modelcontextprotocol/clientInfo": { name: "raw", version: "1" },
+  "io.modelcontextprotocol/clientCapabilities": {},
+};
+
+/** The headers of a raw 2026-07-28 `tools/call` of `tool`. */
+export function modernCallHeaders(tool: string): Record<string, string> {
+  return { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": tool };
+}
+
+/**
+ * Per-client limits lifted, for a benchmark or a test of something else that calls as fast as it
+ * can from one client: at the defaults (200 calls/s, 64 at once) it would meet the limit.
+ */
+export const LIFTED_CLIENT_LIMITS: Readonly<Record<string, string>> = {
+  ROUTER_CLIENT_MAX_RATE: "1000000",
+  ROUTER_CLIENT_BURST: "1000000",
+  ROUTER_CLIENT_MAX_CONCURRENT: "100000",
+  ROUTER_MAX_IN_FLIGHT: "100000",
+};
+
 /** A running router process. */
 export interface RouterProcess extends ServiceProcess {
   /** `http://127.0.0.1:<port>/mcp` */

@@ -11,15 +11,14 @@ import { type ServiceProcess, spawnDeno, startService } from "./helpers/service_
 import { eventually } from "./helpers/poll.ts";
 import {
   backendInFlight,
+  JSON_HEADERS,
+  MODERN_ENVELOPE,
+  modernCallHeaders,
   type RouterProcess,
   sessionKeyText,
   startRouter,
 } from "./router_harness.ts";
 
-const JSON_HEADERS = {
-  "content-type": "application/json",
-  accept: "application/json, text/event-stream",
-};
 /** The router's container limit in stack.yml. */
 const CONTAINER_LIMIT_KIB = 256 * 1024;
 
@@ -152,16 +151,8 @@ Deno.test("router limits: rate and concurrency per client answer 429 + Retry-Aft
     ROUTER_MAX_IN_FLIGHT: "6",
   }, async (router) => {
     const ping = { jsonrpc: "2.0", id: 1, method: "ping" };
-    const modern = {
-      "mcp-protocol-version": "2026-07-28",
-      "mcp-method": "tools/call",
-      "mcp-name": "echo",
-    };
-    const meta = {
-      "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-      "io.modelcontextprotocol/clientInfo": { name: "flood", version: "1" },
-      "io.modelcontextprotocol/clientCapabilities": {},
-    };
+    const modern = modernCallHeaders("echo");
+    const meta = MODERN_ENVELOPE;
     const slowCall = (id: number) => ({
       ...echoCall(id, 3000),
       params: { ...echoCall(id, 3000).params, _meta: meta },

@@ -196,7 +196,7 @@ Deno.test("a rogue instance beside two honest ones changes nothing and gets no c
         async () => (await client.listTools()).tools,
         (tools: { name: string }[]) => tools.some((tool) => tool.name === "echo"),
       );
-      const health = watchHealthz(router.port);
+      const health = watchHealthz(router.opsPort);
       // The rogue sorts first ("a…") and holds a stolen echo token: it registers as agent-echo.
       const port = freePort();
       const rogueProcess = spawnDeno(["tests/helpers/rogue_echo.ts"], {
