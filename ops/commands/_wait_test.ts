@@ -4,37 +4,16 @@ import { resolveService } from "../plan/services.ts";
 import type { PruneAction } from "../plan/prune.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
 import { waitForAgreement } from "./_wait.ts";
+import { passingInstance, swarmService, swarmTask } from "../../tests/helpers/swarm_fixtures.ts";
 
 const ECHO = resolveService("echo");
 
 function echoService(letters: string[]): SwarmService {
-  return {
-    id: "echo-agent",
-    name: "echo-agent",
-    fullName: "st_echo-agent",
-    replicas: 1,
-    global: false,
-    image: "i",
-    tasks: letters.map((letter) => ({
-      id: letter.repeat(25),
-      state: "running",
-      desiredState: "running",
-      image: "i",
-      addresses: [],
-      timestamp: "",
-      current: true,
-    })),
-  };
+  return swarmService("echo-agent", 1, letters.map((letter) => swarmTask(letter)));
 }
 
 function passing(letter: string): ConsulInstance {
-  return {
-    id: `echo-agent-${letter.repeat(25)}`,
-    service: "agent-echo",
-    address: "",
-    port: 1,
-    status: "passing",
-  };
+  return passingInstance("echo-agent", "agent-echo", letter);
 }
 
 Deno.test("waitForAgreement removes a passing ghost seen twice, then agrees", async () => {
