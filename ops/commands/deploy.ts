@@ -232,6 +232,7 @@ export async function deployCommand(
       // Consul's secrets are `<stack>_consul-…` (ops/plan/consul_secrets.ts).
       SECRET_PREFIX: config.stack,
       CONSUL_SERVERS: String(consulServers),
+      CONSUL_LEAVE_ON_TERMINATE: String(consulServers > 1),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
       ...(config.lbClientLimits.maxConn === undefined
         ? {}
