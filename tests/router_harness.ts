@@ -28,7 +28,12 @@ export async function startRouter(
   const service = startService("mcp-router", {
     consulUrl,
     id,
-    env: { DRAIN_SECONDS: "0.2", ...env },
+    // A router refuses to start without credentials to check; tests of other things say so.
+    env: {
+      DRAIN_SECONDS: "0.2",
+      ...(env.ROUTER_AUTH_TOKENS_FILE || env.ROUTER_OAUTH_ISSUER ? {} : { ROUTER_AUTH: "none" }),
+      ...env,
+    },
   });
   const router: RouterProcess = {
     ...service,
