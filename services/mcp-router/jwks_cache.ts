@@ -12,7 +12,13 @@
  * does not hold (a rotation), at most once per `cooldownMs` however many such tokens arrive, and
  * concurrent requests share one fetch. A failed refresh keeps the keys already held.
  */
-import { createLocalJWKSet, type JSONWebKeySet, type JWK, type JWTVerifyGetKey } from "jose";
+import {
+  createLocalJWKSet,
+  type FlattenedJWSInput,
+  type JSONWebKeySet,
+  type JWK,
+  type JWSHeaderParameters,
+} from "jose";
 
 /** Options of {@linkcode JwksCache}. */
 export interface JwksCacheOptions {
@@ -60,7 +66,7 @@ export class JwksCache {
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
   readonly #options: typeof DEFAULTS;
-  #keys: JWTVerifyGetKey | undefined;
+  #keys: ReturnType<typeof createLocalJWKSet> | undefined;
   #fetchedAt = 0;
   #attemptedAt = Number.NEGATIVE_INFINITY;
   #pending: Promise<void> | undefined;
@@ -83,7 +89,10 @@ export class JwksCache {
   fetches = 0;
 
   /** The key resolver for jose's `jwtVerify`. */
-  readonly getKey: JWTVerifyGetKey = async (header, token) => {
+  readonly getKey = async (
+    header: JWSHeaderParameters,
+    token?: FlattenedJWSInput,
+  ): Promise<CryptoKey> => {
     if (this.#keys === undefined || this.#now() - this.#fetchedAt > this.#options.maxAgeMs) {
       await this.#refresh();
     }
