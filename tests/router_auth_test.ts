@@ -4,7 +4,13 @@
  * official MCP client, and raw requests where the challenge itself is checked.
  */
 import assert from "node:assert/strict";
-import { exportJWK, generateKeyPair, type JWTPayload, SignJWT } from "jose";
+import {
+  type CryptoKey as JoseCryptoKey,
+  exportJWK,
+  generateKeyPair,
+  type JWTPayload,
+  SignJWT,
+} from "jose";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { spawnDeno } from "./helpers/service_process.ts";
 import { connectV1, startRouter } from "./router_harness.ts";
@@ -52,7 +58,7 @@ function serveJwks(keys: () => unknown[]) {
 }
 
 async function sign(
-  privateKey: CryptoKey,
+  privateKey: JoseCryptoKey,
   claims: JWTPayload,
   options: { issuer: string; audience?: string; expiresIn?: string | number },
 ): Promise<string> {

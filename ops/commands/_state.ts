@@ -1,9 +1,8 @@
 /** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
-import { readOptionalTextFile, readTextFile } from "../adapters/files.ts";
+import { readStatsAuth } from "../adapters/mcp_token.ts";
 import { mcpTokenPath, statsAuthPath } from "../plan/front_door_secrets.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
 import type { HaproxyView } from "../../haproxy/stats_view.ts";
-import { parseStatsCredentials } from "../plan/secrets.ts";
 import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
 import type { CommandContext } from "../context.ts";
@@ -80,13 +79,7 @@ export function keptStatsAuthFile(context: CommandContext): string {
 export function readStatsCredentials(context: CommandContext): Promise<string | undefined> {
   let read = credentialsRead.get(context);
   if (read === undefined) {
-    const given = context.config.statsAuthFile;
-    const kept = keptStatsAuthFile(context);
-    read = given
-      ? readTextFile(given).then((text) => parseStatsCredentials(text, given))
-      : readOptionalTextFile(kept).then((text) =>
-        text === undefined ? undefined : parseStatsCredentials(text, kept)
-      );
+    read = readStatsAuth(context.config.root, { env: context.env, stack: context.config.stack });
     credentialsRead.set(context, read);
   }
   return read;

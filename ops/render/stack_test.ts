@@ -156,11 +156,12 @@ Deno.test("renderStack() mounts the stats credentials into the lb when given", a
 
 Deno.test("renderStack() names the tokens secret, and drops it only with noAuth", async () => {
   const template = await Deno.readTextFile(STACK_FILE);
-  // deno-lint-ignore no-explicit-any
-  const authenticated = parse(renderStack(template, {
+  const rendered = renderStack(template, {
     vars: { MCP_TOKENS_SECRET: "st_mcp-tokens-abc" },
     images: {},
-  })) as any;
+  });
+  // deno-lint-ignore no-explicit-any
+  const authenticated = parse(rendered) as any;
   assert.deepEqual(authenticated.secrets["mcp-tokens"], {
     external: true,
     name: "st_mcp-tokens-abc",

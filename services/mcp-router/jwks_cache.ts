@@ -14,6 +14,7 @@
  */
 import {
   createLocalJWKSet,
+  type CryptoKey as JoseCryptoKey,
   type FlattenedJWSInput,
   type JSONWebKeySet,
   type JWK,
@@ -92,7 +93,7 @@ export class JwksCache {
   readonly getKey = async (
     header: JWSHeaderParameters,
     token?: FlattenedJWSInput,
-  ): Promise<CryptoKey> => {
+  ): Promise<JoseCryptoKey> => {
     if (this.#keys === undefined || this.#now() - this.#fetchedAt > this.#options.maxAgeMs) {
       await this.#refresh();
     }
