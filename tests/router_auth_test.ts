@@ -289,3 +289,43 @@ Deno.test("mcp-router exits 2 with a clear message on bad auth settings", async 
     });
   }
 });
+
+Deno.test("the MCP probe sends the token of its --token-file, with both SDK eras", async () => {
+  const consul = await startConsulDev();
+  const dir = await Deno.makeTempDir({ prefix: "router-auth-probe-" });
+  await Deno.writeTextFile(`${dir}/tokens`, `${STATIC_TOKEN}\n`);
+  await Deno.writeTextFile(`${dir}/mcp-token`, `${STATIC_TOKEN}\n`);
+  const router = await startRouter(consul.url, "router-auth-probe", {
+    ROUTER_AUTH_TOKENS_FILE: `${dir}/tokens`,
+  });
+  const probe = (extra: string[]) =>
+    spawnDeno([
+      "ops/probe/mcp_main.ts",
+      "--url",
+      String(router.url),
+      "--rate",
+      "2",
+      "--duration",
+      "1",
+      "--sessions",
+      "1",
+      "--stateless",
+      "1",
+      ...extra,
+    ]);
+  try {
+    // No backend runs: the calls fail, but both sessions open only with the token.
+    const withToken = probe(["--token-file", `${dir}/mcp-token`]);
+    await withToken.exited;
+    assert.match(withToken.output(), /probe: calling through .* 1 session\(s\) and 1 stateless/);
+    const without = probe([]);
+    const status = await without.exited;
+    assert.equal(status.code, 1);
+    assert.match(without.output(), /Cannot open MCP sessions/);
+    assert.doesNotMatch(without.output(), /probe: calling through/);
+  } finally {
+    await router.stop();
+    await consul.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
