@@ -12,6 +12,7 @@ import { conformanceE2eStep } from "./helpers/conformance_suite.ts";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
 import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
 import { until } from "./helpers/poll.ts";
+import { initializeBody } from "./router_harness.ts";
 
 const E2E = e2eStack("ap-e2e");
 const { stack: STACK, ops, startProbe, startHostMcpProbe, passingIds, allIds, runningTaskIds } =
@@ -85,16 +86,7 @@ Deno.test({
           (await Deno.stat(tokenFile.slice(0, tokenFile.lastIndexOf("/")))).mode! & 0o777,
           0o700,
         );
-        const initialize = JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-11-25",
-            capabilities: {},
-            clientInfo: { name: "e2e", version: "1" },
-          },
-        });
+        const initialize = initializeBody("e2e");
         const post = (headers: Record<string, string>) =>
           fetch(MCP_URL, {
             method: "POST",

@@ -13,23 +13,14 @@ import {
 } from "jose";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { spawnDeno } from "./helpers/service_process.ts";
-import { connectV1, startRouter } from "./router_harness.ts";
+import { connectV1, initializeBody, startRouter } from "./router_harness.ts";
 
 const RESOURCE = "https://mcp.example.test/mcp";
 const METADATA_URL = "https://mcp.example.test/.well-known/oauth-protected-resource/mcp";
 const STATIC_TOKEN = "static-token-for-tests";
 const KID = "test-key-1";
 
-const INITIALIZE = JSON.stringify({
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-11-25",
-    capabilities: {},
-    clientInfo: { name: "auth-test", version: "1" },
-  },
-});
+const INITIALIZE = initializeBody("auth-test");
 
 /** A key pair of the issuer's; its public half is what the JWKS server publishes. */
 async function issuerKey() {
