@@ -14,6 +14,7 @@ import { SECRET_LABEL, sessionKeySecretName } from "../plan/secrets.ts";
 import { type FileText, mcpTokenPath, planFrontDoorSecrets } from "../plan/front_door_secrets.ts";
 import { renderStack } from "../render/stack.ts";
 import type { SwarmService } from "../plan/state.ts";
+import type { PruneAction } from "../plan/prune.ts";
 
 /** The service label that pauses the autoscaler for a service (`autoscale pause`). */
 const AUTOSCALE_PAUSED_LABEL = "platform.autoscale.paused";
@@ -320,11 +321,14 @@ export async function deployCommand(
   await applyConsulAcls(context, consulSecrets);
 
   // For the routers, agreement includes HAProxy: every router UP there, nothing else UP.
+  // Registrations no task of this stack owns (an earlier stack's, when Consul kept its data) go
+  // while waiting: passing ghosts would keep the counts from agreeing.
+  const ghosts: PruneAction[] = [];
   const agreed = await waitForAgreement(context, context.services, {
     what: `stack "${config.stack}" to run, pass in Consul and be UP in HAProxy`,
+    removeGhosts: ghosts,
   });
-  // Registrations no task of this stack owns (an earlier stack's, when Consul kept its data).
-  const removed = await removeStaleRegistrations(context, agreed);
+  const removed = [...ghosts, ...await removeStaleRegistrations(context, agreed)];
   const snapshot = removed.length === 0 ? agreed : await readSnapshot(context);
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
