@@ -8,9 +8,10 @@
  * following redirects, and only public signature keys of the asymmetric key types are kept. Were
  * jose's remote set to gain a body limit, this file would shrink to its options.
  *
- * Refresh: the set is fetched again when older than `maxAgeMs`, or when a token names a key it
- * does not hold (a rotation), at most once per `cooldownMs` however many such tokens arrive, and
- * concurrent requests share one fetch. A failed refresh keeps the keys already held.
+ * Refresh: the set is fetched again when older than `maxAgeMs` (in the background: the keys held
+ * serve meanwhile), or when a token names a key it does not hold (a rotation), at most once per
+ * `cooldownMs` however many such tokens arrive, and concurrent requests share one fetch. A failed
+ * refresh keeps the keys already held.
  */
 import {
   createLocalJWKSet,
@@ -72,6 +73,8 @@ export class JwksCache {
   #attemptedAt = Number.NEGATIVE_INFINITY;
   #pending: Promise<void> | undefined;
   #lastError: Error | undefined;
+  /** Fetches done so far, successful or not (for tests and metrics). */
+  fetches = 0;
 
   constructor(url: string, options: JwksCacheOptions = {}) {
     this.#url = url;
@@ -86,16 +89,15 @@ export class JwksCache {
     };
   }
 
-  /** Fetches done so far, successful or not (for tests and metrics). */
-  fetches = 0;
-
   /** The key resolver for jose's `jwtVerify`. */
   readonly getKey = async (
     header: JWSHeaderParameters,
     token?: FlattenedJWSInput,
   ): Promise<JoseCryptoKey> => {
-    if (this.#keys === undefined || this.#now() - this.#fetchedAt > this.#options.maxAgeMs) {
-      await this.#refresh();
+    if (this.#keys === undefined) await this.#refresh();
+    else if (this.#now() - this.#fetchedAt > this.#options.maxAgeMs) {
+      // Stale keys still serve while the set is fetched again: no request waits on the issuer.
+      this.#refresh().catch(() => {});
     }
     if (this.#keys === undefined) {
       throw new JwksUnavailableError(

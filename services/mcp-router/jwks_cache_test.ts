@@ -53,6 +53,35 @@ Deno.test("JwksCache refetches for an unknown key at most once per cooldown", as
   }
 });
 
+Deno.test("JwksCache serves stale keys while it fetches the set again", async () => {
+  let keys = [await publicJwk("a")];
+  let hold = false;
+  const arrived = Promise.withResolvers<void>();
+  const gate = Promise.withResolvers<void>();
+  const jwks = server(async () => {
+    if (hold) {
+      arrived.resolve();
+      await gate.promise;
+    }
+    return Response.json({ keys });
+  });
+  let now = 1_000_000;
+  const cache = new JwksCache(jwks.url, { now: () => now, maxAgeMs: 60_000, cooldownMs: 1_000 });
+  try {
+    await cache.getKey(HEADER);
+    keys = [await publicJwk("a")];
+    hold = true;
+    now += 60_001;
+    // Answered from the held set although the issuer has not answered the refresh yet.
+    await cache.getKey(HEADER);
+    await arrived.promise;
+    assert.equal(cache.fetches, 2);
+  } finally {
+    gate.resolve();
+    await jwks.close();
+  }
+});
+
 Deno.test("JwksCache refuses hostile key sets", async (t) => {
   const cases: [string, () => Response | Promise<Response>, RegExp][] = [
     [
