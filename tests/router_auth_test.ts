@@ -242,6 +242,8 @@ Deno.test("mcp-router answers 503, not 401, while its issuer's key set is out of
     const unauthenticated = await post(router.url);
     assert.equal(unauthenticated.status, 401);
     await unauthenticated.body?.cancel();
+    // The operator learns why from the log (one line per fetch, not per request).
+    assert.match(router.output(), /Cannot fetch the OAuth key set.*over the limit of 65536 bytes/);
   } finally {
     await router.stop();
     await server.shutdown();

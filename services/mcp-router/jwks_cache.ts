@@ -21,6 +21,7 @@ import {
   type JWK,
   type JWSHeaderParameters,
 } from "jose";
+import type { Logger } from "../runtime/logger.ts";
 
 /** Options of {@linkcode JwksCache}. */
 export interface JwksCacheOptions {
@@ -38,6 +39,8 @@ export interface JwksCacheOptions {
   cooldownMs?: number;
   /** Most keys kept from one set (default 32). */
   maxKeys?: number;
+  /** Each fetch is an event (at most one per cooldown): its outcome is logged here. */
+  logger?: Pick<Logger, "info" | "warn">;
 }
 
 /** No key set could be had from the issuer: tokens cannot be checked now (not the token's fault). */
@@ -68,6 +71,7 @@ export class JwksCache {
   readonly #fetch: typeof fetch;
   readonly #now: () => number;
   readonly #options: typeof DEFAULTS;
+  readonly #logger: Pick<Logger, "info" | "warn"> | undefined;
   #keys: ReturnType<typeof createLocalJWKSet> | undefined;
   #fetchedAt = 0;
   #attemptedAt = Number.NEGATIVE_INFINITY;
@@ -80,6 +84,7 @@ export class JwksCache {
     this.#url = url;
     this.#fetch = options.fetch ?? fetch;
     this.#now = options.now ?? Date.now;
+    this.#logger = options.logger;
     this.#options = {
       maxBytes: options.maxBytes ?? DEFAULTS.maxBytes,
       timeoutMs: options.timeoutMs ?? DEFAULTS.timeoutMs,
@@ -135,8 +140,14 @@ export class JwksCache {
       this.#keys = createLocalJWKSet(set);
       this.#fetchedAt = this.#now();
       this.#lastError = undefined;
+      this.#logger?.info("OAuth key set fetched", { url: this.#url, keys: set.keys.length });
     } catch (error) {
       this.#lastError = error as Error;
+      this.#logger?.warn("Cannot fetch the OAuth key set", {
+        url: this.#url,
+        error: (error as Error).message,
+        keptKeys: this.#keys !== undefined,
+      });
     }
   }
 

@@ -102,7 +102,7 @@ const service = createRouterService({
   logger,
   serverInfo: { name: PROGRAM, version: VERSION },
   ...(routerConfig.oauth
-    ? { accessTokenKeys: new JwksCache(routerConfig.oauth.jwksUrl).getKey }
+    ? { accessTokenKeys: new JwksCache(routerConfig.oauth.jwksUrl, { logger }).getKey }
     : {}),
 });
 if (!routerConfig.authRequired) {
