@@ -35,6 +35,7 @@ import { freePort } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
 import { spawnDeno, startService, type TestProcess } from "../tests/helpers/service_process.ts";
 import { startRouter } from "../tests/router_harness.ts";
+import { bearerHeaders, readMcpToken } from "../ops/adapters/mcp_token.ts";
 
 const CONCURRENCY = [1, 16, 64];
 const TARGETS = ["platform", "mcp-proxy", "sdk"] as const;
@@ -51,6 +52,8 @@ type Target = typeof TARGETS[number];
 /** What the load generator is told. */
 interface LoadPlan {
   urls: Record<Target, string>;
+  /** The bearer token a target wants (the deployed stack's), by target. */
+  tokens: Partial<Record<Target, string>>;
   rounds: number;
   calls: number;
   /** Process groups whose CPU is read around each measurement, per target. */
@@ -153,16 +156,19 @@ class Session {
   #nextId = 1;
   readonly #url: string;
   readonly #worker: number;
+  readonly #auth: Record<string, string>;
 
-  constructor(url: string, worker: number) {
+  constructor(url: string, worker: number, token?: string) {
     this.#url = url;
     this.#worker = worker;
+    this.#auth = bearerHeaders(token);
   }
 
   async #post(body: unknown): Promise<Response> {
     return await fetch(this.#url, {
       method: "POST",
       headers: {
+        ...this.#auth,
         "content-type": "application/json",
         accept: "application/json, text/event-stream",
         ...(this.#sessionId
@@ -227,7 +233,11 @@ class Session {
     if (!this.#sessionId) return;
     const response = await fetch(this.#url, {
       method: "DELETE",
-      headers: { "mcp-session-id": this.#sessionId, "mcp-protocol-version": PROTOCOL_VERSION },
+      headers: {
+        ...this.#auth,
+        "mcp-session-id": this.#sessionId,
+        "mcp-protocol-version": PROTOCOL_VERSION,
+      },
     }).catch(() => undefined);
     await response?.body?.cancel();
   }
@@ -288,7 +298,7 @@ async function runLoad(plan: LoadPlan): Promise<void> {
   for (const target of TARGETS) {
     sessions[target] = [];
     for (let worker = 0; worker < maxWorkers; worker++) {
-      const session = new Session(plan.urls[target], worker);
+      const session = new Session(plan.urls[target], worker, plan.tokens[target]);
       await session.open();
       sessions[target].push(session);
     }
@@ -329,6 +339,8 @@ async function runLoad(plan: LoadPlan): Promise<void> {
 /** Something the orchestrator started and stops. */
 interface Running {
   url: string;
+  /** The bearer token it wants; undefined when it takes calls without one. */
+  token?: string;
   processes: ProcessGroup[];
   /** How it was run, for the report. */
   description: string;
@@ -346,14 +358,19 @@ async function run(command: string, args: string[]): Promise<{ code: number; std
 }
 
 /** Waits until `url` answers an MCP initialize. */
-async function waitForMcp(url: string, what: string, process?: TestProcess): Promise<void> {
+async function waitForMcp(
+  url: string,
+  what: string,
+  process?: TestProcess,
+  token?: string,
+): Promise<void> {
   let exited = false;
   process?.exited.then(() => exited = true);
   await eventually(
     `${what} to answer MCP`,
     async () => {
       if (exited) throw new Error(`${what} exited: ${process?.output().slice(-2000)}`);
-      const session = new Session(url, 0);
+      const session = new Session(url, 0, token);
       await session.open();
       await session.close();
       return true;
@@ -451,9 +468,15 @@ async function deployedPlatform(): Promise<Running | string> {
   if (proxies.length > 0) processes.push({ name: "docker-proxy", pids: proxies, alone: true });
   const port = Deno.env.get("PLATFORM_MCP_PORT") ?? "8080";
   const url = `http://127.0.0.1:${port}/mcp`;
-  await waitForMcp(url, "the deployed platform");
+  // The routers want the client token deploy keeps (none when deployed with --no-auth).
+  const token = await readMcpToken(new URL("..", import.meta.url).pathname, {
+    env: Deno.env.toObject(),
+    stack: STACK,
+  });
+  await waitForMcp(url, "the deployed platform", undefined, token);
   return {
     url,
+    token,
     processes,
     description: `the deployed stack "${STACK}" through HAProxy at ${url} (lb with ` +
       `LB_CLIENT_MAX_CONN=0 and LB_CLIENT_MAX_RATE=0: no per-client limit)`,
@@ -922,6 +945,7 @@ async function orchestrate(): Promise<void> {
     const all = running as Record<Target, Running>;
     plan = {
       urls: { platform: all.platform.url, "mcp-proxy": all["mcp-proxy"].url, sdk: all.sdk.url },
+      tokens: { platform: all.platform.token },
       rounds,
       calls,
       processes: {

@@ -12,6 +12,7 @@ import { conformanceE2eStep } from "./helpers/conformance_suite.ts";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
 import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
 import { until } from "./helpers/poll.ts";
+import { initializeBody } from "./router_harness.ts";
 
 const E2E = e2eStack("ap-e2e");
 const { stack: STACK, ops, startProbe, startHostMcpProbe, passingIds, allIds, runningTaskIds } =
@@ -73,6 +74,42 @@ Deno.test({
         // The steps below set echo's count themselves: its autoscaling policy must not change it.
         const pause = await ops("autoscale", "pause", "echo");
         assert.equal(pause.code, 0, explain(pause));
+      });
+
+      await t.step("the front door wants the bearer token and the stats credentials", async () => {
+        const status = await ops("status");
+        assert.equal(status.code, 0, explain(status));
+        assert.equal(status.json.auth.mcp, "token");
+        const tokenFile = status.json.auth.tokenFile as string;
+        assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+        assert.equal(
+          (await Deno.stat(tokenFile.slice(0, tokenFile.lastIndexOf("/")))).mode! & 0o777,
+          0o700,
+        );
+        const initialize = initializeBody("e2e");
+        const post = (headers: Record<string, string>) =>
+          fetch(MCP_URL, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              ...headers,
+            },
+            body: initialize,
+          });
+        const denied = await post({});
+        await denied.body?.cancel();
+        assert.equal(denied.status, 401);
+        assert.equal(denied.headers.get("www-authenticate"), 'Bearer realm="mcp-router"');
+        const wrong = await post({ authorization: "Bearer not-the-token-0123456789" });
+        await wrong.body?.cancel();
+        assert.equal(wrong.status, 401);
+        const served = await post({ authorization: `Bearer ${await E2E.mcpToken()}` });
+        await served.body?.cancel();
+        assert.equal(served.status, 200);
+        const stats = await fetch(STATS_URL);
+        await stats.body?.cancel();
+        assert.equal(stats.status, 401);
       });
 
       await t.step("Consul: ACLs deny anonymous requests, the management token works", async () => {
@@ -195,10 +232,12 @@ Deno.test({
           "get_weather",
           "plan_itinerary",
         ]);
-        const stats = await fetch(STATS_URL);
+        const stats = await fetch(STATS_URL, { headers: await E2E.statsHeaders() });
         assert.equal(stats.status, 200);
         assert.match(await stats.text(), /mcp-router/);
-        const metrics = await fetch(STATS_URL.replace(/\/stats$/, "/metrics"));
+        const metrics = await fetch(STATS_URL.replace(/\/stats$/, "/metrics"), {
+          headers: await E2E.statsHeaders(),
+        });
         assert.equal(metrics.status, 200);
         assert.match(
           await metrics.text(),

@@ -6,9 +6,13 @@ import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { removeFile, writeTempSecretFile } from "../adapters/files.ts";
 import { readConsulSecrets } from "./_consul_secrets.ts";
+import { readMcpToken } from "../adapters/mcp_token.ts";
 
 /** Where the probe container finds its Consul token. */
 const PROBE_TOKEN_TARGET = "/run/secrets/consul-token";
+
+/** Where the router probe finds the MCP bearer token. */
+const MCP_TOKEN_TARGET = "/run/secrets/mcp-token";
 
 /** Options of `probe`. */
 export interface ProbeFlags {
@@ -78,10 +82,22 @@ export async function probeCommand(
   const consulSecrets = await readConsulSecrets(context);
   const tokenFile = consulSecrets &&
     await writeTempSecretFile("probe-token-", `${consulSecrets.tokens.probe}\n`);
+  // The routers want the client token `deploy` keeps (none on a stack deployed with --no-auth);
+  // it goes in the same way, as a file removed when the probe ends.
+  const mcpToken = isRouter
+    ? await readMcpToken(context.config.root, { env: context.env, stack: context.config.stack })
+    : undefined;
+  const mcpTokenFile = mcpToken && await writeTempSecretFile("probe-mcp-token-", `${mcpToken}\n`);
+  const files: Record<string, string> = {
+    ...(tokenFile ? { [PROBE_TOKEN_TARGET]: tokenFile } : {}),
+    ...(mcpTokenFile ? { [MCP_TOKEN_TARGET]: mcpTokenFile } : {}),
+  };
+  if (mcpTokenFile) programArgs.push("--token-file", MCP_TOKEN_TARGET);
   try {
-    return await runProbe(context, service, { image, programArgs, rate, duration, tokenFile });
+    return await runProbe(context, service, { image, programArgs, rate, duration, files });
   } finally {
     if (tokenFile) await removeFile(tokenFile);
+    if (mcpTokenFile) await removeFile(mcpTokenFile);
   }
 }
 
@@ -93,20 +109,17 @@ async function runProbe(
     programArgs: string[];
     rate: number;
     duration: number;
-    tokenFile: string | undefined;
+    /** Host files mounted into the probe container, by path there. */
+    files: Record<string, string>;
   },
 ): Promise<ProbeReport> {
-  const { image, programArgs, rate, duration, tokenFile } = options;
+  const { image, programArgs, rate, duration, files } = options;
   const run = await context.docker.run({
     image,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
-    ...(tokenFile
-      ? {
-        files: { [PROBE_TOKEN_TARGET]: tokenFile },
-        env: { CONSUL_HTTP_TOKEN_FILE: PROBE_TOKEN_TARGET },
-      }
-      : {}),
+    ...(Object.keys(files).length > 0 ? { files } : {}),
+    ...(PROBE_TOKEN_TARGET in files ? { env: { CONSUL_HTTP_TOKEN_FILE: PROBE_TOKEN_TARGET } } : {}),
     // On an overlay network the address of a killed instance swallows SYNs: with Linux's default
     // of 6 retries a connection attempt hangs for about two minutes and the calls queued on it
     // time out. One retry fails it in about 3 s, so they are retried on another instance.
