@@ -486,6 +486,10 @@ async function localPlatform(): Promise<Running> {
         LB_MIN_SLOTS: "2",
         LB_HARD_STOP_AFTER: "2s",
         ...BENCH_CLIENT_LIMITS,
+        // Also lifted locally: the in-flight cap per client (64 is the top level here) and the
+        // source address' ceiling (2000/s, which the platform path may pass).
+        LB_CLIENT_MAX_CONCURRENT: "0",
+        LB_SOURCE_MAX_RATE: "0",
       },
     });
     stops.push(() => lb.stop());
