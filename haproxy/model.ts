@@ -116,7 +116,7 @@ export interface LbSettings {
   readonly clientRateBurst: number;
   /** Requests one client may have in flight at once, open SSE streams included; 0: no limit. */
   readonly clientMaxConcurrent: number;
-  /** Requests per second from one source address whatever its tokens (a NAT, a token rotator); 0: no limit. */
+  /** Requests per second let through from one source address whatever its tokens (a NAT, a token rotator); 0: no limit. */
   readonly sourceMaxRequestRate: number;
   /** Connections each frontend accepts at once; more wait in the kernel's backlog. */
   readonly maxConnections: number;

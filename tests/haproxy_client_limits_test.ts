@@ -251,6 +251,38 @@ Deno.test("HAProxy limits the request rate per bearer token, else per source add
   });
 });
 
+Deno.test("HAProxy caps the requests let through from one address, whatever the tokens", async () => {
+  await withConsul(async (consulUrl) => {
+    // Every token has room for 1000 per second; the address for 3 per second (window 1 s).
+    const env = {
+      LB_CLIENT_MAX_RATE: "1000",
+      LB_CLIENT_RATE_BURST: "1000",
+      LB_SOURCE_MAX_RATE: "3",
+    };
+    await withLbSync(consulUrl, env, async (lb) => {
+      // The readiness probes came from this address too: their requests leave its rate first.
+      await eventually(
+        "this address's rate to be 0",
+        () => lb.admin("show table mcp"),
+        (table) => !/gpc0_rate\(\d+\)=[1-9]/.test(table),
+      );
+      const conn = await connect(lb.port);
+      try {
+        const statuses: number[] = [];
+        let last: RawAnswer | undefined;
+        for (let i = 0; i < 4; i++) {
+          last = await request(conn, { token: `rotated-token-${i}` });
+          statuses.push(last.status);
+        }
+        assert.deepEqual(statuses, [503, 503, 503, 429]);
+        assert.equal(last?.headers.get("retry-after"), "1");
+      } finally {
+        conn.close();
+      }
+    });
+  });
+});
+
 Deno.test("HAProxy limits the requests a client has in flight, and frees them when they end", async () => {
   await withConsul(async (consulUrl) => {
     // A request whose body has not arrived is in flight at HAProxy: two of them fill the limit.
