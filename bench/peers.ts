@@ -17,10 +17,11 @@
  * `/proc/<pid>/stat` (whole process trees; for the deployed stack, the containers' processes plus
  * dockerd, containerd and the shims, and docker-proxy when the engine runs one).
  *
- * A benchmark is one client: HAProxy's per-client limits (`LB_CLIENT_MAX_CONN`, `LB_CLIENT_MAX_RATE`)
- * would refuse it. The local HAProxy is started with both set to 0 (no limit); against the deployed
- * stack, the bench reads the lb service's settings and refuses to run when they would limit it
- * (deploy with `LB_CLIENT_MAX_CONN=0 LB_CLIENT_MAX_RATE=0` for a benchmark). The report says which.
+ * A benchmark is one client: HAProxy's per-client limits (`LB_CLIENT_MAX_CONN`, `LB_CLIENT_MAX_RATE`,
+ * `LB_CLIENT_MAX_CONCURRENT`, `LB_SOURCE_MAX_RATE`) would refuse it. The local HAProxy is started
+ * with them at 0 (no limit); against the deployed stack, the bench reads the lb service's settings
+ * and refuses to run when they would limit it (deploy with `PLATFORM_LB_CLIENT_MAX_CONN=0` and so on
+ * for each). The report says which.
  *
  *   deno task bench peers [--rounds 3] [--calls 3000] [--platform auto|deployed|local]
  *                         [--mcp-proxy-runtime deno|node]
@@ -45,7 +46,12 @@ const MAX_SECONDS_PER_LEVEL = 30;
 const MCP_PROXY = "npm:mcp-proxy@6.7.19";
 const STACK = "agent-platform";
 /** What the bench sets on its own HAProxy, and needs of a deployed one. */
-const BENCH_CLIENT_LIMITS = { LB_CLIENT_MAX_CONN: "0", LB_CLIENT_MAX_RATE: "0" };
+const BENCH_CLIENT_LIMITS = {
+  LB_CLIENT_MAX_CONN: "0",
+  LB_CLIENT_MAX_RATE: "0",
+  LB_CLIENT_MAX_CONCURRENT: "0",
+  LB_SOURCE_MAX_RATE: "0",
+};
 
 type Target = typeof TARGETS[number];
 
@@ -336,8 +342,8 @@ async function deployedPlatform(): Promise<Running | string> {
   for (const [name, wanted] of Object.entries(BENCH_CLIENT_LIMITS)) {
     if (env.get(name) !== wanted) {
       return `the deployed lb service has ${name}=${env.get(name) ?? "(its default)"}: a ` +
-        `benchmark is one client and those limits would refuse it; deploy with ${name}=${wanted} ` +
-        `for the benchmark`;
+        `benchmark is one client and those limits would refuse it; deploy with ` +
+        `PLATFORM_${name}=${wanted} for the benchmark`;
     }
   }
   const containers = await run("docker", [
@@ -372,7 +378,7 @@ async function deployedPlatform(): Promise<Running | string> {
     token,
     processes,
     description: `the deployed stack "${STACK}" through HAProxy at ${url} (lb with ` +
-      `LB_CLIENT_MAX_CONN=0 and LB_CLIENT_MAX_RATE=0: no per-client limit)`,
+      `every per-client limit at 0)`,
     stop: () => Promise.resolve(),
   };
 }
@@ -401,11 +407,9 @@ async function localPlatform(): Promise<Running> {
         LB_METRICS_PORT: String(freePort()),
         LB_MIN_SLOTS: "2",
         LB_HARD_STOP_AFTER: "2s",
+        // The in-flight cap per client (64 is the top level here) and the source address'
+        // ceiling (2000/s, which the platform path may pass) are lifted too.
         ...BENCH_CLIENT_LIMITS,
-        // Also lifted locally: the in-flight cap per client (64 is the top level here) and the
-        // source address' ceiling (2000/s, which the platform path may pass).
-        LB_CLIENT_MAX_CONCURRENT: "0",
-        LB_SOURCE_MAX_RATE: "0",
       },
     });
     stops.push(() => lb.stop());
@@ -428,8 +432,8 @@ async function localPlatform(): Promise<Running> {
         processGroupOf("consul", consulPid(consul.ports.http)),
       ],
       description: `local processes (Consul, echo agent, mcp-router, \`lb sync\` with HAProxy ` +
-        `2.6) at ${url}, HAProxy started with LB_CLIENT_MAX_CONN=0 and LB_CLIENT_MAX_RATE=0 ` +
-        `(no per-client limit); the run against the deployed stack is for an engine with ` +
+        `2.6) at ${url}, HAProxy started with every per-client limit at 0; ` +
+        `the run against the deployed stack is for an engine with ` +
         `\`${STACK}\` converged`,
       stop,
     };

@@ -1,6 +1,15 @@
 /** The ops tool's configuration: one pure function of the environment and the global flags. */
 import { UsageError } from "./errors.ts";
 
+/** The `lb` service's limits `deploy` takes from `PLATFORM_<name>` (a benchmark turns them off). */
+export const LB_LIMIT_SETTINGS = [
+  "LB_CLIENT_MAX_CONN",
+  "LB_CLIENT_MAX_RATE",
+  "LB_CLIENT_RATE_BURST",
+  "LB_CLIENT_MAX_CONCURRENT",
+  "LB_SOURCE_MAX_RATE",
+] as const;
+
 /** Environment variables, as `Deno.env.toObject()` gives them. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -42,10 +51,10 @@ export interface OpsConfig {
   /** Prometheus's URL from this machine. */
   readonly prometheusUrl: string;
   /**
-   * Front door limits per client for `deploy` (`PLATFORM_LB_CLIENT_MAX_CONN`, `…_MAX_RATE`; 0
-   * lifts one): undefined keeps the stack file's defaults (256 connections, 500 requests/s).
+   * Front door limits for `deploy`, by the `lb` service's setting: `PLATFORM_<setting>` for each of
+   * {@linkcode LB_LIMIT_SETTINGS} (0 lifts one); one not given keeps the stack file's default.
    */
-  readonly lbClientLimits: { readonly maxConn?: number; readonly maxRate?: number };
+  readonly lbLimits: Readonly<Record<string, string>>;
   /**
    * A file holding `user:password` for HAProxy's stats; undefined: `deploy` makes credentials and
    * keeps them in `.platform/secrets/lb-stats-auth`.
@@ -94,10 +103,10 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
   }
 
   /** An optional front door limit: undefined when unset. */
-  function limit(name: string): number | undefined {
+  function limit(name: string, min = 0): number | undefined {
     const raw = env[name];
     if (raw === undefined || raw.trim() === "") return undefined;
-    return integer(name, raw, 0, 0, 1_000_000);
+    return integer(name, raw, 0, min, 1_000_000);
   }
 
   const consulPort = integer(
@@ -133,6 +142,13 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     1,
     3600,
   );
+  const lbLimits = Object.freeze(Object.fromEntries(
+    LB_LIMIT_SETTINGS.flatMap((name) => {
+      // A burst is at least one request; every other limit is off at 0.
+      const value = limit(`PLATFORM_${name}`, name === "LB_CLIENT_RATE_BURST" ? 1 : 0);
+      return value === undefined ? [] : [[name, String(value)]];
+    }),
+  ));
   if (problems.length > 0) throw new UsageError(`Invalid configuration: ${problems.join("; ")}`);
 
   return Object.freeze({
@@ -145,10 +161,7 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     statsPort,
     prometheusPort,
     prometheusUrl: env.PLATFORM_PROMETHEUS_URL ?? `http://127.0.0.1:${prometheusPort}`,
-    lbClientLimits: {
-      maxConn: limit("PLATFORM_LB_CLIENT_MAX_CONN"),
-      maxRate: limit("PLATFORM_LB_CLIENT_MAX_RATE"),
-    },
+    lbLimits,
     statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
     mcpTokensFile: env.PLATFORM_MCP_TOKENS_FILE?.trim() || undefined,
     timeoutSeconds,

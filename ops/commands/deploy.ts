@@ -299,12 +299,7 @@ export async function deployCommand(
       CONSUL_SERVERS: String(consulServers),
       CONSUL_LEAVE_ON_TERMINATE: String(consulServers > 1),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
-      ...(config.lbClientLimits.maxConn === undefined
-        ? {}
-        : { LB_CLIENT_MAX_CONN: String(config.lbClientLimits.maxConn) }),
-      ...(config.lbClientLimits.maxRate === undefined
-        ? {}
-        : { LB_CLIENT_MAX_RATE: String(config.lbClientLimits.maxRate) }),
+      ...config.lbLimits,
     },
     images: deployed,
     replicas,
