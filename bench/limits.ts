@@ -17,6 +17,7 @@
  *
  * Writes `bench/results/limits-<time>.json` and `limits-latest.md` (with a text chart).
  */
+import { loadAverage, numberFlag } from "./args.ts";
 import { freePort, startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
 import { spawnDeno, startService } from "../tests/helpers/service_process.ts";
@@ -350,29 +351,8 @@ interface ReportOptions {
   loadAfter: string;
 }
 
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Orchestration
-
-function flag(name: string, fallback: number, min: number, max: number): number {
-  const index = Deno.args.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(Deno.args[index + 1]);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    console.error(
-      `error: --${name} must be a number from ${min} to ${max}, got "${Deno.args[index + 1]}"`,
-    );
-    Deno.exit(2);
-  }
-  return value;
-}
 
 function textFlag(name: string, fallback: string): string {
   const index = Deno.args.indexOf(`--${name}`);
@@ -380,10 +360,14 @@ function textFlag(name: string, fallback: string): string {
 }
 
 async function orchestrate(): Promise<void> {
-  const rounds = flag("rounds", 2, 1, 10);
-  const seconds = flag("seconds", 15, 1, 120);
-  const normalRate = flag("normal-rate", 50, 1, DEFAULT_LB_SETTINGS.clientMaxRequestRate);
-  const floodFactor = flag("flood-factor", 10, 1, 50);
+  const rounds = numberFlag("rounds", 2, { min: 1, max: 10 });
+  const seconds = numberFlag("seconds", 15, { min: 1, max: 120, fractional: true });
+  const normalRate = numberFlag("normal-rate", 50, {
+    min: 1,
+    max: DEFAULT_LB_SETTINGS.clientMaxRequestRate,
+    fractional: true,
+  });
+  const floodFactor = numberFlag("flood-factor", 10, { min: 1, max: 50, fractional: true });
   const normalAddress = textFlag("normal-address", "127.0.0.1");
   if (!/^127\.\d+\.\d+\.\d+$/.test(normalAddress)) {
     console.error(`error: --normal-address must be a loopback address, got "${normalAddress}"`);

@@ -31,10 +31,16 @@
  *
  * Writes `bench/results/peers-<time>.json`, `peers-latest.md` and `peers-latest.svg`.
  */
+import { loadAverage, numberFlag } from "./args.ts";
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { freePort } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
-import { spawnDeno, startService, type TestProcess } from "../tests/helpers/service_process.ts";
+import {
+  spawnDeno,
+  spawnProgram,
+  startService,
+  type TestProcess,
+} from "../tests/helpers/service_process.ts";
 import { startRouter } from "../tests/router_harness.ts";
 import { readMcpToken } from "../ops/adapters/mcp_token.ts";
 import { Session } from "./mcp_session.ts";
@@ -532,45 +538,6 @@ function nodeVersion(): string {
   }
 }
 
-/** A program other than Deno, as a test process (output kept, stoppable). */
-function spawnProgram(command: string, args: string[]): TestProcess {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: new URL("../", import.meta.url).pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text = (text + decoder.decode(chunk)).slice(-100_000);
-  };
-  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
-    child.status
-  );
-  let done = false;
-  exited.then(() => done = true);
-  return {
-    pid: child.pid,
-    kill(signal) {
-      if (!done) child.kill(signal);
-    },
-    exited,
-    output: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!done) {
-        try {
-          child.kill(signal);
-        } catch {
-          // It exited in the meantime.
-        }
-      }
-      return await exited;
-    },
-  };
-}
-
 async function sdkServer(): Promise<Running> {
   const port = freePort();
   const server = spawnDeno(["bench/peer_echo_server.ts", "serve", String(port)]);
@@ -782,25 +749,6 @@ function chart(samples: Sample[]): string {
 // ---------------------------------------------------------------------------------------------
 // The orchestrator
 
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
-function flag(name: string, fallback: number): number {
-  const index = Deno.args.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(Deno.args[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`error: --${name} must be a positive integer, got "${Deno.args[index + 1]}"`);
-    Deno.exit(2);
-  }
-  return value;
-}
-
 function platformMode(): "auto" | "deployed" | "local" {
   const index = Deno.args.indexOf("--platform");
   const value = index < 0 ? "auto" : Deno.args[index + 1];
@@ -834,8 +782,8 @@ async function startPlatform(): Promise<Running> {
 /** Starts the three targets, runs the load generator, writes the results. */
 async function orchestrate(): Promise<void> {
   const loadBefore = loadAverage();
-  const rounds = flag("rounds", 3);
-  const calls = flag("calls", 3000);
+  const rounds = numberFlag("rounds", 3);
+  const calls = numberFlag("calls", 3000);
   const running: Partial<Record<Target, Running>> = {};
   let samples: Sample[] = [];
   let plan: LoadPlan | undefined;
