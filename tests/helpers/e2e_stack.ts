@@ -75,6 +75,11 @@ export function e2eStack(name: string): E2eStack {
     PLATFORM_STATS_PORT: String(statsPort),
     PLATFORM_PROMETHEUS_PORT: String(prometheusPort),
     PLATFORM_TIMEOUT: "300",
+    // A probe is every user at once, from one address with one token: the per-client limits
+    // (tested on their own in tests/haproxy_client_limits_test.ts) would refuse its calls while a
+    // cut node holds some in flight, and the probe is here to measure the platform.
+    PLATFORM_LB_CLIENT_MAX_RATE: "0",
+    PLATFORM_LB_CLIENT_MAX_CONCURRENT: "0",
   };
 
   const ops = (...args: string[]) => opsRun(env, args);
