@@ -67,3 +67,27 @@ Deno.test("parseRouterConfig() lists every problem at once", async () => {
   assert.match(problems.join("\n"), /Invalid LB_STRATEGY_AGENT_ECHO: Invalid strategy "fastest"/);
   assert.equal(error.exitCode, 2);
 });
+
+Deno.test("parseRouterConfig() reads the ended-session limits", async () => {
+  const defaults = await parseRouterConfig({}, { readTextFile: () => "" });
+  assert.equal(defaults.endedSessionsMax, 20_000);
+  assert.deepEqual(defaults.sessionDeletes, { ratePerSecond: 1, burst: 20 });
+  const set = await parseRouterConfig({
+    ROUTER_ENDED_SESSIONS_MAX: "500",
+    ROUTER_SESSION_DELETE_RATE: "0.5",
+    ROUTER_SESSION_DELETE_BURST: "5",
+  }, { readTextFile: () => "" });
+  assert.equal(set.endedSessionsMax, 500);
+  assert.deepEqual(set.sessionDeletes, { ratePerSecond: 0.5, burst: 5 });
+  const error = await parseRouterConfig({
+    ROUTER_ENDED_SESSIONS_MAX: "1.5",
+    ROUTER_SESSION_DELETE_RATE: "0",
+    ROUTER_SESSION_DELETE_BURST: "many",
+  }, { readTextFile: () => "" }).catch((error) => error);
+  assert.ok(error instanceof ConfigError);
+  assert.deepEqual(error.problems, [
+    'Invalid ROUTER_ENDED_SESSIONS_MAX "1.5": expected a positive integer',
+    'Invalid ROUTER_SESSION_DELETE_RATE "0": expected a positive number',
+    'Invalid ROUTER_SESSION_DELETE_BURST "many": expected a positive integer',
+  ]);
+});
