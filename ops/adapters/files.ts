@@ -65,3 +65,13 @@ export async function writeTempSecretFile(prefix: string, text: string): Promise
   await writeSecretFile(path, text);
   return path;
 }
+
+/** The group ID that owns `path`; `undefined` when it does not exist. */
+export async function fileGroupId(path: string): Promise<number | undefined> {
+  try {
+    return (await Deno.stat(path)).gid ?? undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+  }
+}

@@ -23,7 +23,7 @@ import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.t
 import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { applyConsulAcls, ensureConsulSecrets, managementTokenFile } from "./_consul_secrets.ts";
-import { readTextFile, writeTextFile } from "../adapters/files.ts";
+import { fileGroupId, readTextFile, writeTextFile } from "../adapters/files.ts";
 
 /** Options of `deploy`. */
 export interface DeployFlags {
@@ -35,6 +35,9 @@ export interface DeployFlags {
 }
 
 const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/** The engine's socket as the autoscaler mounts it (stack.yml). */
+const DOCKER_SOCKET = "/var/run/docker.sock";
 
 /**
  * On more than one node, the images go to a registry every node can pull from, and the stack
@@ -232,6 +235,8 @@ export async function deployCommand(
       SECRET_PREFIX: config.stack,
       CONSUL_SERVERS: String(consulServers),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
+      // The autoscaler's group: the one that owns the engine's socket it mounts (stack.yml).
+      DOCKER_SOCKET_GID: String((await fileGroupId(DOCKER_SOCKET)) ?? 0),
       ...(config.lbClientLimits.maxConn === undefined
         ? {}
         : { LB_CLIENT_MAX_CONN: String(config.lbClientLimits.maxConn) }),
