@@ -63,6 +63,7 @@ Deno.test("stack.yml holds prometheus, the autoscaler and echo's policy, as Dock
   assert.equal(autoscaler.deploy?.replicas, 1);
   assert.deepEqual(autoscaler.deploy?.placement?.constraints, ["node.role == manager"]);
   assert.deepEqual(autoscaler.command, [
+    "--allow-read=/var/run/docker.sock",
     "--allow-write=/var/run/docker.sock",
     "services/autoscaler/main.ts",
   ]);

@@ -46,6 +46,10 @@ export interface RunContainerOptions {
   files?: Record<string, string>;
   /** Called with each line the container writes to stderr, as it comes. */
   onStderrLine?: (line: string) => void;
+  /** `uid:gid` to run as instead of the image's user. */
+  user?: string;
+  /** A read-only root file system and no capability (`--read-only --cap-drop ALL`). */
+  unprivileged?: boolean;
 }
 
 /** Options of {@linkcode DockerCli.serviceLogs}. */
@@ -309,6 +313,8 @@ export class DockerCli {
     for (const [target, source] of Object.entries(options.files ?? {})) {
       args.push("--mount", `type=bind,source=${source},target=${target},readonly`);
     }
+    if (options.user) args.push("--user", options.user);
+    if (options.unprivileged) args.push("--read-only", "--cap-drop", "ALL");
     args.push(options.image, ...options.args);
     return await this.#run(args, { check: false, onStderrLine: options.onStderrLine });
   }
@@ -356,6 +362,9 @@ export class DockerCli {
       "none",
       "--entrypoint",
       "sh",
+      // The image's own user (uid 10001) may not remove what other users wrote in the volumes.
+      "--user",
+      "0:0",
     ];
     volumes.forEach((volume, index) => {
       args.push("--mount", `type=volume,source=${volume},target=/wipe/${index}`);

@@ -66,6 +66,25 @@ export async function writeTempSecretFile(prefix: string, text: string): Promise
   return path;
 }
 
+/**
+ * Hands a file over to `uid`:`gid` (the user of a container it is mounted into); false when this
+ * process may not (it is not root), and the file stays its own.
+ */
+export async function giveFileTo(path: string, uid: number, gid: number): Promise<boolean> {
+  try {
+    await Deno.chown(path, uid, gid);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return false;
+    throw error;
+  }
+}
+
+/** This process's user and group, as `docker run --user` takes them (`uid:gid`). */
+export function processUser(): string {
+  return `${Deno.uid()}:${Deno.gid()}`;
+}
+
 /** The group ID that owns `path`; `undefined` when it does not exist. */
 export async function fileGroupId(path: string): Promise<number | undefined> {
   try {

@@ -4,11 +4,13 @@ import { OpsError, UsageError } from "../errors.ts";
 import { type PlatformService, resolveService } from "../plan/services.ts";
 import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { removeFile, writeTempSecretFile } from "../adapters/files.ts";
+import { giveFileTo, processUser, removeFile, writeTempSecretFile } from "../adapters/files.ts";
 import { readConsulSecrets } from "./_consul_secrets.ts";
 
 /** Where the probe container finds its Consul token. */
 const PROBE_TOKEN_TARGET = "/run/secrets/consul-token";
+/** The user of the services image (services/Dockerfile). */
+const IMAGE_UID = 10001;
 
 /** Options of `probe`. */
 export interface ProbeFlags {
@@ -78,8 +80,20 @@ export async function probeCommand(
   const consulSecrets = await readConsulSecrets(context);
   const tokenFile = consulSecrets &&
     await writeTempSecretFile("probe-token-", `${consulSecrets.tokens.probe}\n`);
+  // The image runs as uid 10001: the token file is handed to it, or (this process is not root)
+  // the probe runs as this process's user, who owns the file.
+  const user = tokenFile && !(await giveFileTo(tokenFile, IMAGE_UID, IMAGE_UID))
+    ? processUser()
+    : undefined;
   try {
-    return await runProbe(context, service, { image, programArgs, rate, duration, tokenFile });
+    return await runProbe(context, service, {
+      image,
+      programArgs,
+      rate,
+      duration,
+      tokenFile,
+      user,
+    });
   } finally {
     if (tokenFile) await removeFile(tokenFile);
   }
@@ -94,11 +108,14 @@ async function runProbe(
     rate: number;
     duration: number;
     tokenFile: string | undefined;
+    user: string | undefined;
   },
 ): Promise<ProbeReport> {
   const { image, programArgs, rate, duration, tokenFile } = options;
   const run = await context.docker.run({
     image,
+    ...(options.user ? { user: options.user } : {}),
+    unprivileged: true,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
     ...(tokenFile

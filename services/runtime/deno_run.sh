@@ -10,7 +10,7 @@
 # Deno takes hosts and IP addresses in --allow-net but no address ranges, and backends are dialled
 # at the addresses Consul gives, so the overlay's subnets are spelled out address by address: 254
 # for Swarm's default /24. A subnet larger than /20 is refused (4,094 addresses; one argument may
-# not exceed 128 KiB).
+# not exceed 128 KiB). DENO_RUN_ROUTE_TABLE names another route table, for tests.
 set -u
 
 hosts=${DENO_NET_HOSTS:-consul:8500}
@@ -36,7 +36,7 @@ while read -r iface destination _ _ _ _ _ mask _; do
   else
     routes+=("$iface $destination $mask")
   fi
-done </proc/net/route
+done <"${DENO_RUN_ROUTE_TABLE:-/proc/net/route}"
 
 allowed="0.0.0.0,127.0.0.1,$hosts"
 for route in "${routes[@]}"; do
