@@ -406,6 +406,38 @@ export class DockerCli {
     }
   }
 
+  /** Where a volume of this engine keeps its files; `undefined` when it does not exist. */
+  async volumeMountpoint(name: string): Promise<string | undefined> {
+    const result = await this.#run(
+      ["volume", "inspect", "--format", "{{.Mountpoint}}", name],
+      { check: false },
+    );
+    return result.code === 0 ? result.stdout.trim() || undefined : undefined;
+  }
+
+  /**
+   * Gives every file of a volume to `uid`:`uid`, with a one-shot container of `image` running as
+   * root (`chown -R`): for a volume written by a program that ran as root before.
+   */
+  async chownVolume(name: string, image: string, uid: number): Promise<void> {
+    await this.#run([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--user",
+      "0:0",
+      "--mount",
+      `type=volume,source=${name},target=/volume`,
+      "--entrypoint",
+      "chown",
+      image,
+      "-R",
+      `${uid}:${uid}`,
+      "/volume",
+    ]);
+  }
+
   /** Removes volumes by name. */
   async removeVolumes(names: readonly string[]): Promise<void> {
     if (names.length > 0) await this.#run(["volume", "rm", ...names]);

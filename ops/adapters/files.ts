@@ -85,6 +85,16 @@ export function processUser(): string {
   return `${Deno.uid()}:${Deno.gid()}`;
 }
 
+/** The user ID that owns `path`; `undefined` when it does not exist. */
+export async function fileOwnerId(path: string): Promise<number | undefined> {
+  try {
+    return (await Deno.stat(path)).uid ?? undefined;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+  }
+}
+
 /** The group ID that owns `path`; `undefined` when it does not exist. */
 export async function fileGroupId(path: string): Promise<number | undefined> {
   try {

@@ -11,7 +11,7 @@ import {
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
 import { ALL_SERVICES, OPTIONAL_SERVICES, withOptional } from "../plan/services.ts";
 import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
-import { renderStack } from "../render/stack.ts";
+import { renderStack, stackVolumeNames } from "../render/stack.ts";
 import type { SwarmService } from "../plan/state.ts";
 
 /** The service label that pauses the autoscaler for a service (`autoscale pause`). */
@@ -23,7 +23,7 @@ import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.t
 import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { applyConsulAcls, ensureConsulSecrets, managementTokenFile } from "./_consul_secrets.ts";
-import { fileGroupId, readTextFile, writeTextFile } from "../adapters/files.ts";
+import { fileGroupId, fileOwnerId, readTextFile, writeTextFile } from "../adapters/files.ts";
 
 /** Options of `deploy`. */
 export interface DeployFlags {
@@ -38,6 +38,26 @@ const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
 
 /** The engine's socket as the autoscaler mounts it (stack.yml). */
 const DOCKER_SOCKET = "/var/run/docker.sock";
+/** The user every platform image runs as (services/Dockerfile and the others). */
+const PLATFORM_UID = 10001;
+
+/**
+ * The stack's volumes on this engine that a program running as root wrote (a stack deployed before
+ * its images ran as uid 10001) are given to uid 10001 once, before the new tasks start: Consul and
+ * Prometheus would otherwise fail on their own data. Other nodes' volumes are theirs to fix (the
+ * Consul entry point says how).
+ */
+async function handOverVolumes(context: CommandContext, image: string): Promise<void> {
+  const { config, docker, progress } = context;
+  const template = await readTextFile(`${config.root}/stack.yml`);
+  for (const volume of stackVolumeNames(template, config.stack)) {
+    const mountpoint = await docker.volumeMountpoint(volume);
+    const owner = mountpoint === undefined ? undefined : await fileOwnerId(mountpoint);
+    if (owner === undefined || owner === PLATFORM_UID) continue;
+    progress.log(`giving the volume ${volume} (owned by uid ${owner}) to uid ${PLATFORM_UID}`);
+    await docker.chownVolume(volume, image, PLATFORM_UID);
+  }
+}
 
 /**
  * On more than one node, the images go to a registry every node can pull from, and the stack
@@ -218,6 +238,7 @@ export async function deployCommand(
   }
 
   const deployed = await publishImages(context, imageByService, registry);
+  await handOverVolumes(context, images.consul);
   const secrets = await ensureSecrets(context);
   const consulSecrets = await ensureConsulSecrets(context);
   const template = await readTextFile(`${config.root}/stack.yml`);
