@@ -85,20 +85,11 @@ export function processUser(): string {
   return `${Deno.uid()}:${Deno.gid()}`;
 }
 
-/** The user ID that owns `path`; `undefined` when it does not exist. */
-export async function fileOwnerId(path: string): Promise<number | undefined> {
+/** The user and group IDs that own `path`; `undefined` when it does not exist. */
+export async function fileOwner(path: string): Promise<{ uid: number; gid: number } | undefined> {
   try {
-    return (await Deno.stat(path)).uid ?? undefined;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return undefined;
-    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
-  }
-}
-
-/** The group ID that owns `path`; `undefined` when it does not exist. */
-export async function fileGroupId(path: string): Promise<number | undefined> {
-  try {
-    return (await Deno.stat(path)).gid ?? undefined;
+    const { uid, gid } = await Deno.stat(path);
+    return uid === null || gid === null ? undefined : { uid, gid };
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return undefined;
     throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });

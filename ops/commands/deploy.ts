@@ -23,7 +23,7 @@ import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.t
 import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
 import { applyConsulAcls, ensureConsulSecrets, managementTokenFile } from "./_consul_secrets.ts";
-import { fileGroupId, fileOwnerId, readTextFile, writeTextFile } from "../adapters/files.ts";
+import { fileOwner, readTextFile, writeTextFile } from "../adapters/files.ts";
 
 /** Options of `deploy`. */
 export interface DeployFlags {
@@ -52,7 +52,7 @@ async function handOverVolumes(context: CommandContext, image: string): Promise<
   const template = await readTextFile(`${config.root}/stack.yml`);
   for (const volume of stackVolumeNames(template, config.stack)) {
     const mountpoint = await docker.volumeMountpoint(volume);
-    const owner = mountpoint === undefined ? undefined : await fileOwnerId(mountpoint);
+    const owner = mountpoint === undefined ? undefined : (await fileOwner(mountpoint))?.uid;
     if (owner === undefined || owner === PLATFORM_UID) continue;
     progress.log(`giving the volume ${volume} (owned by uid ${owner}) to uid ${PLATFORM_UID}`);
     await docker.chownVolume(volume, image, PLATFORM_UID);
@@ -257,7 +257,7 @@ export async function deployCommand(
       CONSUL_SERVERS: String(consulServers),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
       // The autoscaler's group: the one that owns the engine's socket it mounts (stack.yml).
-      DOCKER_SOCKET_GID: String((await fileGroupId(DOCKER_SOCKET)) ?? 0),
+      DOCKER_SOCKET_GID: String((await fileOwner(DOCKER_SOCKET))?.gid ?? 0),
       ...(config.lbClientLimits.maxConn === undefined
         ? {}
         : { LB_CLIENT_MAX_CONN: String(config.lbClientLimits.maxConn) }),
