@@ -46,8 +46,16 @@ export interface OpsConfig {
    * lifts one): undefined keeps the stack file's defaults (256 connections, 500 requests/s).
    */
   readonly lbClientLimits: { readonly maxConn?: number; readonly maxRate?: number };
-  /** A file holding `user:password` for HAProxy's stats; undefined: no auth. */
+  /**
+   * A file holding `user:password` for HAProxy's stats; undefined: `deploy` makes credentials and
+   * keeps them in `.platform/secrets/lb-stats-auth`.
+   */
   readonly statsAuthFile: string | undefined;
+  /**
+   * A file of MCP bearer tokens (one per line) the routers accept; undefined: `deploy` makes one
+   * token and keeps it in `.platform/secrets/mcp-token`.
+   */
+  readonly mcpTokensFile: string | undefined;
   /** How long commands wait for Swarm and Consul to agree, in seconds. */
   readonly timeoutSeconds: number;
   readonly json: boolean;
@@ -142,6 +150,7 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
       maxRate: limit("PLATFORM_LB_CLIENT_MAX_RATE"),
     },
     statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
+    mcpTokensFile: env.PLATFORM_MCP_TOKENS_FILE?.trim() || undefined,
     timeoutSeconds,
     json: flags.json ?? false,
     buildDir: `${facts.root}/.build`,

@@ -2,6 +2,7 @@
 import { ConfigError, type Env, parseDurationSeconds } from "../runtime/config.ts";
 import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
 import { parseSessionKey } from "./session_token.ts";
+import { type OAuthSettings, parseOAuthSettings } from "./oauth_settings.ts";
 
 /** The router's configuration. */
 export interface RouterConfig {
@@ -11,8 +12,10 @@ export interface RouterConfig {
   readonly maxBodyBytes: number;
   /** SHA-256 hex digests of the accepted bearer tokens; empty when auth is off. */
   readonly authTokenDigests: ReadonlySet<string>;
-  /** Whether a bearer token is required. */
+  /** Whether a bearer token is required: always, unless `ROUTER_AUTH=none` says otherwise. */
   readonly authRequired: boolean;
+  /** OAuth access tokens accepted besides the static ones; undefined: static tokens only. */
+  readonly oauth: OAuthSettings | undefined;
   /** The session key, or `undefined` when the router must make one. */
   readonly sessionKey: Uint8Array | undefined;
   /** Keys still accepted for tokens sealed before a rotation. */
@@ -101,12 +104,37 @@ export async function parseRouterConfig(
     if (text !== undefined) {
       for (const line of text.split("\n")) {
         const token = line.trim();
-        if (token && !token.startsWith("#")) authTokens.push(token);
+        if (!token || token.startsWith("#")) continue;
+        // RFC 6750, section 2.1: what a client can send as a bearer token (b64token).
+        if (/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) authTokens.push(token);
+        else {
+          problems.push(
+            `Invalid ROUTER_AUTH_TOKENS_FILE "${tokensFile}": a token has characters other than letters, digits and "-._~+/="`,
+          );
+        }
       }
       if (authTokens.length === 0) {
         problems.push(`Invalid ROUTER_AUTH_TOKENS_FILE "${tokensFile}": no token in it`);
       }
     }
+  }
+
+  const oauth = parseOAuthSettings(env, problems);
+  // Authenticated by default: a router with no credential to check refuses to start, unless the
+  // operator chose an open endpoint in so many words.
+  const authMode = env.ROUTER_AUTH?.trim() || "required";
+  const credentials = Boolean(tokensFile) || Boolean(env.ROUTER_OAUTH_ISSUER?.trim());
+  if (authMode !== "required" && authMode !== "none") {
+    problems.push(`Invalid ROUTER_AUTH "${env.ROUTER_AUTH}": expected "required" or "none"`);
+  } else if (authMode === "none" && credentials) {
+    problems.push(
+      "ROUTER_AUTH=none contradicts ROUTER_AUTH_TOKENS_FILE or ROUTER_OAUTH_ISSUER: unset one",
+    );
+  } else if (authMode === "required" && !credentials) {
+    problems.push(
+      "No credentials to check: set ROUTER_AUTH_TOKENS_FILE (static tokens) or " +
+        "ROUTER_OAUTH_ISSUER (OAuth), or ROUTER_AUTH=none to serve MCP without authentication",
+    );
   }
 
   let sessionKey: Uint8Array | undefined;
@@ -142,7 +170,8 @@ export async function parseRouterConfig(
     allowedOriginHostnames: Object.freeze(allowedOriginHostnames),
     maxBodyBytes,
     authTokenDigests: digests,
-    authRequired: digests.size > 0,
+    authRequired: authMode === "required",
+    oauth,
     sessionKey,
     previousSessionKeys: Object.freeze(previousSessionKeys),
     sessionMaxAgeSeconds,

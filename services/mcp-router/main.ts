@@ -16,6 +16,7 @@ import { parseRouterConfig, type RouterConfig } from "./config.ts";
 import { ConsulEndedSessions, endedSessionsWriter } from "./consul_ended_sessions.ts";
 import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
+import { JwksCache } from "./jwks_cache.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
 import { onStopSignals } from "../runtime/stop_signals.ts";
@@ -103,7 +104,15 @@ const service = createRouterService({
   metrics: new MetricsRegistry(),
   logger,
   serverInfo: { name: PROGRAM, version: VERSION },
+  ...(routerConfig.oauth
+    ? { accessTokenKeys: new JwksCache(routerConfig.oauth.jwksUrl, { logger }).getKey }
+    : {}),
 });
+if (!routerConfig.authRequired) {
+  logger.warn(
+    "ROUTER_AUTH=none: MCP is served to anyone who reaches this port, without credentials",
+  );
+}
 
 const server = Deno.serve({
   hostname: "0.0.0.0",

@@ -1,12 +1,15 @@
 /**
- * The router's HTTP surface: `/mcp` behind the Origin, token and body checks, and `/healthz`,
- * `/readyz`, `/metrics`. Per-request facts go to metrics; the per-request log line is at debug
+ * The router's HTTP surface: `/mcp` behind the Origin, token and body checks, its OAuth
+ * Protected Resource Metadata (RFC 9728) when OAuth is on, and `/healthz`, `/readyz`, `/metrics`. Per-request facts go to metrics; the per-request log line is at debug
  * level (at info it cost more CPU than the call, in the router and in Docker's log driver).
  */
 import type { Logger } from "../runtime/logger.ts";
 import type { BackendDirectory } from "./backend_directory.ts";
 import type { RouterConfig } from "./config.ts";
-import { guardRequest, jsonRpcError } from "./http_guard.ts";
+import type { JWTVerifyGetKey } from "jose";
+import { BearerAuth } from "./bearer_auth.ts";
+import { type GuardOptions, guardRequest, jsonRpcError } from "./http_guard.ts";
+import { RESOURCE_METADATA_PREFIX, resourceMetadata } from "./oauth_settings.ts";
 import { type EndedSessions, McpEndpoint } from "./mcp_endpoint.ts";
 import type { MetricsRegistry } from "../runtime/metrics.ts";
 import type { SessionCodec } from "./session_token.ts";
@@ -25,6 +28,8 @@ export interface RouterServiceOptions {
   metrics: MetricsRegistry;
   logger: Logger;
   serverInfo: { name: string; version: string };
+  /** The OAuth issuer's keys (a `JwksCache`'s `getKey`); needed when `config.oauth` is set. */
+  accessTokenKeys?: JWTVerifyGetKey;
 }
 
 /** The router, ready to be mounted on `Deno.serve`. */
@@ -125,9 +130,35 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   );
   let draining = false;
   let inFlight = 0;
+  const guard: GuardOptions = {
+    allowedOriginHostnames: config.allowedOriginHostnames,
+    maxBodyBytes: config.maxBodyBytes,
+    auth: config.authRequired
+      ? new BearerAuth({
+        tokenDigests: config.authTokenDigests,
+        oauth: config.oauth,
+        keys: options.accessTokenKeys,
+      })
+      : undefined,
+  };
+  // RFC 9728, section 3.1: the path-suffixed form for the resource, and the bare form that
+  // clients try when they only know the host.
+  const metadataPaths = config.oauth
+    ? new Set([config.oauth.resourceMetadataPath, RESOURCE_METADATA_PREFIX])
+    : new Set<string>();
+
+  function serveResourceMetadata(request: Request): Response {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { Allow: "GET, HEAD" } });
+    }
+    // Public by design: clients read it before they hold a token, browsers from any origin.
+    return Response.json(resourceMetadata(config.oauth!), {
+      headers: { "Cache-Control": "max-age=3600", "Access-Control-Allow-Origin": "*" },
+    });
+  }
 
   async function serveMcp(request: Request): Promise<Response> {
-    const rejected = await guardRequest(request, config);
+    const rejected = await guardRequest(request, guard);
     if (rejected) return rejected.response;
     return await endpoint.fetch(request);
   }
@@ -176,6 +207,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
         const ready = directory.loaded && options.ended.loaded && !draining;
         response = new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
       } else if (path === "/metrics") response = renderMetrics();
+      else if (metadataPaths.has(path)) response = serveResourceMetadata(request);
       else response = jsonRpcError(404, -32000, `Not found: "${path}"`);
     } catch (error) {
       logger.error("Request failed", { path, error: (error as Error).message });

@@ -4,6 +4,12 @@
  * Docker and Consul to check the ops tool against.
  */
 import { managementTokenPath } from "../../ops/plan/consul_secrets.ts";
+import {
+  basicHeaders,
+  mcpTokenFile,
+  readMcpToken,
+  readStatsAuth,
+} from "../../ops/adapters/mcp_token.ts";
 import { freePort } from "./consul_dev.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
@@ -41,6 +47,10 @@ export interface E2eStack {
   consulFetch(path: string, init?: RequestInit): Promise<Response>;
   /** The management token file of the stack, relative to the checkout. */
   readonly managementTokenFile: string;
+  /** The MCP bearer token `deploy` keeps for the stack; undefined before the first deploy. */
+  mcpToken(): Promise<string | undefined>;
+  /** `Authorization` for HAProxy's stats page and `/metrics` (the credentials `deploy` keeps). */
+  statsHeaders(): Promise<Record<string, string>>;
   /** Runs the real CLI with `--json`. */
   ops(...args: string[]): Promise<OpsRun>;
   /** `ops probe <service>` in the background; resolves once it calls. */
@@ -189,8 +199,10 @@ export function e2eStack(name: string): E2eStack {
         "--duration",
         String(seconds),
       ]),
-    startHostMcpProbe: (rate, seconds) =>
-      startCaller([
+    mcpToken: () => readMcpToken(ROOT, { env }),
+    statsHeaders: async () => basicHeaders(await readStatsAuth(ROOT, { env })),
+    startHostMcpProbe: async (rate, seconds) =>
+      await startCaller([
         `${ROOT}ops/probe/mcp_main.ts`,
         "--url",
         mcpUrl,
@@ -198,6 +210,10 @@ export function e2eStack(name: string): E2eStack {
         String(rate),
         "--duration",
         String(seconds),
+        // The routers want the token deploy keeps (none with --no-auth).
+        ...(await readMcpToken(ROOT, { env }) === undefined
+          ? []
+          : ["--token-file", mcpTokenFile(ROOT, { env })]),
       ]),
     passingIds: async (service) =>
       (await health(service, "?passing")).map((entry) => entry.Service.ID).sort(),
