@@ -11,7 +11,8 @@
  *   4.3 KB at most), and one transaction of at most 64 deletes per sweep (every minute).
  * - Reads: every router's blocking query lists key names only (about 90 bytes per segment); a
  *   change makes it fetch the segments that are new or grew, never the whole store.
- * - Memory: each router keeps the IDs that Consul holds (tens of bytes each).
+ * - Memory: each router keeps the IDs that Consul holds (about 100 bytes each), other routers'
+ *   at most `maxKnownSegments` x 256.
  * The bounds: a router holds at most `capacity` unexpired ended sessions of its own (a DELETE
  * beyond it gets 503 with `Retry-After`, and that session simply lives until its token expires),
  * and each client (bearer token; without one, every client together) may end `burst` sessions at
@@ -79,7 +80,10 @@ export interface ConsulEndedSessionsOptions {
   waitSeconds?: number;
   /** Time allowed for one request to Consul; default 2 s. */
   writeTimeoutMs?: number;
-  /** Segments of other routers remembered at most (256 IDs each); default 4096. */
+  /**
+   * Segments of other routers remembered at most (256 IDs each, about 25 KB of memory); default
+   * 1024, ten routers' worth at their capacity. Past it a warning is logged and the rest ignored.
+   */
   maxKnownSegments?: number;
 }
 
@@ -314,8 +318,11 @@ export class ConsulEndedSessions implements EndedSessions {
       this.#known.delete(id);
       for (const sid of known.sids) if (this.#shared.get(sid) === id) this.#shared.delete(sid);
     }
-    const stale = [...listed].filter(([id, key]) => (this.#known.get(id)?.count ?? 0) < key.count);
-    const room = (this.#options.maxKnownSegments ?? 4096) - this.#known.size;
+    // This router's own segments are in its ledger already.
+    const stale = [...listed].filter(([id, key]) =>
+      key.writer !== this.#options.writer && (this.#known.get(id)?.count ?? 0) < key.count
+    );
+    const room = (this.#options.maxKnownSegments ?? 1024) - this.#known.size;
     if (stale.length > room) {
       this.#logger.warn("More ended-session segments in Consul than a router keeps; some ignored", {
         listed: listed.size,
