@@ -101,26 +101,38 @@ Deno.test("mcp-router: a DELETE flood leaves bounded KV keys and writes; ended s
     routers.push(await startRouter(consul.url, "router-b", env));
     const [a, b] = routers;
     const normal = await connectV1(a.url, { headers: { authorization: "Bearer normal-token" } });
+    await eventually(
+      "echo in router A's catalog",
+      () => normal.client.listTools(),
+      (listed) => listed.tools.some((tool: { name: string }) => tool.name === "echo"),
+    );
     const writesBefore = await kvWrites(consul.url);
     const started = performance.now();
 
     // 200 initialize + DELETE pairs, 20 at a time, alternating routers.
     const outcomes: { sessionId: string; status: number; retryAfter: string | null }[] = [];
     let next = 0;
-    const normalCalls: Promise<unknown>[] = [];
+    // Settled, not awaited here: a failure is asserted once the flood is over.
+    const normalCalls: Promise<{ isError?: boolean } | Error>[] = [];
     await Promise.all(Array.from({ length: 20 }, async () => {
       while (next < 200) {
-        const router = routers[next++ % 2];
+        const index = next++;
+        const router = routers[index % 2];
         const sessionId = await initialize(router, "flood-token");
         outcomes.push({ sessionId, ...await end(router, "flood-token", sessionId) });
-        if (next % 20 === 0) {
-          normalCalls.push(normal.client.callTool({ name: "echo", arguments: { message: "hi" } }));
+        if (index % 20 === 0) {
+          normalCalls.push(
+            normal.client.callTool({ name: "echo", arguments: { message: "hi" } })
+              .then((result: unknown) => result as { isError?: boolean }, (error: Error) => error),
+          );
         }
       }
     }));
     const floodSeconds = (performance.now() - started) / 1000;
+    assert.equal(normalCalls.length, 10);
     for (const result of await Promise.all(normalCalls)) {
-      assert.equal((result as { isError?: boolean }).isError ?? false, false);
+      assert.ok(!(result instanceof Error), String(result));
+      assert.equal(result.isError ?? false, false);
     }
 
     const ended = outcomes.filter((outcome) => outcome.status === 200);
