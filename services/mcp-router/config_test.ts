@@ -149,23 +149,21 @@ Deno.test("parseRouterConfig() lists every OAuth problem", async (t) => {
 });
 
 Deno.test("parseRouterConfig() reads the ended-session limits", async () => {
-  const defaults = await parseRouterConfig({ ROUTER_AUTH: "none" }, { readTextFile: () => "" });
+  const limits = (env: Record<string, string>) =>
+    parseRouterConfig({ ROUTER_AUTH: "none", ...env }, { readTextFile: () => "" });
+  const defaults = await limits({});
   assert.equal(defaults.endedSessionsMax, 20_000);
   assert.deepEqual(defaults.sessionDeletes, { ratePerSecond: 1, burst: 20 });
-  const set = await parseRouterConfig({
-    ROUTER_AUTH: "none",
-    ROUTER_ENDED_SESSIONS_MAX: "500",
-    ROUTER_SESSION_DELETE_RATE: "0.5",
-    ROUTER_SESSION_DELETE_BURST: "5",
-  }, { readTextFile: () => "" });
+  const cases: [string, string, string][] = [["500", "0.5", "5"], ["1.5", "0", "many"]];
+  const [set, error] = await Promise.all(cases.map(([max, rate, burst]) =>
+    limits({
+      ROUTER_ENDED_SESSIONS_MAX: max,
+      ROUTER_SESSION_DELETE_RATE: rate,
+      ROUTER_SESSION_DELETE_BURST: burst,
+    }).catch((error) => error)
+  ));
   assert.equal(set.endedSessionsMax, 500);
   assert.deepEqual(set.sessionDeletes, { ratePerSecond: 0.5, burst: 5 });
-  const error = await parseRouterConfig({
-    ROUTER_AUTH: "none",
-    ROUTER_ENDED_SESSIONS_MAX: "1.5",
-    ROUTER_SESSION_DELETE_RATE: "0",
-    ROUTER_SESSION_DELETE_BURST: "many",
-  }, { readTextFile: () => "" }).catch((error) => error);
   assert.ok(error instanceof ConfigError);
   assert.deepEqual(error.problems, [
     'Invalid ROUTER_ENDED_SESSIONS_MAX "1.5": expected a positive integer',
