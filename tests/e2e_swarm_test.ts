@@ -183,6 +183,44 @@ Deno.test({
         assert.equal(statusOf(run, "weather-tool").desired, Number(replicas.trim()));
       });
 
+      await t.step("every container runs as uid 10001, read-only, with no capability", async () => {
+        const ids = (await docker(
+          "ps",
+          "--quiet",
+          "--filter",
+          `label=com.docker.stack.namespace=${STACK}`,
+        )).split("\n").filter((id) => id);
+        const seen = new Set<string>();
+        for (const id of ids) {
+          // deno-lint-ignore no-explicit-any
+          const [container] = JSON.parse(await docker("inspect", id)) as any[];
+          const name = container.Config.Labels["com.docker.swarm.service.name"] as string;
+          seen.add(name);
+          assert.match(container.Config.User, /^10001:\d+$/, name);
+          assert.equal(container.HostConfig.ReadonlyRootfs, true, name);
+          assert.deepEqual(container.HostConfig.CapDrop, ["ALL"], name);
+          assert.deepEqual(container.HostConfig.CapAdd ?? [], [], name);
+          assert.ok(container.HostConfig.PidsLimit > 0, `${name}: pids limit`);
+          assert.equal((await docker("exec", id, "id", "-u")).trim(), "10001", name);
+          // The program itself (PID 1): real, effective, saved and file-system uids, and no
+          // capability in effect, permitted, or left in the bounding set to gain.
+          const status = await docker("exec", id, "cat", "/proc/1/status");
+          assert.match(status, /^Uid:\t10001\t10001\t10001\t10001$/m, name);
+          for (const set of ["CapEff", "CapPrm", "CapBnd"]) {
+            assert.match(status, new RegExp(`^${set}:\t0{16}$`, "m"), `${name}: ${set}`);
+          }
+          const write = await new Deno.Command("docker", {
+            args: ["exec", id, "touch", "/etc/written"],
+            stdout: "null",
+            stderr: "piped",
+          }).output();
+          assert.equal(write.success, false, `${name} wrote to its root file system`);
+          assert.match(new TextDecoder().decode(write.stderr), /Read-only file system/, name);
+        }
+        const expected = ["consul", "lb", "prometheus", "autoscaler", "mcp-router", "echo-agent"];
+        for (const service of expected) assert.ok(seen.has(`${STACK}_${service}`), service);
+      });
+
       await t.step(
         "deploy again: nothing rebuilt, nothing restarted, a ghost removed",
         async () => {

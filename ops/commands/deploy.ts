@@ -12,7 +12,7 @@ import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
 import { ALL_SERVICES, OPTIONAL_SERVICES, withOptional } from "../plan/services.ts";
 import { SECRET_LABEL, sessionKeySecretName } from "../plan/secrets.ts";
 import { type FileText, mcpTokenPath, planFrontDoorSecrets } from "../plan/front_door_secrets.ts";
-import { renderStack } from "../render/stack.ts";
+import { renderStack, stackVolumeNames } from "../render/stack.ts";
 import type { SwarmService } from "../plan/state.ts";
 import type { PruneAction } from "../plan/prune.ts";
 
@@ -39,6 +39,7 @@ import {
   managementTokenFile,
 } from "./_consul_secrets.ts";
 import {
+  fileOwner,
   readOptionalTextFile,
   readTextFile,
   writeSecretFile,
@@ -57,6 +58,29 @@ export interface DeployFlags {
 }
 
 const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/** The engine's socket as the autoscaler mounts it (stack.yml). */
+const DOCKER_SOCKET = "/var/run/docker.sock";
+/** The user every platform image runs as (services/Dockerfile and the others). */
+const PLATFORM_UID = 10001;
+
+/**
+ * The stack's volumes on this engine that a program running as root wrote (a stack deployed before
+ * its images ran as uid 10001) are given to uid 10001 once, before the new tasks start: Consul and
+ * Prometheus would otherwise fail on their own data. Other nodes' volumes are theirs to fix (the
+ * Consul entry point says how).
+ */
+async function handOverVolumes(context: CommandContext, image: string): Promise<void> {
+  const { config, docker, progress } = context;
+  const template = await readTextFile(`${config.root}/stack.yml`);
+  for (const volume of stackVolumeNames(template, config.stack)) {
+    const mountpoint = await docker.volumeMountpoint(volume);
+    const owner = mountpoint === undefined ? undefined : (await fileOwner(mountpoint))?.uid;
+    if (owner === undefined || owner === PLATFORM_UID) continue;
+    progress.log(`giving the volume ${volume} (owned by uid ${owner}) to uid ${PLATFORM_UID}`);
+    await docker.chownVolume(volume, image, PLATFORM_UID);
+  }
+}
 
 /**
  * On more than one node, the images go to a registry every node can pull from, and the stack
@@ -274,6 +298,7 @@ export async function deployCommand(
   }
 
   const deployed = await publishImages(context, imageByService, registry);
+  await handOverVolumes(context, images.consul);
   const noAuth = flags.auth === false;
   if (noAuth) {
     progress.log(
@@ -299,6 +324,8 @@ export async function deployCommand(
       CONSUL_SERVERS: String(consulServers),
       CONSUL_LEAVE_ON_TERMINATE: String(consulServers > 1),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
+      // The autoscaler's group: the one that owns the engine's socket it mounts (stack.yml).
+      DOCKER_SOCKET_GID: String((await fileOwner(DOCKER_SOCKET))?.gid ?? 0),
       ...config.lbLimits,
     },
     images: deployed,

@@ -4,12 +4,14 @@ import { OpsError, UsageError } from "../errors.ts";
 import { type PlatformService, resolveService } from "../plan/services.ts";
 import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { removeFile, writeTempSecretFile } from "../adapters/files.ts";
+import { giveFileTo, processUser, removeFile, writeTempSecretFile } from "../adapters/files.ts";
 import { readConsulSecrets } from "./_consul_secrets.ts";
 import { readMcpToken } from "../adapters/mcp_token.ts";
 
 /** Where the probe container finds its Consul token. */
 const PROBE_TOKEN_TARGET = "/run/secrets/consul-token";
+/** The user of the services image (services/Dockerfile). */
+const IMAGE_UID = 10001;
 
 /** Where the router probe finds the MCP bearer token. */
 const MCP_TOKEN_TARGET = "/run/secrets/mcp-token";
@@ -93,8 +95,15 @@ export async function probeCommand(
     ...(mcpTokenFile ? { [MCP_TOKEN_TARGET]: mcpTokenFile } : {}),
   };
   if (mcpTokenFile) programArgs.push("--token-file", MCP_TOKEN_TARGET);
+  // The image runs as uid 10001: the files are handed to it, or (this process is not root) the
+  // probe runs as this process's user, who owns them.
+  let handedOver = true;
+  for (const file of Object.values(files)) {
+    handedOver = handedOver && await giveFileTo(file, IMAGE_UID, IMAGE_UID);
+  }
+  const user = handedOver ? undefined : processUser();
   try {
-    return await runProbe(context, service, { image, programArgs, rate, duration, files });
+    return await runProbe(context, service, { image, programArgs, rate, duration, files, user });
   } finally {
     if (tokenFile) await removeFile(tokenFile);
     if (mcpTokenFile) await removeFile(mcpTokenFile);
@@ -111,11 +120,15 @@ async function runProbe(
     duration: number;
     /** Host files mounted into the probe container, by path there. */
     files: Record<string, string>;
+    /** `uid:gid` to run as, when the files could not be handed to the image's user. */
+    user: string | undefined;
   },
 ): Promise<ProbeReport> {
   const { image, programArgs, rate, duration, files } = options;
   const run = await context.docker.run({
     image,
+    ...(options.user ? { user: options.user } : {}),
+    unprivileged: true,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
     ...(Object.keys(files).length > 0 ? { files } : {}),

@@ -33,6 +33,8 @@ const MCP_TOKENS_SECRET = "mcp-tokens";
 
 /** Where the `lb` service finds its stats credentials. */
 export const STATS_AUTH_TARGET = "lb-stats-auth";
+/** The user every platform image runs as (services/Dockerfile and the others), for secrets. */
+export const PLATFORM_UID = "10001";
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` the way `docker stack deploy` does; `$$` is a literal
@@ -61,7 +63,8 @@ interface StackService {
   image?: string;
   deploy?: { replicas?: number; labels?: Record<string, string> };
   environment?: Record<string, string>;
-  secrets?: (string | { source?: string; target?: string; mode?: number })[];
+  secrets?:
+    (string | { source?: string; target?: string; uid?: string; gid?: string; mode?: number })[];
 }
 
 interface StackDocument {
@@ -101,10 +104,12 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     for (const name of ["lb", "prometheus"]) {
       const service = services[name];
       if (!service) continue;
-      // 256 is 0400: only the container's root may read it.
+      // 256 is 0400: only the container's user (the images' uid 10001) may read it.
       service.secrets = [...service.secrets ?? [], {
         source: STATS_AUTH_TARGET,
         target: STATS_AUTH_TARGET,
+        uid: PLATFORM_UID,
+        gid: PLATFORM_UID,
         mode: 256,
       }];
       service.environment = {

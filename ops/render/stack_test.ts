@@ -109,9 +109,21 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   const router = stack.services["mcp-router"];
   assert.equal(router.environment.ROUTER_SESSION_KEY_FILE, "/run/secrets/router-session-key");
   assert.deepEqual(router.secrets, [
-    { source: "router-session-key", target: "router-session-key", mode: 256 },
-    { source: "consul-token-mcp-router", target: "consul-token", mode: 256 },
-    { source: "mcp-tokens", target: "mcp-tokens", mode: 256 },
+    {
+      source: "router-session-key",
+      target: "router-session-key",
+      uid: "10001",
+      gid: "10001",
+      mode: 256,
+    },
+    {
+      source: "consul-token-mcp-router",
+      target: "consul-token",
+      uid: "10001",
+      gid: "10001",
+      mode: 256,
+    },
+    { source: "mcp-tokens", target: "mcp-tokens", uid: "10001", gid: "10001", mode: 256 },
   ]);
   // Authenticated by default: the routers read their bearer tokens from the secret.
   assert.equal(router.environment.ROUTER_AUTH_TOKENS_FILE, "/run/secrets/mcp-tokens");
@@ -130,7 +142,13 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   ]);
   assert.equal(lb.deploy.update_config.order, "stop-first");
   assert.equal(lb.environment.LB_STATS_AUTH_FILE, undefined);
-  assert.deepEqual(lb.secrets, [{ source: "consul-token-lb", target: "consul-token", mode: 256 }]);
+  assert.deepEqual(lb.secrets, [{
+    source: "consul-token-lb",
+    target: "consul-token",
+    uid: "10001",
+    gid: "10001",
+    mode: 256,
+  }]);
 });
 
 Deno.test("renderStack() mounts the stats credentials into the lb when given", async () => {
@@ -144,8 +162,8 @@ Deno.test("renderStack() mounts the stats credentials into the lb when given", a
   const stack = parse(rendered) as any;
   assert.equal(stack.services.lb.environment.LB_STATS_AUTH_FILE, "/run/secrets/lb-stats-auth");
   assert.deepEqual(stack.services.lb.secrets, [
-    { source: "consul-token-lb", target: "consul-token", mode: 256 },
-    { source: "lb-stats-auth", target: "lb-stats-auth", mode: 256 },
+    { source: "consul-token-lb", target: "consul-token", uid: "10001", gid: "10001", mode: 256 },
+    { source: "lb-stats-auth", target: "lb-stats-auth", uid: "10001", gid: "10001", mode: 256 },
   ]);
   assert.deepEqual(stack.secrets["lb-stats-auth"], {
     external: true,

@@ -22,6 +22,10 @@ export interface RouterConfig {
   readonly previousSessionKeys: readonly Uint8Array[];
   /** Sessions older than this are refused, in seconds. */
   readonly sessionMaxAgeSeconds: number;
+  /** Ended sessions one router holds at most until their tokens expire. */
+  readonly endedSessionsMax: number;
+  /** Sessions one client may end: per second, and at once after a quiet spell. */
+  readonly sessionDeletes: { readonly ratePerSecond: number; readonly burst: number };
   /** Deadline of one tool call, in milliseconds. */
   readonly callDeadlineMs: number;
   /** Strategy per backend service from `LB_STRATEGY_<SERVICE>`, keyed by Consul service name form. */
@@ -40,6 +44,9 @@ export const LOCALHOST_ORIGINS: readonly string[] = ["localhost", "127.0.0.1", "
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_DEADLINE_SECONDS = 60;
 const DEFAULT_SESSION_MAX_AGE_SECONDS = 24 * 60 * 60;
+const DEFAULT_ENDED_SESSIONS_MAX = 20_000;
+const DEFAULT_SESSION_DELETE_RATE = 1;
+const DEFAULT_SESSION_DELETE_BURST = 20;
 const STRATEGY_PREFIX = "LB_STRATEGY_";
 
 /** Parses the router's environment, throwing a {@linkcode ConfigError} listing every problem. */
@@ -72,6 +79,23 @@ export async function parseRouterConfig(
     DEFAULT_SESSION_MAX_AGE_SECONDS,
     problems,
   );
+
+  const endedSessionsMax = positive(
+    env,
+    "ROUTER_ENDED_SESSIONS_MAX",
+    DEFAULT_ENDED_SESSIONS_MAX,
+    problems,
+  );
+  const sessionDeletes = Object.freeze({
+    ratePerSecond: positive(
+      env,
+      "ROUTER_SESSION_DELETE_RATE",
+      DEFAULT_SESSION_DELETE_RATE,
+      problems,
+      false,
+    ),
+    burst: positive(env, "ROUTER_SESSION_DELETE_BURST", DEFAULT_SESSION_DELETE_BURST, problems),
+  });
 
   const authTokens: string[] = [];
   const tokensFile = env.ROUTER_AUTH_TOKENS_FILE?.trim();
@@ -151,6 +175,8 @@ export async function parseRouterConfig(
     sessionKey,
     previousSessionKeys: Object.freeze(previousSessionKeys),
     sessionMaxAgeSeconds,
+    endedSessionsMax,
+    sessionDeletes,
     callDeadlineMs,
     strategies,
   });
@@ -197,6 +223,24 @@ function duration(env: Env, name: string, fallback: number, problems: string[]):
     return fallback;
   }
   return seconds;
+}
+
+/** A positive number from `name` (an integer unless `integer` is false), else `fallback`. */
+function positive(
+  env: Env,
+  name: string,
+  fallback: number,
+  problems: string[],
+  integer = true,
+): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value))) return value;
+  problems.push(
+    `Invalid ${name} "${text}": expected a positive ${integer ? "integer" : "number"}`,
+  );
+  return fallback;
 }
 
 function key(text: string, name: string, problems: string[]): Uint8Array | undefined {

@@ -147,3 +147,27 @@ Deno.test("parseRouterConfig() lists every OAuth problem", async (t) => {
     });
   }
 });
+
+Deno.test("parseRouterConfig() reads the ended-session limits", async () => {
+  const limits = (env: Record<string, string>) =>
+    parseRouterConfig({ ROUTER_AUTH: "none", ...env }, { readTextFile: () => "" });
+  const defaults = await limits({});
+  assert.equal(defaults.endedSessionsMax, 20_000);
+  assert.deepEqual(defaults.sessionDeletes, { ratePerSecond: 1, burst: 20 });
+  const cases: [string, string, string][] = [["500", "0.5", "5"], ["1.5", "0", "many"]];
+  const [set, error] = await Promise.all(cases.map(([max, rate, burst]) =>
+    limits({
+      ROUTER_ENDED_SESSIONS_MAX: max,
+      ROUTER_SESSION_DELETE_RATE: rate,
+      ROUTER_SESSION_DELETE_BURST: burst,
+    }).catch((error) => error)
+  ));
+  assert.equal(set.endedSessionsMax, 500);
+  assert.deepEqual(set.sessionDeletes, { ratePerSecond: 0.5, burst: 5 });
+  assert.ok(error instanceof ConfigError);
+  assert.deepEqual(error.problems, [
+    'Invalid ROUTER_ENDED_SESSIONS_MAX "1.5": expected a positive integer',
+    'Invalid ROUTER_SESSION_DELETE_RATE "0": expected a positive number',
+    'Invalid ROUTER_SESSION_DELETE_BURST "many": expected a positive integer',
+  ]);
+});

@@ -13,7 +13,7 @@ import { bootLogger } from "../runtime/run_service.ts";
 import { checkTiming, ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
 import { parseRouterConfig, type RouterConfig } from "./config.ts";
-import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
+import { ConsulEndedSessions, endedSessionsWriter } from "./consul_ended_sessions.ts";
 import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
 import { JwksCache } from "./jwks_cache.ts";
@@ -88,7 +88,10 @@ directory.ready().then(
 
 const ended = new ConsulEndedSessions({
   consul,
+  writer: endedSessionsWriter(config.serviceId),
   maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
+  capacity: routerConfig.endedSessionsMax,
+  perClient: routerConfig.sessionDeletes,
   logger,
 });
 ended.start();

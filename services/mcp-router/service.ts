@@ -204,7 +204,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
       if (path === "/mcp") response = await serveMcp(request);
       else if (path === "/healthz") response = new Response("ok\n");
       else if (path === "/readyz") {
-        const ready = directory.loaded && !draining;
+        const ready = directory.loaded && options.ended.loaded && !draining;
         response = new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
       } else if (path === "/metrics") response = renderMetrics();
       else if (metadataPaths.has(path)) response = serveResourceMetadata(request);
