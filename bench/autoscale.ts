@@ -15,6 +15,7 @@
  */
 import { parseArgs } from "node:util";
 import { percentile } from "../ops/plan/stats.ts";
+import { fetchWithBearer, readMcpToken } from "../ops/adapters/mcp_token.ts";
 import { specReplicas } from "../tests/helpers/stack_ops.ts";
 import { connectV2, resultText } from "../tests/router_harness.ts";
 import { renderAutoscaleChart, type TimelineRow } from "./autoscale_chart.ts";
@@ -55,7 +56,14 @@ interface Call {
   instance: string | null;
 }
 
-const clients = await Promise.all(Array.from({ length: 4 }, () => connectV2(MCP_URL)));
+// The routers want the client token deploy keeps (none when deployed with --no-auth).
+const TOKEN = await readMcpToken(new URL("..", import.meta.url).pathname, {
+  env: Deno.env.toObject(),
+  stack: STACK,
+});
+const clients = await Promise.all(
+  Array.from({ length: 4 }, () => connectV2(MCP_URL, { fetch: fetchWithBearer(TOKEN) })),
+);
 /** Finished calls, in the order they ended. */
 const calls: Call[] = [];
 let startedCount = 0;

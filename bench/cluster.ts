@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { readHaproxyView } from "../haproxy/stats_view.ts";
+import { readStatsAuth } from "../ops/adapters/mcp_token.ts";
 import { e2eStack, explain, type OpsRun } from "../tests/helpers/e2e_stack.ts";
 import { until } from "../tests/helpers/poll.ts";
 
@@ -82,7 +83,9 @@ async function cutOnce(rate: number): Promise<CutResult> {
       if (!echo.some((entry) => passing.has(entry.id))) outOfConsulMs = now;
     }
     if (outOfHaproxyMs === -1) {
-      const view = await readHaproxyView(E2E.statsUrl, "mcp-router");
+      const view = await readHaproxyView(E2E.statsUrl, "mcp-router", {
+        credentials: await readStatsAuth(E2E.root, { env: E2E.env }),
+      });
       if (view.reachable) {
         const up = view.servers.filter((server) => server.state === "UP")
           .map((server) => server.address);

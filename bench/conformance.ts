@@ -20,6 +20,7 @@
  *
  *   deno task bench conformance [--rounds 3] [--calls 300]
  */
+import { numberFlag } from "./args.ts";
 import * as grpc from "@grpc/grpc-js";
 import { Client as ClientV1 } from "@modelcontextprotocol/sdk/client/index.js";
 import { StreamableHTTPClientTransport as TransportV1 } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
@@ -89,19 +90,8 @@ const PATHS = ["grpc-direct", "mcp-2025", "mcp-2025-plain"] as const;
 type PathName = typeof PATHS[number];
 const MAX_SECONDS_PER_PATH = 60;
 
-function flag(name: string, fallback: number): number {
-  const at = Deno.args.indexOf(`--${name}`);
-  if (at === -1) return fallback;
-  const value = Number(Deno.args[at + 1]);
-  if (!Number.isSafeInteger(value) || value < 1) {
-    console.error(`error: --${name} must be a positive whole number, got "${Deno.args[at + 1]}"`);
-    Deno.exit(2);
-  }
-  return value;
-}
-
-const rounds = flag("rounds", 3);
-const calls = flag("calls", 300);
+const rounds = numberFlag("rounds", 3);
+const calls = numberFlag("calls", 300);
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -222,6 +222,8 @@ async function main(): Promise<void> {
         // A benchmark is one client: the per-client limits of the front door are lifted.
         LB_CLIENT_MAX_CONN: "0",
         LB_CLIENT_MAX_RATE: "0",
+        LB_CLIENT_MAX_CONCURRENT: "0",
+        LB_SOURCE_MAX_RATE: "0",
         LOG_LEVEL: Deno.env.get("BENCH_LOG_LEVEL") ?? "warn",
       },
       stdin: "null",

@@ -17,10 +17,11 @@
  * `/proc/<pid>/stat` (whole process trees; for the deployed stack, the containers' processes plus
  * dockerd, containerd and the shims, and docker-proxy when the engine runs one).
  *
- * A benchmark is one client: HAProxy's per-client limits (`LB_CLIENT_MAX_CONN`, `LB_CLIENT_MAX_RATE`)
- * would refuse it. The local HAProxy is started with both set to 0 (no limit); against the deployed
- * stack, the bench reads the lb service's settings and refuses to run when they would limit it
- * (deploy with `LB_CLIENT_MAX_CONN=0 LB_CLIENT_MAX_RATE=0` for a benchmark). The report says which.
+ * A benchmark is one client: HAProxy's per-client limits (`LB_CLIENT_MAX_CONN`, `LB_CLIENT_MAX_RATE`,
+ * `LB_CLIENT_MAX_CONCURRENT`, `LB_SOURCE_MAX_RATE`) would refuse it. The local HAProxy is started
+ * with them at 0 (no limit); against the deployed stack, the bench reads the lb service's settings
+ * and refuses to run when they would limit it (deploy with `PLATFORM_LB_CLIENT_MAX_CONN=0` and so on
+ * for each). The report says which.
  *
  *   deno task bench peers [--rounds 3] [--calls 3000] [--platform auto|deployed|local]
  *                         [--mcp-proxy-runtime deno|node]
@@ -30,27 +31,41 @@
  *
  * Writes `bench/results/peers-<time>.json`, `peers-latest.md` and `peers-latest.svg`.
  */
+import { loadAverage, numberFlag } from "./args.ts";
 import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { freePort } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
-import { spawnDeno, startService, type TestProcess } from "../tests/helpers/service_process.ts";
+import {
+  spawnDeno,
+  spawnProgram,
+  startService,
+  type TestProcess,
+} from "../tests/helpers/service_process.ts";
 import { LIFTED_CLIENT_LIMITS, startRouter } from "../tests/router_harness.ts";
+import { readMcpToken } from "../ops/adapters/mcp_token.ts";
+import { Session } from "./mcp_session.ts";
 
 const CONCURRENCY = [1, 16, 64];
 const TARGETS = ["platform", "mcp-proxy", "sdk"] as const;
 const WARMUP_CALLS = 300;
 const MAX_SECONDS_PER_LEVEL = 30;
-const PROTOCOL_VERSION = "2025-11-25";
 const MCP_PROXY = "npm:mcp-proxy@6.7.19";
 const STACK = "agent-platform";
 /** What the bench sets on its own HAProxy, and needs of a deployed one. */
-const BENCH_CLIENT_LIMITS = { LB_CLIENT_MAX_CONN: "0", LB_CLIENT_MAX_RATE: "0" };
+const BENCH_CLIENT_LIMITS = {
+  LB_CLIENT_MAX_CONN: "0",
+  LB_CLIENT_MAX_RATE: "0",
+  LB_CLIENT_MAX_CONCURRENT: "0",
+  LB_SOURCE_MAX_RATE: "0",
+};
 
 type Target = typeof TARGETS[number];
 
 /** What the load generator is told. */
 interface LoadPlan {
   urls: Record<Target, string>;
+  /** The bearer token a target wants (the deployed stack's), by target. */
+  tokens: Partial<Record<Target, string>>;
   rounds: number;
   calls: number;
   /** Process groups whose CPU is read around each measurement, per target. */
@@ -133,106 +148,6 @@ function groupCpuMicros(groups: ProcessGroup[]): Record<string, number> {
 // ---------------------------------------------------------------------------------------------
 // The load generator
 
-/** A JSON-RPC answer from a JSON body or from the `data:` lines of an event stream. */
-function parseAnswer(contentType: string, text: string, id: number): Record<string, unknown> {
-  if (contentType.startsWith("text/event-stream")) {
-    for (const line of text.split("\n")) {
-      // mcp-proxy's event store sends a priming event with empty data first.
-      if (!line.startsWith("data:") || line.slice(5).trim() === "") continue;
-      const message = JSON.parse(line.slice(5)) as Record<string, unknown>;
-      if (message.id === id) return message;
-    }
-    throw new Error(`No answer with id ${id} in the event stream: ${text.slice(0, 200)}`);
-  }
-  return JSON.parse(text) as Record<string, unknown>;
-}
-
-/** One MCP session (2025-11-25) on raw HTTP: what every worker of the load generator holds. */
-class Session {
-  #sessionId = "";
-  #nextId = 1;
-  readonly #url: string;
-  readonly #worker: number;
-
-  constructor(url: string, worker: number) {
-    this.#url = url;
-    this.#worker = worker;
-  }
-
-  async #post(body: unknown): Promise<Response> {
-    return await fetch(this.#url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        ...(this.#sessionId
-          ? { "mcp-session-id": this.#sessionId, "mcp-protocol-version": PROTOCOL_VERSION }
-          : {}),
-      },
-      body: JSON.stringify(body),
-    });
-  }
-
-  async open(): Promise<void> {
-    const id = this.#nextId++;
-    const response = await this.#post({
-      jsonrpc: "2.0",
-      id,
-      method: "initialize",
-      params: {
-        protocolVersion: PROTOCOL_VERSION,
-        capabilities: {},
-        clientInfo: { name: "bench-peers", version: "1.0.0" },
-      },
-    });
-    const text = await response.text();
-    const sid = response.headers.get("mcp-session-id");
-    if (!response.ok || sid === null) {
-      throw new Error(`initialize: HTTP ${response.status} ${text.slice(0, 200)}`);
-    }
-    this.#sessionId = sid;
-    const answer = parseAnswer(response.headers.get("content-type") ?? "", text, id);
-    if (answer.result === undefined) throw new Error(`initialize: ${text.slice(0, 200)}`);
-    const initialized = await this.#post({ jsonrpc: "2.0", method: "notifications/initialized" });
-    await initialized.body?.cancel();
-    if (!initialized.ok) throw new Error(`notifications/initialized: HTTP ${initialized.status}`);
-  }
-
-  /** Calls echo and checks that the answer carries this very message. */
-  async echo(): Promise<void> {
-    const id = this.#nextId++;
-    const message = `w${this.#worker}-${id}`;
-    const response = await this.#post({
-      jsonrpc: "2.0",
-      id,
-      method: "tools/call",
-      params: { name: "echo", arguments: { message } },
-    });
-    const text = await response.text();
-    if (!response.ok) throw new Error(`tools/call: HTTP ${response.status} ${text.slice(0, 200)}`);
-    const answer = parseAnswer(response.headers.get("content-type") ?? "", text, id);
-    const result = answer.result as
-      | { isError?: boolean; content?: { type: string; text?: string }[] }
-      | undefined;
-    const body = result?.content?.[0]?.text;
-    if (answer.id !== id || result?.isError || typeof body !== "string") {
-      throw new Error(`tools/call: ${text.slice(0, 200)}`);
-    }
-    if ((JSON.parse(body) as { message?: unknown }).message !== message) {
-      throw new Error(`tools/call answered another message: ${body.slice(0, 200)}`);
-    }
-  }
-
-  async close(): Promise<void> {
-    if (!this.#sessionId) return;
-    const response = await fetch(this.#url, {
-      method: "DELETE",
-      headers: { "mcp-session-id": this.#sessionId, "mcp-protocol-version": PROTOCOL_VERSION },
-    }).catch(() => undefined);
-    await response?.body?.cancel();
-  }
-}
-
 /** Bounded in calls and in time; latencies of failed calls are not counted. */
 async function measure(
   sessions: Session[],
@@ -288,7 +203,7 @@ async function runLoad(plan: LoadPlan): Promise<void> {
   for (const target of TARGETS) {
     sessions[target] = [];
     for (let worker = 0; worker < maxWorkers; worker++) {
-      const session = new Session(plan.urls[target], worker);
+      const session = new Session(plan.urls[target], worker, { token: plan.tokens[target] });
       await session.open();
       sessions[target].push(session);
     }
@@ -329,6 +244,8 @@ async function runLoad(plan: LoadPlan): Promise<void> {
 /** Something the orchestrator started and stops. */
 interface Running {
   url: string;
+  /** The bearer token it wants; undefined when it takes calls without one. */
+  token?: string;
   processes: ProcessGroup[];
   /** How it was run, for the report. */
   description: string;
@@ -346,14 +263,19 @@ async function run(command: string, args: string[]): Promise<{ code: number; std
 }
 
 /** Waits until `url` answers an MCP initialize. */
-async function waitForMcp(url: string, what: string, process?: TestProcess): Promise<void> {
+async function waitForMcp(
+  url: string,
+  what: string,
+  process?: TestProcess,
+  token?: string,
+): Promise<void> {
   let exited = false;
   process?.exited.then(() => exited = true);
   await eventually(
     `${what} to answer MCP`,
     async () => {
       if (exited) throw new Error(`${what} exited: ${process?.output().slice(-2000)}`);
-      const session = new Session(url, 0);
+      const session = new Session(url, 0, { token });
       await session.open();
       await session.close();
       return true;
@@ -426,8 +348,8 @@ async function deployedPlatform(): Promise<Running | string> {
   for (const [name, wanted] of Object.entries(BENCH_CLIENT_LIMITS)) {
     if (env.get(name) !== wanted) {
       return `the deployed lb service has ${name}=${env.get(name) ?? "(its default)"}: a ` +
-        `benchmark is one client and those limits would refuse it; deploy with ${name}=${wanted} ` +
-        `for the benchmark`;
+        `benchmark is one client and those limits would refuse it; deploy with ` +
+        `PLATFORM_${name}=${wanted} for the benchmark`;
     }
   }
   const containers = await run("docker", [
@@ -451,12 +373,18 @@ async function deployedPlatform(): Promise<Running | string> {
   if (proxies.length > 0) processes.push({ name: "docker-proxy", pids: proxies, alone: true });
   const port = Deno.env.get("PLATFORM_MCP_PORT") ?? "8080";
   const url = `http://127.0.0.1:${port}/mcp`;
-  await waitForMcp(url, "the deployed platform");
+  // The routers want the client token deploy keeps (none when deployed with --no-auth).
+  const token = await readMcpToken(new URL("..", import.meta.url).pathname, {
+    env: Deno.env.toObject(),
+    stack: STACK,
+  });
+  await waitForMcp(url, "the deployed platform", undefined, token);
   return {
     url,
+    token,
     processes,
     description: `the deployed stack "${STACK}" through HAProxy at ${url} (lb with ` +
-      `LB_CLIENT_MAX_CONN=0 and LB_CLIENT_MAX_RATE=0: no per-client limit)`,
+      `every per-client limit at 0)`,
     stop: () => Promise.resolve(),
   };
 }
@@ -485,6 +413,8 @@ async function localPlatform(): Promise<Running> {
         LB_METRICS_PORT: String(freePort()),
         LB_MIN_SLOTS: "2",
         LB_HARD_STOP_AFTER: "2s",
+        // The in-flight cap per client (64 is the top level here) and the source address'
+        // ceiling (2000/s, which the platform path may pass) are lifted too.
         ...BENCH_CLIENT_LIMITS,
       },
     });
@@ -508,8 +438,8 @@ async function localPlatform(): Promise<Running> {
         processGroupOf("consul", consulPid(consul.ports.http)),
       ],
       description: `local processes (Consul, echo agent, mcp-router, \`lb sync\` with HAProxy ` +
-        `2.6) at ${url}, HAProxy started with LB_CLIENT_MAX_CONN=0 and LB_CLIENT_MAX_RATE=0 ` +
-        `(no per-client limit); the run against the deployed stack is for an engine with ` +
+        `2.6) at ${url}, HAProxy started with every per-client limit at 0; ` +
+        `the run against the deployed stack is for an engine with ` +
         `\`${STACK}\` converged`,
       stop,
     };
@@ -606,45 +536,6 @@ function nodeVersion(): string {
   } catch {
     return "(unknown version)";
   }
-}
-
-/** A program other than Deno, as a test process (output kept, stoppable). */
-function spawnProgram(command: string, args: string[]): TestProcess {
-  const child = new Deno.Command(command, {
-    args,
-    cwd: new URL("../", import.meta.url).pathname,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text = (text + decoder.decode(chunk)).slice(-100_000);
-  };
-  const exited = Promise.all([collect(child.stdout), collect(child.stderr)]).then(() =>
-    child.status
-  );
-  let done = false;
-  exited.then(() => done = true);
-  return {
-    pid: child.pid,
-    kill(signal) {
-      if (!done) child.kill(signal);
-    },
-    exited,
-    output: () => text,
-    async stop(signal: Deno.Signal = "SIGTERM") {
-      if (!done) {
-        try {
-          child.kill(signal);
-        } catch {
-          // It exited in the meantime.
-        }
-      }
-      return await exited;
-    },
-  };
 }
 
 async function sdkServer(): Promise<Running> {
@@ -858,25 +749,6 @@ function chart(samples: Sample[]): string {
 // ---------------------------------------------------------------------------------------------
 // The orchestrator
 
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
-function flag(name: string, fallback: number): number {
-  const index = Deno.args.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(Deno.args[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`error: --${name} must be a positive integer, got "${Deno.args[index + 1]}"`);
-    Deno.exit(2);
-  }
-  return value;
-}
-
 function platformMode(): "auto" | "deployed" | "local" {
   const index = Deno.args.indexOf("--platform");
   const value = index < 0 ? "auto" : Deno.args[index + 1];
@@ -910,8 +782,8 @@ async function startPlatform(): Promise<Running> {
 /** Starts the three targets, runs the load generator, writes the results. */
 async function orchestrate(): Promise<void> {
   const loadBefore = loadAverage();
-  const rounds = flag("rounds", 3);
-  const calls = flag("calls", 3000);
+  const rounds = numberFlag("rounds", 3);
+  const calls = numberFlag("calls", 3000);
   const running: Partial<Record<Target, Running>> = {};
   let samples: Sample[] = [];
   let plan: LoadPlan | undefined;
@@ -922,6 +794,7 @@ async function orchestrate(): Promise<void> {
     const all = running as Record<Target, Running>;
     plan = {
       urls: { platform: all.platform.url, "mcp-proxy": all["mcp-proxy"].url, sdk: all.sdk.url },
+      tokens: { platform: all.platform.token },
       rounds,
       calls,
       processes: {

@@ -11,6 +11,7 @@
  *
  * The router and the echo agent run at their production log level (info).
  */
+import { loadAverage, numberFlag } from "./args.ts";
 import * as grpc from "@grpc/grpc-js";
 import process from "node:process";
 import { CapabilityClientConstructor } from "../proto/mod.ts";
@@ -298,25 +299,6 @@ function report(samples: Sample[], plan: LoadPlan, environment: Record<string, u
   return lines.join("\n");
 }
 
-function loadAverage(): string {
-  try {
-    return Deno.readTextFileSync("/proc/loadavg").split(" ").slice(0, 3).join(" ");
-  } catch {
-    return "unknown";
-  }
-}
-
-function flag(name: string, fallback: number): number {
-  const index = Deno.args.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(Deno.args[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) {
-    console.error(`error: --${name} must be a positive integer, got "${Deno.args[index + 1]}"`);
-    Deno.exit(2);
-  }
-  return value;
-}
-
 /** Starts Consul, the echo agent and the router, runs the load generator, writes the results. */
 async function orchestrate(): Promise<void> {
   const loadBefore = loadAverage();
@@ -335,8 +317,8 @@ async function orchestrate(): Promise<void> {
         routerPid: router.pid,
         echoPid: echo.pid,
         grpcAddress: echo.address,
-        rounds: flag("rounds", 3),
-        calls: flag("calls", 2000),
+        rounds: numberFlag("rounds", 3),
+        calls: numberFlag("calls", 2000),
       };
       const probe = await connectV2(router.url);
       try {

@@ -4,8 +4,9 @@
 #
 # Secrets: read from files (Docker secrets), never from the command line or the environment, both
 # of which show in `docker service inspect` and `ps`. For `consul agent`, each secret present under
-# CONSUL_SECRETS_DIR (default /run/secrets) is checked and written into a config file only root can
-# read, which the agent gets with `-config-file`:
+# CONSUL_SECRETS_DIR (default /run/secrets) is checked and written into a config file only the
+# agent's user can read (CONSUL_SECRET_CONFIG, default /consul/run/secret-config.json: a tmpfs in
+# the stack), which the agent gets with `-config-file`:
 #   consul-gossip-key            -> encrypt (gossip encryption, one key per stack)
 #   consul-agent-token           -> acl.tokens.agent (the agent's own node registration)
 #   consul-agent-recovery-token  -> acl.tokens.agent_master (the local agent API, valid before any
@@ -20,7 +21,7 @@
 set -u
 
 secrets=${CONSUL_SECRETS_DIR:-/run/secrets}
-config=${CONSUL_SECRET_CONFIG:-/consul/secret-config.json}
+config=${CONSUL_SECRET_CONFIG:-/consul/run/secret-config.json}
 uuid='[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}'
 
 # Prints the secret in file $1 if it matches $2 in full: only shapes Consul accepts, so a value can
@@ -38,6 +39,17 @@ refuse() {
 }
 
 if [[ ${1:-} == agent ]]; then
+  # A data volume made while the agent ran as root keeps root's files: say how to hand it over.
+  for arg in "$@"; do
+    [[ $arg == -data-dir=* ]] || continue
+    data=${arg#-data-dir=}
+    if [[ -d $data && ! -w $data ]] || [[ -n $(find "$data" -maxdepth 2 ! -user "$(id -u)" -print -quit 2>/dev/null) ]]; then
+      echo "error: the data folder \"$data\" is not owned by uid $(id -u) (made by an agent that ran as" \
+        "root?); hand it over once: docker run --rm --user 0 -v <volume>:$data --entrypoint chown" \
+        "<this image> -R $(id -u):$(id -g) $data" >&2
+      exit 1
+    fi
+  done
   fields=()
   tokens=()
   if [[ -f $secrets/consul-gossip-key ]]; then

@@ -8,7 +8,8 @@
  */
 
 import Handlebars from "handlebars";
-import type { LbBackend, LbModel, LbSlot } from "./model.ts";
+import type { LbBackend, LbModel, LbSettings, LbSlot } from "./model.ts";
+import { formatDuration } from "./duration.ts";
 import { PlatformError } from "../services/runtime/platform_error.ts";
 
 /** The main template and its partials, by partial name, as text. */
@@ -91,17 +92,79 @@ export function templateView(model: LbModel): Record<string, unknown> {
   return {
     settings: model.settings,
     clientLimits: clientLimitsView(model.settings),
+    frontDoor: frontDoorView(model.settings, model.exposed.length),
     mcp: backendView(model.mcp, model.settings.bindAddress),
     exposed: model.exposed.map((backend) => backendView(backend, model.settings.bindAddress)),
   };
 }
 
-/** The per-client limits of the MCP frontend, or null when there are none. */
-function clientLimitsView(settings: LbModel["settings"]): Record<string, number> | null {
-  const { clientMaxConnections, clientMaxRequestRate } = settings;
-  if (clientMaxConnections === 0 && clientMaxRequestRate === 0) return null;
-  // HAProxy counts the rate over 10 s: the limit per second times ten.
-  return { maxConnections: clientMaxConnections, maxRequestsPer10s: clientMaxRequestRate * 10 };
+/** TCP keep-alive probes after the idle time: their interval, and how many a silent client misses. */
+const KEEPALIVE_INTERVAL_MS = 10_000;
+const KEEPALIVE_PROBES = 3;
+
+/**
+ * The per-client limits of the MCP frontend, or null when there are none.
+ *
+ * A rate "R calls/s, burst B" is a token bucket; HAProxy counts rates over a sliding window
+ * instead. A window of W seconds holding at most B requests lets a client send B at once and
+ * then B every W seconds, so W = B / R gives the same burst and the same long-run rate (with the
+ * defaults, 200 per 1 s). The old 10 s window at R x 10 allowed a burst of ten seconds' worth.
+ * Only requests that pass count (`sc-inc-gpc0`): a client over its rate still gets R calls/s
+ * served, and its refused requests do not lock it out for longer.
+ */
+function clientLimitsView(settings: LbSettings): Record<string, unknown> | null {
+  const {
+    clientMaxConnections,
+    clientMaxRequestRate,
+    clientRateBurst,
+    clientMaxConcurrent,
+    sourceMaxRequestRate,
+  } = settings;
+  if (
+    clientMaxConnections === 0 && clientMaxRequestRate === 0 && clientMaxConcurrent === 0 &&
+    sourceMaxRequestRate === 0
+  ) {
+    return null;
+  }
+  const windowMs = clientMaxRequestRate > 0
+    ? Math.max(1, Math.round((1000 * clientRateBurst) / clientMaxRequestRate))
+    : 1000;
+  return {
+    maxConnections: clientMaxConnections,
+    maxConcurrent: clientMaxConcurrent,
+    maxPerWindow: clientMaxRequestRate > 0 ? clientRateBurst : 0,
+    sourceMaxPerWindow: sourceMaxRequestRate > 0
+      ? Math.max(1, Math.round((sourceMaxRequestRate * windowMs) / 1000))
+      : 0,
+    window: formatDuration(windowMs),
+    // Entries outlive their window, so a client's rate is still known when it comes back.
+    expire: formatDuration(Math.max(30_000, 2 * windowMs)),
+    retryAfter: String(Math.max(1, Math.ceil(windowMs / 1000))),
+  };
+}
+
+/** Timeouts and connection limits of the front door, as HAProxy durations. */
+function frontDoorView(settings: LbSettings, exposedCount: number): Record<string, unknown> {
+  return {
+    // Every frontend may fill up at once, with room for the stats page and checks.
+    globalMaxConnections: settings.maxConnections * (1 + exposedCount) + 256,
+    maxConnections: settings.maxConnections,
+    serverMaxConnections: settings.serverMaxConnections,
+    queueTimeout: formatDuration(settings.queueTimeoutMs),
+    queueRetryAfter: String(Math.max(1, Math.ceil(settings.queueTimeoutMs / 1000))),
+    headerTimeout: formatDuration(settings.headerTimeoutMs),
+    bodyTimeout: formatDuration(settings.bodyTimeoutMs),
+    clientTimeout: formatDuration(settings.clientTimeoutMs),
+    keepAliveTimeout: formatDuration(settings.keepAliveTimeoutMs),
+    keepAliveIdle: formatDuration(settings.clientKeepAliveIdleMs),
+    keepAliveInterval: formatDuration(KEEPALIVE_INTERVAL_MS),
+    keepAliveProbes: KEEPALIVE_PROBES,
+    // Data a client has not acknowledged for as long as the probes would take: the client is gone
+    // (keep-alive probes are only sent on an idle connection, not under SSE heartbeats).
+    unackedTimeout: formatDuration(
+      settings.clientKeepAliveIdleMs + KEEPALIVE_INTERVAL_MS * KEEPALIVE_PROBES,
+    ),
+  };
 }
 
 /** Renders a complete config; throws {@linkcode TemplateError} when the templates are at fault. */

@@ -105,10 +105,35 @@ export interface LbSettings {
   readonly maxReloads: number;
   /** Consul service name of the MCP routers. */
   readonly routerService: string;
-  /** Open connections one client address may hold on the MCP port; 0: no limit. */
+  /** Open connections one source address may hold on the MCP port; 0: no limit. */
   readonly clientMaxConnections: number;
-  /** Requests per second one client address may send to the MCP port (10 s average); 0: no limit. */
+  /**
+   * Requests per second one client (its bearer token, else its source address) may have served on
+   * the MCP port, over a window of `clientRateBurst / clientMaxRequestRate` seconds; 0: no limit.
+   */
   readonly clientMaxRequestRate: number;
+  /** Requests one client may send at once before its rate applies. */
+  readonly clientRateBurst: number;
+  /** Requests one client may have in flight at once, open SSE streams included; 0: no limit. */
+  readonly clientMaxConcurrent: number;
+  /** Requests per second let through from one source address whatever its tokens (a NAT, a token rotator); 0: no limit. */
+  readonly sourceMaxRequestRate: number;
+  /** Connections each frontend accepts at once; more wait in the kernel's backlog. */
+  readonly maxConnections: number;
+  /** Requests one router is sent at once; more wait in HAProxy's queue; 0: no limit. */
+  readonly serverMaxConnections: number;
+  /** How long a request waits in the queue for a router before it gets 503, in ms. */
+  readonly queueTimeoutMs: number;
+  /** How long a client has to send a request's headers, in ms (408 after). */
+  readonly headerTimeoutMs: number;
+  /** How long a client has to send a request's body, in ms (408 after). */
+  readonly bodyTimeoutMs: number;
+  /** Inactivity allowed while a client is expected to send or to read what it was sent, in ms. */
+  readonly clientTimeoutMs: number;
+  /** How long an idle keep-alive connection waits for its next request, in ms. */
+  readonly keepAliveTimeoutMs: number;
+  /** Idle time before TCP keep-alive probes check that a client is still there, in ms. */
+  readonly clientKeepAliveIdleMs: number;
 }
 
 /** A service whose Meta `lb_port` names a port another frontend holds; it is not exposed. */
@@ -147,7 +172,18 @@ export const DEFAULT_LB_SETTINGS: LbSettings = Object.freeze({
   maxReloads: 50,
   routerService: "mcp-router",
   clientMaxConnections: 256,
-  clientMaxRequestRate: 500,
+  clientMaxRequestRate: 200,
+  clientRateBurst: 200,
+  clientMaxConcurrent: 64,
+  sourceMaxRequestRate: 2000,
+  maxConnections: 4096,
+  serverMaxConnections: 512,
+  queueTimeoutMs: 2_000,
+  headerTimeoutMs: 10_000,
+  bodyTimeoutMs: 30_000,
+  clientTimeoutMs: 60_000,
+  keepAliveTimeoutMs: 60_000,
+  clientKeepAliveIdleMs: 60_000,
 });
 
 /** Options of {@linkcode buildLbModel}. */

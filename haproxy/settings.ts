@@ -4,6 +4,7 @@ import { type ConsulSettings, parseConsulSettings } from "../services/runtime/co
 import { isServiceName } from "../services/runtime/consul/validate.ts";
 import { type Balance, DEFAULT_LB_SETTINGS, type LbSettings } from "./model.ts";
 import { PlatformError } from "../services/runtime/platform_error.ts";
+import { DAY_MS, formatDuration, HOUR_MS, parseDurationMs } from "./duration.ts";
 
 /** Flags of the `lb` commands (all optional). */
 export interface LbFlags {
@@ -66,6 +67,20 @@ export function parseLbConfig(
     }
     return value;
   }
+  function duration(name: string, fallbackMs: number, minMs: number, maxMs: number): number {
+    const raw = env[name];
+    if (raw === undefined || raw === "") return fallbackMs;
+    const ms = parseDurationMs(raw);
+    if (ms === null || ms < minMs || ms > maxMs) {
+      problems.push(
+        `${name} must be a duration from ${formatDuration(minMs)} to ${
+          formatDuration(maxMs)
+        } like "30s" or "500ms", got "${raw}"`,
+      );
+      return fallbackMs;
+    }
+    return ms;
+  }
   const balance = (env.LB_BALANCE || DEFAULT_LB_SETTINGS.balance) as Balance;
   if (!BALANCES.includes(balance)) {
     problems.push(`LB_BALANCE must be one of ${BALANCES.join(", ")}, got "${env.LB_BALANCE}"`);
@@ -109,7 +124,59 @@ export function parseLbConfig(
       "LB_CLIENT_MAX_RATE",
       DEFAULT_LB_SETTINGS.clientMaxRequestRate,
       0,
+      1_000_000,
+    ),
+    clientRateBurst: int(
+      "LB_CLIENT_RATE_BURST",
+      DEFAULT_LB_SETTINGS.clientRateBurst,
+      1,
       10_000_000,
+    ),
+    clientMaxConcurrent: int(
+      "LB_CLIENT_MAX_CONCURRENT",
+      DEFAULT_LB_SETTINGS.clientMaxConcurrent,
+      0,
+      1_000_000,
+    ),
+    sourceMaxRequestRate: int(
+      "LB_SOURCE_MAX_RATE",
+      DEFAULT_LB_SETTINGS.sourceMaxRequestRate,
+      0,
+      1_000_000,
+    ),
+    maxConnections: int("LB_MAX_CONN", DEFAULT_LB_SETTINGS.maxConnections, 1, 1_000_000),
+    serverMaxConnections: int(
+      "LB_SERVER_MAX_CONN",
+      DEFAULT_LB_SETTINGS.serverMaxConnections,
+      0,
+      1_000_000,
+    ),
+    queueTimeoutMs: duration("LB_QUEUE_TIMEOUT", DEFAULT_LB_SETTINGS.queueTimeoutMs, 1, HOUR_MS),
+    headerTimeoutMs: duration(
+      "LB_HEADER_TIMEOUT",
+      DEFAULT_LB_SETTINGS.headerTimeoutMs,
+      1,
+      HOUR_MS,
+    ),
+    bodyTimeoutMs: duration("LB_BODY_TIMEOUT", DEFAULT_LB_SETTINGS.bodyTimeoutMs, 1, HOUR_MS),
+    clientTimeoutMs: duration(
+      "LB_CLIENT_TIMEOUT",
+      DEFAULT_LB_SETTINGS.clientTimeoutMs,
+      1,
+      DAY_MS,
+    ),
+    keepAliveTimeoutMs: duration(
+      "LB_KEEPALIVE_TIMEOUT",
+      DEFAULT_LB_SETTINGS.keepAliveTimeoutMs,
+      1,
+      HOUR_MS,
+    ),
+    // Linux counts TCP keep-alive idle time in whole seconds.
+    clientKeepAliveIdleMs: duration(
+      "LB_CLIENT_TCP_KEEPALIVE",
+      DEFAULT_LB_SETTINGS.clientKeepAliveIdleMs,
+      1_000,
+      DAY_MS,
     ),
   });
   if (!isServiceName(settings.routerService)) {

@@ -44,3 +44,69 @@ Deno.test("parseLbConfig() takes session affinity by the MCP session header", ()
   const config = parseLbConfig({ LB_BALANCE: "hdr(mcp-session-id)" }, {}, options);
   assert.equal(config.settings.balance, "hdr(mcp-session-id)");
 });
+
+Deno.test("parseLbConfig() gives the front door's limits their defaults", () => {
+  const { settings } = parseLbConfig({}, {}, options);
+  assert.equal(settings.clientMaxRequestRate, 200);
+  assert.equal(settings.clientRateBurst, 200);
+  assert.equal(settings.clientMaxConcurrent, 64);
+  assert.equal(settings.clientMaxConnections, 256);
+  assert.equal(settings.sourceMaxRequestRate, 2000);
+  assert.equal(settings.maxConnections, 4096);
+  assert.equal(settings.serverMaxConnections, 512);
+  assert.equal(settings.queueTimeoutMs, 2_000);
+  assert.equal(settings.headerTimeoutMs, 10_000);
+  assert.equal(settings.bodyTimeoutMs, 30_000);
+  assert.equal(settings.clientTimeoutMs, 60_000);
+  assert.equal(settings.keepAliveTimeoutMs, 60_000);
+  assert.equal(settings.clientKeepAliveIdleMs, 60_000);
+});
+
+Deno.test("parseLbConfig() reads limits and durations in HAProxy's notation", () => {
+  const { settings } = parseLbConfig(
+    {
+      LB_CLIENT_MAX_RATE: "50",
+      LB_CLIENT_RATE_BURST: "100",
+      LB_CLIENT_MAX_CONCURRENT: "0",
+      LB_BODY_TIMEOUT: "1m",
+      LB_HEADER_TIMEOUT: "500ms",
+      LB_QUEUE_TIMEOUT: "1500",
+    },
+    {},
+    options,
+  );
+  assert.equal(settings.clientMaxRequestRate, 50);
+  assert.equal(settings.clientRateBurst, 100);
+  assert.equal(settings.clientMaxConcurrent, 0);
+  assert.equal(settings.bodyTimeoutMs, 60_000);
+  assert.equal(settings.headerTimeoutMs, 500);
+  assert.equal(settings.queueTimeoutMs, 1_500);
+});
+
+Deno.test("parseLbConfig() refuses bad limits with exit code 2, naming each", async (t) => {
+  const cases: [Record<string, string>, RegExp][] = [
+    [
+      { LB_CLIENT_MAX_RATE: "-1" },
+      /LB_CLIENT_MAX_RATE must be an integer from 0 to 1000000, got "-1"/,
+    ],
+    [{ LB_CLIENT_RATE_BURST: "0" }, /LB_CLIENT_RATE_BURST must be an integer from 1/],
+    [{ LB_CLIENT_MAX_CONCURRENT: "many" }, /LB_CLIENT_MAX_CONCURRENT .* got "many"/],
+    [{ LB_MAX_CONN: "0" }, /LB_MAX_CONN must be an integer from 1/],
+    [
+      { LB_BODY_TIMEOUT: "30 s" },
+      /LB_BODY_TIMEOUT must be a duration from 1ms to 1h like "30s" or "500ms", got "30 s"/,
+    ],
+    [{ LB_HEADER_TIMEOUT: "0" }, /LB_HEADER_TIMEOUT must be a duration/],
+    [{ LB_QUEUE_TIMEOUT: "2d" }, /LB_QUEUE_TIMEOUT/],
+    [{ LB_CLIENT_TCP_KEEPALIVE: "500ms" }, /LB_CLIENT_TCP_KEEPALIVE must be a duration from 1s/],
+  ];
+  for (const [env, message] of cases) {
+    await t.step(Object.keys(env).join(","), () => {
+      assert.throws(
+        () => parseLbConfig(env, {}, options),
+        (error: Error & { exitCode?: number }) =>
+          message.test(error.message) && error.exitCode === 2,
+      );
+    });
+  }
+});

@@ -1,6 +1,23 @@
 /** The ops tool's configuration: one pure function of the environment and the global flags. */
 import { UsageError } from "./errors.ts";
 
+/** The `lb` service's limits `deploy` takes from `PLATFORM_<name>` (a benchmark turns them off). */
+export const LB_LIMIT_SETTINGS = [
+  "LB_CLIENT_MAX_CONN",
+  "LB_CLIENT_MAX_RATE",
+  "LB_CLIENT_RATE_BURST",
+  "LB_CLIENT_MAX_CONCURRENT",
+  "LB_SOURCE_MAX_RATE",
+] as const;
+
+/** The routers' per-client and in-flight limits `deploy` takes from `PLATFORM_<name>` (0 lifts). */
+export const ROUTER_LIMIT_SETTINGS = [
+  "ROUTER_CLIENT_MAX_RATE",
+  "ROUTER_CLIENT_BURST",
+  "ROUTER_CLIENT_MAX_CONCURRENT",
+  "ROUTER_MAX_IN_FLIGHT",
+] as const;
+
 /** Environment variables, as `Deno.env.toObject()` gives them. */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -42,12 +59,21 @@ export interface OpsConfig {
   /** Prometheus's URL from this machine. */
   readonly prometheusUrl: string;
   /**
-   * Front door limits per client for `deploy` (`PLATFORM_LB_CLIENT_MAX_CONN`, `…_MAX_RATE`; 0
-   * lifts one): undefined keeps the stack file's defaults (256 connections, 500 requests/s).
+   * Front door limits for `deploy`, by the `lb` or router setting: `PLATFORM_<setting>` for each of
+   * {@linkcode LB_LIMIT_SETTINGS} and {@linkcode ROUTER_LIMIT_SETTINGS} (0 lifts one); one not
+   * given keeps the stack file's default.
    */
-  readonly lbClientLimits: { readonly maxConn?: number; readonly maxRate?: number };
-  /** A file holding `user:password` for HAProxy's stats; undefined: no auth. */
+  readonly lbLimits: Readonly<Record<string, string>>;
+  /**
+   * A file holding `user:password` for HAProxy's stats; undefined: `deploy` makes credentials and
+   * keeps them in `.platform/secrets/lb-stats-auth`.
+   */
   readonly statsAuthFile: string | undefined;
+  /**
+   * A file of MCP bearer tokens (one per line) the routers accept; undefined: `deploy` makes one
+   * token and keeps it in `.platform/secrets/mcp-token`.
+   */
+  readonly mcpTokensFile: string | undefined;
   /** How long commands wait for Swarm and Consul to agree, in seconds. */
   readonly timeoutSeconds: number;
   readonly json: boolean;
@@ -86,10 +112,10 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
   }
 
   /** An optional front door limit: undefined when unset. */
-  function limit(name: string): number | undefined {
+  function limit(name: string, min = 0): number | undefined {
     const raw = env[name];
     if (raw === undefined || raw.trim() === "") return undefined;
-    return integer(name, raw, 0, 0, 1_000_000);
+    return integer(name, raw, 0, min, 1_000_000);
   }
 
   const consulPort = integer(
@@ -125,6 +151,13 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     1,
     3600,
   );
+  const lbLimits = Object.freeze(Object.fromEntries(
+    [...LB_LIMIT_SETTINGS, ...ROUTER_LIMIT_SETTINGS].flatMap((name) => {
+      // A burst is at least one request; every other limit is off at 0.
+      const value = limit(`PLATFORM_${name}`, name === "LB_CLIENT_RATE_BURST" ? 1 : 0);
+      return value === undefined ? [] : [[name, String(value)]];
+    }),
+  ));
   if (problems.length > 0) throw new UsageError(`Invalid configuration: ${problems.join("; ")}`);
 
   return Object.freeze({
@@ -137,11 +170,9 @@ export function parseConfig(env: Env, flags: GlobalFlags, facts: Facts): OpsConf
     statsPort,
     prometheusPort,
     prometheusUrl: env.PLATFORM_PROMETHEUS_URL ?? `http://127.0.0.1:${prometheusPort}`,
-    lbClientLimits: {
-      maxConn: limit("PLATFORM_LB_CLIENT_MAX_CONN"),
-      maxRate: limit("PLATFORM_LB_CLIENT_MAX_RATE"),
-    },
+    lbLimits,
     statsAuthFile: env.PLATFORM_STATS_AUTH_FILE?.trim() || undefined,
+    mcpTokensFile: env.PLATFORM_MCP_TOKENS_FILE?.trim() || undefined,
     timeoutSeconds,
     json: flags.json ?? false,
     buildDir: `${facts.root}/.build`,

@@ -61,3 +61,34 @@ Deno.test("parseConfig() refuses one host port for two uses", () => {
     /ports must differ, got 8500, 8404, 8404, 9090/,
   );
 });
+
+Deno.test("parseConfig() takes the front door limits from PLATFORM_LB_*, 0 lifting one", () => {
+  assert.deepEqual(parseConfig({}, {}, FACTS).lbLimits, {});
+  const config = parseConfig(
+    {
+      PLATFORM_LB_CLIENT_MAX_CONN: "0",
+      PLATFORM_LB_CLIENT_MAX_RATE: "0",
+      PLATFORM_LB_CLIENT_MAX_CONCURRENT: " 0 ",
+      PLATFORM_LB_SOURCE_MAX_RATE: "5000",
+      PLATFORM_LB_CLIENT_RATE_BURST: "50",
+    },
+    {},
+    FACTS,
+  );
+  assert.deepEqual(config.lbLimits, {
+    LB_CLIENT_MAX_CONN: "0",
+    LB_CLIENT_MAX_RATE: "0",
+    LB_CLIENT_RATE_BURST: "50",
+    LB_CLIENT_MAX_CONCURRENT: "0",
+    LB_SOURCE_MAX_RATE: "5000",
+  });
+  assert.throws(
+    () =>
+      parseConfig(
+        { PLATFORM_LB_CLIENT_RATE_BURST: "0", PLATFORM_LB_SOURCE_MAX_RATE: "x" },
+        {},
+        FACTS,
+      ),
+    /PLATFORM_LB_CLIENT_RATE_BURST.*PLATFORM_LB_SOURCE_MAX_RATE|PLATFORM_LB_SOURCE_MAX_RATE.*PLATFORM_LB_CLIENT_RATE_BURST/,
+  );
+});

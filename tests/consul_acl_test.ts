@@ -117,6 +117,17 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
         body: "1",
       });
       assert.equal(own.status, 200, own.text);
+      // Ended sessions are written as transactions (a segment renamed as it grows).
+      const prefix = "platform/mcp-router/ended-sessions/3600/r.1/0";
+      const transaction = await status(`${consul.url}/v1/txn`, {
+        method: "PUT",
+        token: tokens["mcp-router"],
+        body: JSON.stringify([
+          { KV: { Verb: "set", Key: `${prefix}-2`, Value: btoa("a\nb") } },
+          { KV: { Verb: "delete", Key: `${prefix}-1` } },
+        ]),
+      });
+      assert.equal(transaction.status, 200, transaction.text);
       const strategy = await status(`${consul.url}/v1/kv/platform/lb-strategy/agent-echo`, {
         method: "PUT",
         token: tokens["mcp-router"],

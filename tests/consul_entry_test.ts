@@ -166,3 +166,28 @@ Deno.test("consul/entrypoint.sh refuses a secret that is not a token, with exit 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("consul/entrypoint.sh refuses a data folder another user owns, saying how to hand it over", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "consul-entry-" });
+  try {
+    const data = `${dir}/data`;
+    await Deno.mkdir(data);
+    await Deno.writeTextFile(`${data}/node-id`, "x");
+    // Another user's files: what an agent that ran as root leaves for one that runs as uid 10001.
+    const other = Deno.uid() === 0 ? 12345 : 0;
+    const handedOver = await Deno.chown(`${data}/node-id`, other, other).then(
+      () => true,
+      () => false,
+    );
+    assert.ok(handedOver, "the test can give a file to another user (it runs as root, as CI does)");
+    const result = await run(["bash", ENTRY, "agent", "-dev", `-data-dir=${data}`], {
+      CONSUL_SECRETS_DIR: `${dir}/none`,
+      CONSUL_SECRET_CONFIG: `${dir}/config.json`,
+    });
+    assert.equal(result.code, 1, result.text);
+    assert.match(result.text, new RegExp(`error: the data folder "${data}" is not owned by uid`));
+    assert.match(result.text, /--entrypoint chown <this image> -R/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -11,8 +11,8 @@ import assert from "node:assert/strict";
 import { freePort } from "./helpers/consul_dev.ts";
 import { E2E } from "./helpers/e2e_gate.ts";
 import {
-  dockerText,
-  explainRun,
+  docker,
+  explain,
   opsRun,
   serviceLabels,
   setLabels,
@@ -51,7 +51,7 @@ const ops = (...args: string[]) => opsRun(ENV, args);
 /** `autoscale status echo` as JSON: the row of echo-agent and the table's note. */
 async function echoStatus() {
   const run = await ops("autoscale", "status", "echo");
-  assert.equal(run.code, 0, explainRun(run));
+  assert.equal(run.code, 0, explain(run));
   return { row: run.json.services[0], note: run.json.note as string | null };
 }
 
@@ -79,11 +79,11 @@ Deno.test({
   ignore: !E2E,
   async fn(t) {
     const clean = await ops("destroy", "--volumes");
-    assert.equal(clean.code, 0, explainRun(clean));
+    assert.equal(clean.code, 0, explain(clean));
     try {
       await t.step("deploy: Prometheus and the autoscaler run beside the services", async () => {
         const run = await ops("deploy");
-        assert.equal(run.code, 0, explainRun(run));
+        assert.equal(run.code, 0, explain(run));
         await setLabels(ECHO, POLICY);
         const status = await echoStatus();
         assert.match(status.row.policy, /^1-3 replicas, 20 calls\/s per instance/);
@@ -107,7 +107,7 @@ Deno.test({
         const reached = Date.now() - loadedAt;
         console.log(`echo reached 3 replicas ${(reached / 1000).toFixed(1)}s after the load step`);
         const report = await probe.result();
-        assert.equal(report.code, 0, explainRun(report));
+        assert.equal(report.code, 0, explain(report));
         assert.equal(report.json.failures, 0);
         // The new instances took traffic.
         assert.equal(Object.keys(report.json.instances).length, 3, JSON.stringify(report.json));
@@ -130,8 +130,8 @@ Deno.test({
           console.log(`echo returned to 1 replica ${after.toFixed(1)}s after the load stopped`);
           assert.ok(after >= DOWN_WINDOW_S, `scaled in after ${after}s, before the down window`);
           const report = await probe.result();
-          assert.equal(report.code, 0, explainRun(report));
-          assert.equal(report.json.failures, 0, explainRun(report));
+          assert.equal(report.code, 0, explain(report));
+          assert.equal(report.json.failures, 0, explain(report));
         },
       );
 
@@ -140,7 +140,7 @@ Deno.test({
         const highest = await maxReplicasDuring(async () => {
           const probe = await startProbe(ENV, "echo", 18, 180);
           const report = await probe.result();
-          assert.equal(report.json.failures, 0, explainRun(report));
+          assert.equal(report.json.failures, 0, explain(report));
         });
         assert.equal(highest, 1);
         assert.equal(await specReplicas(ECHO), 1);
@@ -151,7 +151,7 @@ Deno.test({
         const highest = await maxReplicasDuring(async () => {
           const probe = await startProbe(ENV, "echo", 80, 90);
           const report = await probe.result();
-          assert.equal(report.json.failures, 0, explainRun(report));
+          assert.equal(report.json.failures, 0, explain(report));
         });
         assert.equal(highest, 2);
         await setLabels(ECHO, { [`${P}max`]: "3", [`${P}down_window`]: "15s" });
@@ -164,7 +164,7 @@ Deno.test({
 
       await t.step("paused: load scales nothing and status says paused", async () => {
         const pause = await ops("autoscale", "pause", "echo");
-        assert.equal(pause.code, 0, explainRun(pause));
+        assert.equal(pause.code, 0, explain(pause));
         assert.equal((await serviceLabels(ECHO))[`${P}paused`], "true");
         const highest = await maxReplicasDuring(async () => {
           const probe = await startProbe(ENV, "echo", 60, 60);
@@ -174,14 +174,14 @@ Deno.test({
         const status = await echoStatus();
         assert.equal(status.row.state, "paused");
         const resume = await ops("autoscale", "resume", "echo");
-        assert.equal(resume.code, 0, explainRun(resume));
+        assert.equal(resume.code, 0, explain(resume));
         assert.equal((await serviceLabels(ECHO))[`${P}paused`], undefined);
       });
 
       await t.step(
         "Prometheus stopped: nothing is scaled and the autoscaler says why",
         async () => {
-          await dockerText("service", "scale", "--detach", `${PROMETHEUS}=0`);
+          await docker("service", "scale", "--detach", `${PROMETHEUS}=0`);
           try {
             const highest = await maxReplicasDuring(async () => {
               const probe = await startProbe(ENV, "echo", 60, 60);
@@ -192,14 +192,14 @@ Deno.test({
             assert.equal(status.row.state, "no_data");
             assert.match(status.row.why, /not scaling without data: Cannot reach Prometheus/);
           } finally {
-            await dockerText("service", "scale", "--detach", `${PROMETHEUS}=1`);
+            await docker("service", "scale", "--detach", `${PROMETHEUS}=1`);
           }
           assert.equal(await specReplicas(PROMETHEUS), 1);
         },
       );
     } finally {
       const destroy = await ops("destroy", "--volumes");
-      assert.equal(destroy.code, 0, explainRun(destroy));
+      assert.equal(destroy.code, 0, explain(destroy));
     }
   },
 });

@@ -68,6 +68,25 @@ async function raftHealthy(servers: number): Promise<boolean> {
   return body.Healthy && body.Servers.filter((server) => server.Voter).length === servers;
 }
 
+/** Waits until status agrees, `node` is ready and Consul has three healthy voters; else says why. */
+async function untilAgreedAfterHeal(node: string): Promise<void> {
+  let last = "";
+  await until("the stack to agree again after heal", async () => {
+    const status = await ops("status");
+    const raft = await raftHealthy(3);
+    const ready = nodeOf(status, node)?.state === "ready";
+    // deno-lint-ignore no-explicit-any
+    const pending = (status.json?.services ?? []).filter((entry: any) => !entry.converged)
+      // deno-lint-ignore no-explicit-any
+      .map((entry: any) => `${entry.service} ${JSON.stringify(entry)}`);
+    last = `agreed ${status.json?.agreed}, ${node} ready ${ready}, raft healthy ${raft}; ` +
+      `not converged: ${pending.join("; ") || "none"}`;
+    return status.json?.agreed === true && ready && raft;
+  }, { timeoutMs: 180_000, intervalMs: 1000 }).catch((error) => {
+    throw new Error(`${(error as Error).message}: ${last}`);
+  });
+}
+
 /**
  * Every Consul registration of the platform's services belongs to a running task, within the
  * time the stopped tasks of a healed node take to deregister.
@@ -215,11 +234,7 @@ Deno.test({
           const heal = await ops("cluster", "heal", WORKER);
           assert.equal(heal.code, 0, explain(heal));
           // The node comes back: Swarm stops the tasks it had replaced there; they deregister.
-          await until("the stack to agree again after heal", async () => {
-            const status = await ops("status");
-            return status.json?.agreed === true && nodeOf(status, WORKER)?.state === "ready" &&
-              await raftHealthy(3);
-          }, { timeoutMs: 180_000, intervalMs: 1000 });
+          await untilAgreedAfterHeal(WORKER);
           assert.equal((await E2E.passingIds("agent-echo")).length, 3);
           await assertNoGhosts();
         },
@@ -250,10 +265,7 @@ Deno.test({
           assert.ok(seen.result.json.calls > 100, explain(seen.result));
           const heal = await ops("cluster", "heal", EDGE_WORKER);
           assert.equal(heal.code, 0, explain(heal));
-          await until("the stack to agree again after heal", async () => {
-            const again = await ops("status");
-            return again.json?.agreed === true && await raftHealthy(3);
-          }, { timeoutMs: 180_000, intervalMs: 1000 });
+          await untilAgreedAfterHeal(EDGE_WORKER);
           assert.equal(await raftServers(), 3);
           await assertNoGhosts();
         },

@@ -12,6 +12,7 @@ import { conformanceE2eStep } from "./helpers/conformance_suite.ts";
 import { E2E as RUN_E2E } from "./helpers/e2e_gate.ts";
 import { docker, e2eStack, explain, type OpsRun, statusOf } from "./helpers/e2e_stack.ts";
 import { until } from "./helpers/poll.ts";
+import { initializeBody } from "./router_harness.ts";
 
 const E2E = e2eStack("ap-e2e");
 const { stack: STACK, ops, startProbe, startHostMcpProbe, passingIds, allIds, runningTaskIds } =
@@ -73,6 +74,42 @@ Deno.test({
         // The steps below set echo's count themselves: its autoscaling policy must not change it.
         const pause = await ops("autoscale", "pause", "echo");
         assert.equal(pause.code, 0, explain(pause));
+      });
+
+      await t.step("the front door wants the bearer token and the stats credentials", async () => {
+        const status = await ops("status");
+        assert.equal(status.code, 0, explain(status));
+        assert.equal(status.json.auth.mcp, "token");
+        const tokenFile = status.json.auth.tokenFile as string;
+        assert.equal((await Deno.stat(tokenFile)).mode! & 0o777, 0o600);
+        assert.equal(
+          (await Deno.stat(tokenFile.slice(0, tokenFile.lastIndexOf("/")))).mode! & 0o777,
+          0o700,
+        );
+        const initialize = initializeBody("e2e");
+        const post = (headers: Record<string, string>) =>
+          fetch(MCP_URL, {
+            method: "POST",
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              ...headers,
+            },
+            body: initialize,
+          });
+        const denied = await post({});
+        await denied.body?.cancel();
+        assert.equal(denied.status, 401);
+        assert.equal(denied.headers.get("www-authenticate"), 'Bearer realm="mcp-router"');
+        const wrong = await post({ authorization: "Bearer not-the-token-0123456789" });
+        await wrong.body?.cancel();
+        assert.equal(wrong.status, 401);
+        const served = await post({ authorization: `Bearer ${await E2E.mcpToken()}` });
+        await served.body?.cancel();
+        assert.equal(served.status, 200);
+        const stats = await fetch(STATS_URL);
+        await stats.body?.cancel();
+        assert.equal(stats.status, 401);
       });
 
       await t.step("Consul: ACLs deny anonymous requests, the management token works", async () => {
@@ -146,18 +183,76 @@ Deno.test({
         assert.equal(statusOf(run, "weather-tool").desired, Number(replicas.trim()));
       });
 
-      await t.step("deploy again: nothing rebuilt, nothing restarted", async () => {
-        const tasks = await runningTaskIds("echo-agent");
-        const run = await ops("deploy");
-        assert.equal(run.code, 0, explain(run));
-        // deno-lint-ignore no-explicit-any
-        const actions = run.json.actions.map((action: any) => action.action);
-        assert.equal(actions.length, E2E_SERVICES, explain(run));
-        assert.ok(actions.every((action: string) => action === "unchanged"), explain(run));
-        assert.doesNotMatch(run.stderr, /^building /m);
-        assert.match(run.stderr, /Consul ACLs: policies and tokens up to date/, explain(run));
-        assert.deepEqual(await runningTaskIds("echo-agent"), tasks);
+      await t.step("every container runs as uid 10001, read-only, with no capability", async () => {
+        const ids = (await docker(
+          "ps",
+          "--quiet",
+          "--filter",
+          `label=com.docker.stack.namespace=${STACK}`,
+        )).split("\n").filter((id) => id);
+        const seen = new Set<string>();
+        for (const id of ids) {
+          // deno-lint-ignore no-explicit-any
+          const [container] = JSON.parse(await docker("inspect", id)) as any[];
+          const name = container.Config.Labels["com.docker.swarm.service.name"] as string;
+          seen.add(name);
+          assert.match(container.Config.User, /^10001:\d+$/, name);
+          assert.equal(container.HostConfig.ReadonlyRootfs, true, name);
+          assert.deepEqual(container.HostConfig.CapDrop, ["ALL"], name);
+          assert.deepEqual(container.HostConfig.CapAdd ?? [], [], name);
+          assert.ok(container.HostConfig.PidsLimit > 0, `${name}: pids limit`);
+          assert.equal((await docker("exec", id, "id", "-u")).trim(), "10001", name);
+          // The program itself (PID 1): real, effective, saved and file-system uids, and no
+          // capability in effect, permitted, or left in the bounding set to gain.
+          const status = await docker("exec", id, "cat", "/proc/1/status");
+          assert.match(status, /^Uid:\t10001\t10001\t10001\t10001$/m, name);
+          for (const set of ["CapEff", "CapPrm", "CapBnd"]) {
+            assert.match(status, new RegExp(`^${set}:\t0{16}$`, "m"), `${name}: ${set}`);
+          }
+          const write = await new Deno.Command("docker", {
+            args: ["exec", id, "touch", "/etc/written"],
+            stdout: "null",
+            stderr: "piped",
+          }).output();
+          assert.equal(write.success, false, `${name} wrote to its root file system`);
+          assert.match(new TextDecoder().decode(write.stderr), /Read-only file system/, name);
+        }
+        const expected = ["consul", "lb", "prometheus", "autoscaler", "mcp-router", "echo-agent"];
+        for (const service of expected) assert.ok(seen.has(`${STACK}_${service}`), service);
       });
+
+      await t.step(
+        "deploy again: nothing rebuilt, nothing restarted, a ghost removed",
+        async () => {
+          const tasks = await runningTaskIds("echo-agent");
+          // A passing registration no task owns (as an earlier stack leaves when Consul keeps its
+          // data): with it echo has 2 of 1 passing, and deploy agrees only once it is gone.
+          const ghost = `echo-agent-${"g".repeat(25)}`;
+          const register = await E2E.consulFetch("/v1/agent/service/register", {
+            method: "PUT",
+            body: JSON.stringify({
+              ID: ghost,
+              Name: "agent-echo",
+              Address: "10.0.0.9",
+              Port: 50051,
+              Check: { TTL: "10m", Status: "passing" },
+            }),
+          });
+          assert.equal(register.status, 200, await register.text());
+          assert.ok((await passingIds("agent-echo")).includes(ghost));
+          const run = await ops("deploy");
+          assert.equal(run.code, 0, explain(run));
+          assert.deepEqual(run.json.removedRegistrations, [ghost], explain(run));
+          assert.deepEqual(await allIds("agent-echo"), tasks.map((id) => `echo-agent-${id}`));
+          // deno-lint-ignore no-explicit-any
+          const actions = run.json.actions.map((action: any) => action.action);
+          assert.equal(actions.length, E2E_SERVICES, explain(run));
+          assert.ok(actions.every((action: string) => action === "unchanged"), explain(run));
+          assert.doesNotMatch(run.stderr, /^building /m);
+          assert.match(run.stderr, /Consul ACLs: policies and tokens up to date/, explain(run));
+          assert.deepEqual(await runningTaskIds("echo-agent"), tasks);
+        },
+      );
 
       await t.step("MCP clients call every tool, in a container and through HAProxy", async () => {
         const inside = await ops("probe", "router", "--rate", "20", "--duration", "4");
@@ -175,10 +270,12 @@ Deno.test({
           "get_weather",
           "plan_itinerary",
         ]);
-        const stats = await fetch(STATS_URL);
+        const stats = await fetch(STATS_URL, { headers: await E2E.statsHeaders() });
         assert.equal(stats.status, 200);
         assert.match(await stats.text(), /mcp-router/);
-        const metrics = await fetch(STATS_URL.replace(/\/stats$/, "/metrics"));
+        const metrics = await fetch(STATS_URL.replace(/\/stats$/, "/metrics"), {
+          headers: await E2E.statsHeaders(),
+        });
         assert.equal(metrics.status, 200);
         assert.match(
           await metrics.text(),

@@ -1,34 +1,15 @@
 import { ConsulClient } from "../services/runtime/consul/client.ts";
 import assert from "node:assert/strict";
-import {
-  ConsulEndedSessions,
-  ENDED_SESSIONS_KV_PREFIX,
-} from "../services/mcp-router/consul_ended_sessions.ts";
 import { STRATEGY_KV_PREFIX, StrategySettings } from "../services/mcp-router/strategy_settings.ts";
 import type { StrategyName } from "../services/runtime/strategies.ts";
 import { startConsulDev } from "./helpers/consul_dev.ts";
 import { type ServiceProcess, startService } from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
-import {
-  connectV1,
-  connectV2,
-  type RouterProcess,
-  sessionKeyText,
-  startRouter,
-} from "./router_harness.ts";
+import { connectV2, type RouterProcess, startRouter } from "./router_harness.ts";
 
 async function kv(consulUrl: string, method: "PUT" | "DELETE", key: string, value?: string) {
   const response = await fetch(`${consulUrl}/v1/kv/${key}`, { method, body: value });
   assert.equal(response.status, 200, await response.text());
-}
-
-async function kvKeys(consulUrl: string, prefix: string): Promise<string[]> {
-  const response = await fetch(`${consulUrl}/v1/kv/${prefix}?keys`);
-  if (response.status === 404) {
-    await response.body?.cancel();
-    return [];
-  }
-  return await response.json() as string[];
 }
 
 async function metricsOf(router: RouterProcess): Promise<string> {
@@ -128,75 +109,6 @@ Deno.test("mcp-router takes a backend's strategy from Consul KV unless the envir
   } finally {
     for (const router of routers) await router.stop();
     for (const echo of echoes) await echo.stop();
-    await consul.stop();
-  }
-});
-
-Deno.test("ConsulEndedSessions shares ended sessions and sweeps the expired ones", async () => {
-  const consul = await startConsulDev();
-  let now = 1_800_000_000_000;
-  const options = {
-    consul: new ConsulClient(consul.url),
-    maxAgeSeconds: 3600,
-    now: () => now,
-    cleanupIntervalMs: 0,
-    waitSeconds: 5,
-  };
-  const a = new ConsulEndedSessions(options);
-  const b = new ConsulEndedSessions(options);
-  try {
-    await Promise.all([a.ready(10_000), b.ready(10_000)]);
-    const issuedAt = now / 1000 - 60;
-    await a.add("session-1", issuedAt);
-    assert.equal(a.has("session-1"), true);
-    await eventually("b knows", () => Promise.resolve(b.has("session-1")), (known) => known);
-    assert.deepEqual(await kvKeys(consul.url, ENDED_SESSIONS_KV_PREFIX), [
-      `${ENDED_SESSIONS_KV_PREFIX}${issuedAt + 3600}-session-1`,
-    ]);
-    assert.equal(await b.sweep(), 0);
-    now += 3600 * 1000;
-    assert.equal(await b.sweep(), 1);
-    assert.deepEqual(await kvKeys(consul.url, ENDED_SESSIONS_KV_PREFIX), []);
-    await eventually("a forgets", () => Promise.resolve(a.has("session-1")), (known) => !known);
-  } finally {
-    await a.close();
-    await b.close();
-    await consul.stop();
-  }
-});
-
-Deno.test("mcp-router: a session ended with DELETE on router A is 404 on router B", async () => {
-  const consul = await startConsulDev();
-  const key = sessionKeyText();
-  const routers: RouterProcess[] = [];
-  try {
-    routers.push(await startRouter(consul.url, "router-a", { ROUTER_SESSION_KEY: key }));
-    routers.push(await startRouter(consul.url, "router-b", { ROUTER_SESSION_KEY: key }));
-    const [a, b] = routers;
-    const { client, transport } = await connectV1(a.url);
-    const sessionId = transport.sessionId!;
-    const listOnB = async () => {
-      const response = await fetch(b.url, {
-        method: "POST",
-        headers: {
-          "content-type": "application/json",
-          accept: "application/json, text/event-stream",
-          "mcp-session-id": sessionId,
-          "mcp-protocol-version": "2025-11-25",
-        },
-        body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" }),
-      });
-      await response.body?.cancel();
-      return response.status;
-    };
-    assert.equal(await listOnB(), 200);
-    await transport.terminateSession();
-    await client.close();
-    await eventually("router B refuses the ended session", listOnB, (status) => status === 404);
-    const keys = await kvKeys(consul.url, ENDED_SESSIONS_KV_PREFIX);
-    assert.equal(keys.length, 1);
-  } finally {
-    for (const router of routers) await router.stop();
     await consul.stop();
   }
 });

@@ -46,6 +46,20 @@ export interface RouterProcess extends ServiceProcess {
   readonly opsPort: number;
 }
 
+/** The JSON body of a 2025-11-25 `initialize` request, for raw HTTP requests in tests. */
+export function initializeBody(clientName: string): string {
+  return JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-11-25",
+      capabilities: {},
+      clientInfo: { name: clientName, version: "1" },
+    },
+  });
+}
+
 /** A base64 session key, shared by routers that must serve each other's sessions. */
 export function sessionKeyText(): string {
   return btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
@@ -61,7 +75,13 @@ export async function startRouter(
   const service = startService("mcp-router", {
     consulUrl,
     id,
-    env: { DRAIN_SECONDS: "0.2", METRICS_PORT: String(opsPort), ...env },
+    // A router refuses to start without credentials to check; tests of other things say so.
+    env: {
+      DRAIN_SECONDS: "0.2",
+      METRICS_PORT: String(opsPort),
+      ...(env.ROUTER_AUTH_TOKENS_FILE || env.ROUTER_OAUTH_ISSUER ? {} : { ROUTER_AUTH: "none" }),
+      ...env,
+    },
   });
   const router: RouterProcess = {
     ...service,

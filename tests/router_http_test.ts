@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startConsulDev } from "./helpers/consul_dev.ts";
-import { connectV1, sessionKeyText, startRouter } from "./router_harness.ts";
+import { connectV1, initializeBody, sessionKeyText, startRouter } from "./router_harness.ts";
 
 const JSON_HEADERS = {
   "content-type": "application/json",
@@ -50,20 +50,9 @@ Deno.test("mcp-router answers protocol and transport errors with the right statu
     await t.step("an Origin outside the allowed ones is 403, a local one passes", async () => {
       const ping = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "ping" });
       assert.equal((await post(open.url, ping, { origin: "https://evil.example" })).status, 403);
-      const local = await post(
-        open.url,
-        JSON.stringify({
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-11-25",
-            capabilities: {},
-            clientInfo: { name: "curl", version: "1" },
-          },
-        }),
-        { origin: "http://localhost:5173" },
-      );
+      const local = await post(open.url, initializeBody("curl"), {
+        origin: "http://localhost:5173",
+      });
       assert.equal(local.status, 200);
     });
 

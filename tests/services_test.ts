@@ -251,7 +251,7 @@ Deno.test("tools reject bad arguments naming the field, and unknown tools", asyn
 Deno.test("a bad environment exits 2 with a message", async () => {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", "services/echo-agent/main.ts"],
-    env: { PORT: "http", CHECK_INTERVAL: "often" },
+    env: { PORT: "http", CHECK_INTERVAL: "often", GRPC_MAX_CONCURRENT_STREAMS: "-1" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -259,4 +259,5 @@ Deno.test("a bad environment exits 2 with a message", async () => {
   assert.equal(output.code, 2);
   assert.match(stderr, /error: echo-agent: Invalid configuration: PORT must be an integer/);
   assert.match(stderr, /CHECK_INTERVAL must be a duration/);
+  assert.match(stderr, /GRPC_MAX_CONCURRENT_STREAMS must be an integer from 1 to 100000, got "-1"/);
 });

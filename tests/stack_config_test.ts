@@ -15,7 +15,13 @@ interface ComposeService {
   volumes?: { type: string; source: string; target: string }[];
   ports?: { target: number; published: string | number; mode: string }[];
   healthcheck?: { test: string[] };
+  user?: string;
+  read_only?: boolean;
+  cap_drop?: string[];
+  cap_add?: string[];
+  secrets?: { source: string; uid?: string; mode?: number }[];
   deploy?: {
+    resources?: { limits?: { pids?: number } };
     replicas?: number;
     labels?: Record<string, string>;
     placement?: { constraints?: string[] };
@@ -44,7 +50,10 @@ Deno.test("stack.yml holds prometheus, the autoscaler and echo's policy, as Dock
       [9090, "19090", "host"],
     ],
   );
-  assert.deepEqual(prometheus.volumes?.map((volume) => volume.target), ["/prometheus"]);
+  assert.deepEqual(prometheus.volumes?.map((volume) => volume.target), [
+    "/prometheus",
+    "/run/prometheus",
+  ]);
   assert.ok("prometheus-data" in merged.volumes);
   assert.equal(prometheus.environment?.PROMETHEUS_RETENTION_TIME, "6h");
   assert.deepEqual(prometheus.deploy?.placement?.constraints, ["node.role == manager"]);
@@ -54,6 +63,7 @@ Deno.test("stack.yml holds prometheus, the autoscaler and echo's policy, as Dock
   assert.equal(autoscaler.deploy?.replicas, 1);
   assert.deepEqual(autoscaler.deploy?.placement?.constraints, ["node.role == manager"]);
   assert.deepEqual(autoscaler.command, [
+    "--allow-read=/var/run/docker.sock",
     "--allow-write=/var/run/docker.sock",
     "services/autoscaler/main.ts",
   ]);
@@ -61,6 +71,18 @@ Deno.test("stack.yml holds prometheus, the autoscaler and echo's policy, as Dock
     ["bind", "/var/run/docker.sock"],
   ]);
   assert.equal(autoscaler.environment?.PROMETHEUS_URL, "http://prometheus:9090");
+
+  // Least privilege, as Docker reads it: merge keys and anchors resolved, pids in the limits.
+  for (const [name, service] of Object.entries(merged.services)) {
+    assert.match(service.user ?? "", /^10001:/, `${name} runs as uid 10001`);
+    assert.equal(service.read_only, true, `${name} has a read-only root file system`);
+    assert.deepEqual(service.cap_drop, ["ALL"], `${name} drops every capability`);
+    assert.equal(service.cap_add, undefined, `${name} adds no capability`);
+    assert.ok((service.deploy?.resources?.limits?.pids ?? 0) > 0, `${name} has a pids limit`);
+    for (const secret of service.secrets ?? []) {
+      assert.deepEqual([secret.uid, secret.mode], ["10001", 256], `${name}: ${secret.source}`);
+    }
+  }
 
   // echo-agent keeps its own settings and gains a valid policy.
   const echo = merged.services["echo-agent"];

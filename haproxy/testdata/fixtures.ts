@@ -98,6 +98,32 @@ export const GOLDEN_CASES: Record<string, { snapshot: ConsulSnapshot; settings: 
     },
     settings: GOLDEN_SETTINGS,
   },
+  // A benchmark's front door: no per-client limit and no per-router cap, so no tables either.
+  limits_off: {
+    snapshot: { routers: [entry("router-a", 9001)], services: {} },
+    settings: {
+      ...GOLDEN_SETTINGS,
+      clientMaxConnections: 0,
+      clientMaxRequestRate: 0,
+      clientMaxConcurrent: 0,
+      sourceMaxRequestRate: 0,
+      serverMaxConnections: 0,
+    },
+  },
+  // 50 calls/s with a burst of 125: a window of 2.5 s holding 125, Retry-After 3.
+  limits_tuned: {
+    snapshot: { routers: [entry("router-a", 9001)], services: {} },
+    settings: {
+      ...GOLDEN_SETTINGS,
+      clientMaxRequestRate: 50,
+      clientRateBurst: 125,
+      clientMaxConcurrent: 8,
+      sourceMaxRequestRate: 100,
+      bodyTimeoutMs: 5_000,
+      headerTimeoutMs: 2_500,
+      queueTimeoutMs: 500,
+    },
+  },
   exposed_services_with_auth: {
     snapshot: {
       routers: [entry("router-a", 9001)],

@@ -46,6 +46,10 @@ export interface RunContainerOptions {
   files?: Record<string, string>;
   /** Called with each line the container writes to stderr, as it comes. */
   onStderrLine?: (line: string) => void;
+  /** `uid:gid` to run as instead of the image's user. */
+  user?: string;
+  /** A read-only root file system and no capability (`--read-only --cap-drop ALL`). */
+  unprivileged?: boolean;
 }
 
 /** Options of {@linkcode DockerCli.serviceLogs}. */
@@ -309,6 +313,8 @@ export class DockerCli {
     for (const [target, source] of Object.entries(options.files ?? {})) {
       args.push("--mount", `type=bind,source=${source},target=${target},readonly`);
     }
+    if (options.user) args.push("--user", options.user);
+    if (options.unprivileged) args.push("--read-only", "--cap-drop", "ALL");
     args.push(options.image, ...options.args);
     return await this.#run(args, { check: false, onStderrLine: options.onStderrLine });
   }
@@ -356,6 +362,9 @@ export class DockerCli {
       "none",
       "--entrypoint",
       "sh",
+      // The image's own user (uid 10001) may not remove what other users wrote in the volumes.
+      "--user",
+      "0:0",
     ];
     volumes.forEach((volume, index) => {
       args.push("--mount", `type=volume,source=${volume},target=/wipe/${index}`);
@@ -395,6 +404,38 @@ export class DockerCli {
         await delay(250);
       }
     }
+  }
+
+  /** Where a volume of this engine keeps its files; `undefined` when it does not exist. */
+  async volumeMountpoint(name: string): Promise<string | undefined> {
+    const result = await this.#run(
+      ["volume", "inspect", "--format", "{{.Mountpoint}}", name],
+      { check: false },
+    );
+    return result.code === 0 ? result.stdout.trim() || undefined : undefined;
+  }
+
+  /**
+   * Gives every file of a volume to `uid`:`uid`, with a one-shot container of `image` running as
+   * root (`chown -R`): for a volume written by a program that ran as root before.
+   */
+  async chownVolume(name: string, image: string, uid: number): Promise<void> {
+    await this.#run([
+      "run",
+      "--rm",
+      "--network",
+      "none",
+      "--user",
+      "0:0",
+      "--mount",
+      `type=volume,source=${name},target=/volume`,
+      "--entrypoint",
+      "chown",
+      image,
+      "-R",
+      `${uid}:${uid}`,
+      "/volume",
+    ]);
   }
 
   /** Removes volumes by name. */

@@ -65,3 +65,33 @@ export async function writeTempSecretFile(prefix: string, text: string): Promise
   await writeSecretFile(path, text);
   return path;
 }
+
+/**
+ * Hands a file over to `uid`:`gid` (the user of a container it is mounted into); false when this
+ * process may not (it is not root), and the file stays its own.
+ */
+export async function giveFileTo(path: string, uid: number, gid: number): Promise<boolean> {
+  try {
+    await Deno.chown(path, uid, gid);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.PermissionDenied) return false;
+    throw error;
+  }
+}
+
+/** This process's user and group, as `docker run --user` takes them (`uid:gid`). */
+export function processUser(): string {
+  return `${Deno.uid()}:${Deno.gid()}`;
+}
+
+/** The user and group IDs that own `path`; `undefined` when it does not exist. */
+export async function fileOwner(path: string): Promise<{ uid: number; gid: number } | undefined> {
+  try {
+    const { uid, gid } = await Deno.stat(path);
+    return uid === null || gid === null ? undefined : { uid, gid };
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return undefined;
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+  }
+}

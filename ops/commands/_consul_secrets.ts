@@ -95,13 +95,32 @@ export async function ensureConsulSecrets(context: CommandContext): Promise<Cons
       `the Consul token of "${program}"`,
     ]),
   ];
+  await createMissingSecrets(context, wanted.map(([name, value, what]) => ({ name, value, what })));
+  return { managementToken, ...values };
+}
+
+/** One Docker secret the stack needs: its name, its value, and what it is (for the log line). */
+export interface WantedSecret {
+  readonly name: string;
+  readonly value: string;
+  readonly what: string;
+}
+
+/**
+ * Creates each secret Swarm does not hold yet, labelled with the stack so `destroy --volumes` finds
+ * it. Never prints a value. Shared by every secret `deploy` makes.
+ */
+export async function createMissingSecrets(
+  context: CommandContext,
+  wanted: readonly WantedSecret[],
+): Promise<void> {
+  const { config, docker, progress } = context;
   const labels = { [SECRET_LABEL]: config.stack };
-  for (const [name, value, what] of wanted) {
+  for (const { name, value, what } of wanted) {
     if (await docker.secretExists(name)) continue;
     progress.log(`creating secret "${name}" (${what})`);
     await docker.createSecret(name, new TextEncoder().encode(value), labels);
   }
-  return { managementToken, ...values };
 }
 
 /**

@@ -63,11 +63,14 @@ export async function ensureImages(
     ...(entrypoints.includes(AUTOSCALER_ENTRY) ? [] : [AUTOSCALER_ENTRY]),
   ];
   const healthCheck = "services/runtime/health_check.sh";
+  // The entry point of every Deno image: scopes `--allow-net` to the container's own networks.
+  const launcher = "services/runtime/deno_run.sh";
   const shared = [
     "deno.json",
     "deno.lock",
     ...await listFiles(root, "proto"),
     healthCheck,
+    launcher,
   ];
   const [dockerfile, consulDockerfile, lbDockerfile, prometheusDockerfile] = await readSourceFiles(
     root,
@@ -106,6 +109,7 @@ export async function ensureImages(
     "deno.json",
     "deno.lock",
     healthCheck,
+    launcher,
     ...await listFiles(root, "templates"),
   ]);
   for (const entry of lbEntries) {
@@ -120,6 +124,7 @@ export async function ensureImages(
     "deno.json",
     "deno.lock",
     healthCheck,
+    launcher,
     "templates/prometheus.yml.hbs",
     ...await moduleFiles(config.denoPath, root, PROMETHEUS_ENTRY),
   ]);

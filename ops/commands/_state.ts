@@ -1,8 +1,8 @@
 /** Reads the stack as Swarm, Consul and HAProxy see it. Private to the commands. */
-import { readTextFile } from "../adapters/files.ts";
+import { readStatsAuth } from "../adapters/mcp_token.ts";
+import { mcpTokenPath, statsAuthPath } from "../plan/front_door_secrets.ts";
 import { type ServiceStatus, stackStatus } from "../plan/agreement.ts";
 import type { HaproxyView } from "../../haproxy/stats_view.ts";
-import { parseStatsCredentials } from "../plan/secrets.ts";
 import { consulRegistered, type PlatformService } from "../plan/services.ts";
 import type { ConsulInstance, SwarmService } from "../plan/state.ts";
 import type { CommandContext } from "../context.ts";
@@ -30,19 +30,56 @@ export function mcpUrl(context: CommandContext): string {
   return `http://127.0.0.1:${context.config.mcpPort}/mcp`;
 }
 
+/** How clients of the stack authenticate, as `deploy` and `status` report it. */
+export interface FrontDoorAuth {
+  /** `token`: MCP wants a bearer token; `none`: deployed with `--no-auth`. */
+  mcp: "token" | "none";
+  /** Where the token (or the operator's tokens) is; null with `--no-auth`. */
+  tokenFile: string | null;
+  /** Where HAProxy's stats `user:password` is. */
+  statsAuthFile: string;
+}
+
+/** The file `deploy` keeps the MCP client token in when none is given. */
+export function keptMcpTokenFile(context: CommandContext): string {
+  return `${context.config.root}/${mcpTokenPath(context.config.stack)}`;
+}
+
+/** How clients authenticate, given whether the stack runs with `--no-auth`. */
+export function frontDoorAuth(context: CommandContext, noAuth: boolean): FrontDoorAuth {
+  return {
+    mcp: noAuth ? "none" : "token",
+    tokenFile: noAuth ? null : context.config.mcpTokensFile ?? keptMcpTokenFile(context),
+    statsAuthFile: context.config.statsAuthFile ?? keptStatsAuthFile(context),
+  };
+}
+
+/** The MCP endpoint line of `deploy` and `status`: where to send the token, or a warning. */
+export function describeMcpEndpoint(context: CommandContext, noAuth: boolean): string {
+  const auth = frontDoorAuth(context, noAuth);
+  return auth.tokenFile === null
+    ? `! MCP endpoint: ${mcpUrl(context)} takes calls WITHOUT credentials (deployed with --no-auth)`
+    : `MCP endpoint: ${
+      mcpUrl(context)
+    } (send "Authorization: Bearer <token>", token in "${auth.tokenFile}")`;
+}
+
 const credentialsRead = new WeakMap<CommandContext, Promise<string | undefined>>();
 
+/** The file `deploy` keeps HAProxy's stats credentials in when none are given. */
+export function keptStatsAuthFile(context: CommandContext): string {
+  return `${context.config.root}/${statsAuthPath(context.config.stack)}`;
+}
+
 /**
- * HAProxy's stats credentials (`user:password`) from `PLATFORM_STATS_AUTH_FILE`, checked; read
- * once per command, however often the command polls. Undefined when no file is set.
+ * HAProxy's stats credentials (`user:password`) from `PLATFORM_STATS_AUTH_FILE`, else from the
+ * file `deploy` keeps, checked; read once per command, however often the command polls.
+ * Undefined when there is neither (a stack deployed before stats credentials were the default).
  */
 export function readStatsCredentials(context: CommandContext): Promise<string | undefined> {
   let read = credentialsRead.get(context);
   if (read === undefined) {
-    const file = context.config.statsAuthFile;
-    read = file
-      ? readTextFile(file).then((text) => parseStatsCredentials(text, file))
-      : Promise.resolve(undefined);
+    read = readStatsAuth(context.config.root, { env: context.env, stack: context.config.stack });
     credentialsRead.set(context, read);
   }
   return read;

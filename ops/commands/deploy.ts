@@ -10,20 +10,41 @@ import {
 } from "../plan/nodes.ts";
 import { describeDeployAction, planDeploy } from "../plan/deploy.ts";
 import { ALL_SERVICES, OPTIONAL_SERVICES, withOptional } from "../plan/services.ts";
-import { SECRET_LABEL, sessionKeySecretName, statsAuthSecretName } from "../plan/secrets.ts";
-import { renderStack } from "../render/stack.ts";
+import { SECRET_LABEL, sessionKeySecretName } from "../plan/secrets.ts";
+import { type FileText, mcpTokenPath, planFrontDoorSecrets } from "../plan/front_door_secrets.ts";
+import { renderStack, stackVolumeNames } from "../render/stack.ts";
 import type { SwarmService } from "../plan/state.ts";
+import type { PruneAction } from "../plan/prune.ts";
 
 /** The service label that pauses the autoscaler for a service (`autoscale pause`). */
 const AUTOSCALE_PAUSED_LABEL = "platform.autoscale.paused";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
 import { ensureImages } from "./_images.ts";
-import { mcpUrl, readSnapshot, readStatsCredentials, statsUrl } from "./_state.ts";
+import {
+  describeMcpEndpoint,
+  frontDoorAuth,
+  keptStatsAuthFile,
+  mcpUrl,
+  readSnapshot,
+  statsUrl,
+} from "./_state.ts";
 import { removeStaleRegistrations } from "./prune.ts";
 import { waitForAgreement } from "./_wait.ts";
-import { applyConsulAcls, ensureConsulSecrets, managementTokenFile } from "./_consul_secrets.ts";
-import { readTextFile, writeTextFile } from "../adapters/files.ts";
+import {
+  applyConsulAcls,
+  type ConsulSecrets,
+  createMissingSecrets,
+  ensureConsulSecrets,
+  managementTokenFile,
+} from "./_consul_secrets.ts";
+import {
+  fileOwner,
+  readOptionalTextFile,
+  readTextFile,
+  writeSecretFile,
+  writeTextFile,
+} from "../adapters/files.ts";
 
 /** Options of `deploy`. */
 export interface DeployFlags {
@@ -32,9 +53,34 @@ export interface DeployFlags {
   registry?: string;
   /** Optional services to deploy too (`--with conformance-server`). */
   with?: string[];
+  /** commander's `--no-auth`: false when given. The routers then take calls without credentials. */
+  auth?: boolean;
 }
 
 const REGISTRY_ADDRESS = /^[A-Za-z0-9.-]+(:\d{1,5})?$/;
+
+/** The engine's socket as the autoscaler mounts it (stack.yml). */
+const DOCKER_SOCKET = "/var/run/docker.sock";
+/** The user every platform image runs as (services/Dockerfile and the others). */
+const PLATFORM_UID = 10001;
+
+/**
+ * The stack's volumes on this engine that a program running as root wrote (a stack deployed before
+ * its images ran as uid 10001) are given to uid 10001 once, before the new tasks start: Consul and
+ * Prometheus would otherwise fail on their own data. Other nodes' volumes are theirs to fix (the
+ * Consul entry point says how).
+ */
+async function handOverVolumes(context: CommandContext, image: string): Promise<void> {
+  const { config, docker, progress } = context;
+  const template = await readTextFile(`${config.root}/stack.yml`);
+  for (const volume of stackVolumeNames(template, config.stack)) {
+    const mountpoint = await docker.volumeMountpoint(volume);
+    const owner = mountpoint === undefined ? undefined : (await fileOwner(mountpoint))?.uid;
+    if (owner === undefined || owner === PLATFORM_UID) continue;
+    progress.log(`giving the volume ${volume} (owned by uid ${owner}) to uid ${PLATFORM_UID}`);
+    await docker.chownVolume(volume, image, PLATFORM_UID);
+  }
+}
 
 /**
  * On more than one node, the images go to a registry every node can pull from, and the stack
@@ -138,10 +184,24 @@ export async function ensureSwarm(
   return true;
 }
 
-/** The secrets the stack needs: made when missing, never printed. Returns their names. */
+/** The secret names the stack file is rendered with. */
+interface StackSecrets {
+  sessionKey: string;
+  statsAuth: string;
+  /** Undefined with `--no-auth`. */
+  mcpTokens: string | undefined;
+}
+
+/**
+ * The secrets the stack needs: made when missing, never printed. The front door's credentials
+ * come from the operator's files, else from the kept ones, else they are made and kept for the
+ * user (said once, when the file is written). Returns their names.
+ */
 async function ensureSecrets(
   context: CommandContext,
-): Promise<{ sessionKey: string; statsAuth?: string }> {
+  consulSecrets: ConsulSecrets,
+  options: { noAuth: boolean },
+): Promise<StackSecrets> {
   const { config, docker, progress } = context;
   const labels = { [SECRET_LABEL]: config.stack };
   const sessionKey = sessionKeySecretName(config.stack);
@@ -151,14 +211,37 @@ async function ensureSecrets(
     const text = btoa(String.fromCharCode(...key));
     await docker.createSecret(sessionKey, new TextEncoder().encode(text), labels);
   }
-  const credentials = await readStatsCredentials(context);
-  if (credentials === undefined) return { sessionKey };
-  const statsAuth = statsAuthSecretName(config.stack, credentials);
-  if (!(await docker.secretExists(statsAuth))) {
-    progress.log(`creating secret "${statsAuth}" (HAProxy stats credentials)`);
-    await docker.createSecret(statsAuth, new TextEncoder().encode(credentials), labels);
+  const given = async (file: string | undefined): Promise<FileText | undefined> =>
+    file === undefined ? undefined : { file, text: await readTextFile(file) };
+  const kept = async (file: string): Promise<FileText | undefined> => {
+    const text = await readOptionalTextFile(file);
+    return text === undefined ? undefined : { file, text };
+  };
+  let plan;
+  try {
+    plan = planFrontDoorSecrets({
+      stack: config.stack,
+      noAuth: options.noAuth,
+      derived: consulSecrets,
+      givenTokens: await given(config.mcpTokensFile),
+      givenStatsAuth: await given(config.statsAuthFile),
+      keptToken: await kept(`${config.root}/${mcpTokenPath(config.stack)}`),
+      keptStatsAuth: await kept(keptStatsAuthFile(context)),
+    });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
   }
-  return { sessionKey, statsAuth };
+  for (const file of plan.files) {
+    await writeSecretFile(`${config.root}/${file.path}`, file.text);
+    progress.log(file.note);
+  }
+  await createMissingSecrets(context, [
+    ...(plan.mcpTokens
+      ? [{ ...plan.mcpTokens, what: "the bearer tokens the MCP routers accept" }]
+      : []),
+    { ...plan.statsAuth, what: "HAProxy stats credentials" },
+  ]);
+  return { sessionKey, statsAuth: plan.statsAuth.name, mcpTokens: plan.mcpTokens?.name };
 }
 
 /** Runs `deploy`. */
@@ -215,8 +298,15 @@ export async function deployCommand(
   }
 
   const deployed = await publishImages(context, imageByService, registry);
-  const secrets = await ensureSecrets(context);
+  await handOverVolumes(context, images.consul);
+  const noAuth = flags.auth === false;
+  if (noAuth) {
+    progress.log(
+      `warning: --no-auth: the MCP endpoint ${urls.mcp} takes calls from anyone who reaches it`,
+    );
+  }
   const consulSecrets = await ensureConsulSecrets(context);
+  const secrets = await ensureSecrets(context, consulSecrets, { noAuth });
   const template = await readTextFile(`${config.root}/stack.yml`);
   const replicas = Object.fromEntries(
     actions.filter((action) => action.replicas !== undefined)
@@ -228,20 +318,20 @@ export async function deployCommand(
       LB_PUBLISHED_PORT: String(config.mcpPort),
       LB_STATS_PUBLISHED_PORT: String(config.statsPort),
       ROUTER_SESSION_KEY_SECRET: secrets.sessionKey,
+      ...(secrets.mcpTokens === undefined ? {} : { MCP_TOKENS_SECRET: secrets.mcpTokens }),
       // Consul's secrets are `<stack>_consul-…` (ops/plan/consul_secrets.ts).
       SECRET_PREFIX: config.stack,
       CONSUL_SERVERS: String(consulServers),
+      CONSUL_LEAVE_ON_TERMINATE: String(consulServers > 1),
       PROMETHEUS_PUBLISHED_PORT: String(config.prometheusPort),
-      ...(config.lbClientLimits.maxConn === undefined
-        ? {}
-        : { LB_CLIENT_MAX_CONN: String(config.lbClientLimits.maxConn) }),
-      ...(config.lbClientLimits.maxRate === undefined
-        ? {}
-        : { LB_CLIENT_MAX_RATE: String(config.lbClientLimits.maxRate) }),
+      // The autoscaler's group: the one that owns the engine's socket it mounts (stack.yml).
+      DOCKER_SOCKET_GID: String((await fileOwner(DOCKER_SOCKET))?.gid ?? 0),
+      ...config.lbLimits,
     },
     images: deployed,
     replicas,
     statsAuthSecret: secrets.statsAuth,
+    noAuth,
     // A deploy sets the labels the file declares: a pause of the autoscaler must survive it.
     keepLabels: pausedLabels(actual),
     omit,
@@ -254,11 +344,14 @@ export async function deployCommand(
   await applyConsulAcls(context, consulSecrets);
 
   // For the routers, agreement includes HAProxy: every router UP there, nothing else UP.
+  // Registrations no task of this stack owns (an earlier stack's, when Consul kept its data) go
+  // while waiting: passing ghosts would keep the counts from agreeing.
+  const ghosts: PruneAction[] = [];
   const agreed = await waitForAgreement(context, context.services, {
     what: `stack "${config.stack}" to run, pass in Consul and be UP in HAProxy`,
+    removeGhosts: ghosts,
   });
-  // Registrations no task of this stack owns (an earlier stack's, when Consul kept its data).
-  const removed = await removeStaleRegistrations(context, agreed);
+  const removed = [...ghosts, ...await removeStaleRegistrations(context, agreed)];
   const snapshot = removed.length === 0 ? agreed : await readSnapshot(context);
   const seconds = Math.round((context.now() - started) / 100) / 10;
   context.result(
@@ -268,13 +361,16 @@ export async function deployCommand(
       services: snapshot.statuses,
       removedRegistrations: removed.map((action) => action.instanceId),
       urls,
+      auth: frontDoorAuth(context, noAuth),
       seconds,
     },
     [
       formatStatusTable(snapshot.statuses),
       "",
-      `MCP endpoint: ${urls.mcp}`,
-      `HAProxy stats: ${urls.stats} (Prometheus: ${urls.stats.replace(/\/stats$/, "/metrics")})`,
+      describeMcpEndpoint(context, noAuth),
+      `HAProxy stats: ${urls.stats} (Prometheus: ${
+        urls.stats.replace(/\/stats$/, "/metrics")
+      }; user:password in "${context.config.statsAuthFile ?? keptStatsAuthFile(context)}")`,
       `Consul UI: ${consulUi} (log in with the management token in "${
         managementTokenFile(context)
       }")`,
@@ -296,6 +392,11 @@ export function registerDeploy(program: Command, run: CommandRunner): void {
     .option(
       "--with <service...>",
       "deploy optional services too (conformance-server: the MCP conformance suite's fixtures)",
+    )
+    .option(
+      "--no-auth",
+      "serve MCP without credentials (default: clients send the bearer token in " +
+        '".platform/secrets/mcp-token")',
     )
     .action((flags: DeployFlags) => run((context) => deployCommand(context, flags)));
 }

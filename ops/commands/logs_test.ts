@@ -3,29 +3,19 @@ import { fakeContext } from "../../tests/helpers/fake_ops.ts";
 import { resolveService } from "../plan/services.ts";
 import type { SwarmService } from "../plan/state.ts";
 import { logsCommand } from "./logs.ts";
+import { swarmService, swarmTask } from "../../tests/helpers/swarm_fixtures.ts";
 
 const ECHO = resolveService("echo");
 const WEATHER = resolveService("weather");
 
 function deployed(name: string, letters: string[]): SwarmService {
-  return {
-    id: name,
+  return swarmService(
     name,
-    fullName: `st_${name}`,
-    replicas: letters.length,
-    global: false,
-    image: "i",
-    tasks: letters.map((letter) => ({
-      id: letter.repeat(25),
-      state: "running",
-      desiredState: "running",
-      image: "i",
-      addresses: [],
-      timestamp: "",
-      current: true,
-      containerId: `container-${letter}`,
-    })),
-  };
+    letters.length,
+    letters.map((letter) =>
+      swarmTask(letter, "running", "running", { containerId: `container-${letter}` })
+    ),
+  );
 }
 
 const LOGS: Record<string, string[]> = {

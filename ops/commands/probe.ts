@@ -4,11 +4,17 @@ import { OpsError, UsageError } from "../errors.ts";
 import { type PlatformService, resolveService } from "../plan/services.ts";
 import type { CallSummary } from "../plan/stats.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { removeFile, writeTempSecretFile } from "../adapters/files.ts";
+import { giveFileTo, processUser, removeFile, writeTempSecretFile } from "../adapters/files.ts";
 import { readConsulSecrets } from "./_consul_secrets.ts";
+import { readMcpToken } from "../adapters/mcp_token.ts";
 
 /** Where the probe container finds its Consul token. */
 const PROBE_TOKEN_TARGET = "/run/secrets/consul-token";
+/** The user of the services image (services/Dockerfile). */
+const IMAGE_UID = 10001;
+
+/** Where the router probe finds the MCP bearer token. */
+const MCP_TOKEN_TARGET = "/run/secrets/mcp-token";
 
 /** Options of `probe`. */
 export interface ProbeFlags {
@@ -78,10 +84,29 @@ export async function probeCommand(
   const consulSecrets = await readConsulSecrets(context);
   const tokenFile = consulSecrets &&
     await writeTempSecretFile("probe-token-", `${consulSecrets.tokens.probe}\n`);
+  // The routers want the client token `deploy` keeps (none on a stack deployed with --no-auth);
+  // it goes in the same way, as a file removed when the probe ends.
+  const mcpToken = isRouter
+    ? await readMcpToken(context.config.root, { env: context.env, stack: context.config.stack })
+    : undefined;
+  const mcpTokenFile = mcpToken && await writeTempSecretFile("probe-mcp-token-", `${mcpToken}\n`);
+  const files: Record<string, string> = {
+    ...(tokenFile ? { [PROBE_TOKEN_TARGET]: tokenFile } : {}),
+    ...(mcpTokenFile ? { [MCP_TOKEN_TARGET]: mcpTokenFile } : {}),
+  };
+  if (mcpTokenFile) programArgs.push("--token-file", MCP_TOKEN_TARGET);
+  // The image runs as uid 10001: the files are handed to it, or (this process is not root) the
+  // probe runs as this process's user, who owns them.
+  let handedOver = true;
+  for (const file of Object.values(files)) {
+    handedOver = handedOver && await giveFileTo(file, IMAGE_UID, IMAGE_UID);
+  }
+  const user = handedOver ? undefined : processUser();
   try {
-    return await runProbe(context, service, { image, programArgs, rate, duration, tokenFile });
+    return await runProbe(context, service, { image, programArgs, rate, duration, files, user });
   } finally {
     if (tokenFile) await removeFile(tokenFile);
+    if (mcpTokenFile) await removeFile(mcpTokenFile);
   }
 }
 
@@ -93,20 +118,21 @@ async function runProbe(
     programArgs: string[];
     rate: number;
     duration: number;
-    tokenFile: string | undefined;
+    /** Host files mounted into the probe container, by path there. */
+    files: Record<string, string>;
+    /** `uid:gid` to run as, when the files could not be handed to the image's user. */
+    user: string | undefined;
   },
 ): Promise<ProbeReport> {
-  const { image, programArgs, rate, duration, tokenFile } = options;
+  const { image, programArgs, rate, duration, files } = options;
   const run = await context.docker.run({
     image,
+    ...(options.user ? { user: options.user } : {}),
+    unprivileged: true,
     network: `${context.config.stack}_platform`,
     labels: { "agent-platform.probe": context.config.stack },
-    ...(tokenFile
-      ? {
-        files: { [PROBE_TOKEN_TARGET]: tokenFile },
-        env: { CONSUL_HTTP_TOKEN_FILE: PROBE_TOKEN_TARGET },
-      }
-      : {}),
+    ...(Object.keys(files).length > 0 ? { files } : {}),
+    ...(PROBE_TOKEN_TARGET in files ? { env: { CONSUL_HTTP_TOKEN_FILE: PROBE_TOKEN_TARGET } } : {}),
     // On an overlay network the address of a killed instance swallows SYNs: with Linux's default
     // of 6 retries a connection attempt hangs for about two minutes and the calls queued on it
     // time out. One retry fails it in about 3 s, so they are retried on another instance.

@@ -38,8 +38,18 @@ export async function pruneCommand(context: CommandContext, flags: PruneFlags): 
 export async function removeStaleRegistrations(
   context: CommandContext,
   snapshot: StackSnapshot,
-): Promise<PruneAction[]> {
-  const actions = planPrune(context.services, snapshot.swarm, snapshot.instances);
+): Promise<readonly PruneAction[]> {
+  return await removeRegistrations(
+    context,
+    planPrune(context.services, snapshot.swarm, snapshot.instances),
+  );
+}
+
+/** Removes each registration of `actions` from the Consul node holding it; returns `actions`. */
+export async function removeRegistrations(
+  context: CommandContext,
+  actions: readonly PruneAction[],
+): Promise<readonly PruneAction[]> {
   for (const action of actions) {
     await context.consul.deregister(
       action.instanceId,

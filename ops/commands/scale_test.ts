@@ -1,49 +1,14 @@
 import assert from "node:assert/strict";
 import { fakeContext } from "../../tests/helpers/fake_ops.ts";
 import { resolveService } from "../plan/services.ts";
-import type { ConsulInstance, SwarmService, SwarmTask } from "../plan/state.ts";
+import { passingInstance, swarmService, swarmTask } from "../../tests/helpers/swarm_fixtures.ts";
 import { scaleCommand } from "./scale.ts";
 
 const ECHO = resolveService("echo");
 const WEATHER = resolveService("weather");
 
-function taskId(letter: string): string {
-  return letter.repeat(25);
-}
-
-function task(letter: string, state: string, desiredState = "running"): SwarmTask {
-  return {
-    id: taskId(letter),
-    state,
-    desiredState,
-    image: "i",
-    addresses: [],
-    timestamp: "",
-    current: true,
-  };
-}
-
-function swarmService(name: string, replicas: number, tasks: SwarmTask[]): SwarmService {
-  return {
-    id: name,
-    name,
-    fullName: `st_${name}`,
-    replicas,
-    global: false,
-    image: "i",
-    tasks,
-  };
-}
-
-function passing(service: string, consulName: string, letter: string): ConsulInstance {
-  return {
-    id: `${service}-${taskId(letter)}`,
-    service: consulName,
-    address: "",
-    port: 1,
-    status: "passing",
-  };
-}
+const task = swarmTask;
+const passing = passingInstance;
 
 Deno.test("scale down waits until Swarm runs exactly the desired tasks, showing the draining ones", async () => {
   // Swarm's view before the scale, then after it, one poll at a time: the removed tasks drain

@@ -5,7 +5,8 @@ import { readAutoscaleStatus } from "./autoscale.ts";
 import { formatNodeTable } from "../render/node_table.ts";
 import { formatStatusTable } from "../render/status_table.ts";
 import type { CommandContext, CommandRunner } from "../context.ts";
-import { readSnapshot } from "./_state.ts";
+import { describeMcpEndpoint, frontDoorAuth, readSnapshot, statsUrl } from "./_state.ts";
+import { AUTH_LABEL } from "../render/stack.ts";
 
 /** Runs `status`. */
 export async function statusCommand(context: CommandContext): Promise<void> {
@@ -24,6 +25,10 @@ export async function statusCommand(context: CommandContext): Promise<void> {
       note: `cannot read the autoscaler's status: ${(error as Error).message}`,
     }))
     : { rows: [], note: null };
+  // `deploy --no-auth` marks the routers' service; anything else serves MCP with credentials.
+  const router = snapshot.swarm.find((service) => service.name === "mcp-router");
+  const noAuth = router?.labels?.[AUTH_LABEL] === "none";
+  const auth = frontDoorAuth(context, noAuth);
   const text = deployed
     ? [
       formatStatusTable(snapshot.statuses) +
@@ -37,6 +42,8 @@ export async function statusCommand(context: CommandContext): Promise<void> {
         }; ${row.policy}; ${row.why})`
       ),
       ...(autoscale.note ? [`! ${autoscale.note}`] : []),
+      describeMcpEndpoint(context, noAuth),
+      `HAProxy stats: ${statsUrl(context)} (user:password in "${auth.statsAuthFile}")`,
       `Prometheus: ${context.config.prometheusUrl}/`,
     ].join("\n")
     : `stack "${context.config.stack}" is not deployed`;
@@ -49,6 +56,7 @@ export async function statusCommand(context: CommandContext): Promise<void> {
       services: snapshot.statuses,
       nodes,
       autoscale: autoscale.rows,
+      auth: deployed ? auth : null,
       prometheus: context.config.prometheusUrl,
     },
     text,

@@ -58,6 +58,19 @@ function wholeNode(index: number): NamespaceNetwork {
 const SOURCE = "192.0.2.2";
 const OPTIONS = { source: SOURCE };
 
+/** What `up` does for a node that does not exist yet, in order. */
+function newNodeSteps(node: number) {
+  return [
+    { kind: "namespace", node },
+    { kind: "link", node },
+    { kind: "link-address", node },
+    { kind: "link-up", node },
+    { kind: "link-route", node, source: SOURCE },
+    { kind: "namespace-network", node },
+    { kind: "start-engine", node },
+  ];
+}
+
 const EMPTY_HOST: HostSnapshot = {
   hostInterface: undefined,
   blackhole: false,
@@ -272,20 +285,8 @@ Deno.test("planUp() makes the host's interface, rules, and each node's namespace
     { kind: "host-route" },
     { kind: "forward-rule", rule: FORWARD_RULES[0] },
     { kind: "forward-rule", rule: FORWARD_RULES[1] },
-    { kind: "namespace", node: 2 },
-    { kind: "link", node: 2 },
-    { kind: "link-address", node: 2 },
-    { kind: "link-up", node: 2 },
-    { kind: "link-route", node: 2, source: SOURCE },
-    { kind: "namespace-network", node: 2 },
-    { kind: "start-engine", node: 2 },
-    { kind: "namespace", node: 3 },
-    { kind: "link", node: 3 },
-    { kind: "link-address", node: 3 },
-    { kind: "link-up", node: 3 },
-    { kind: "link-route", node: 3, source: SOURCE },
-    { kind: "namespace-network", node: 3 },
-    { kind: "start-engine", node: 3 },
+    ...newNodeSteps(2),
+    ...newNodeSteps(3),
   ]);
 });
 
@@ -297,13 +298,7 @@ Deno.test("planUp() changes nothing on a whole cluster, and nothing for one node
 
 Deno.test("planUp() adds only the new node after a smaller up", () => {
   assert.deepEqual(planUp(4, fullHost(), OPTIONS), [
-    { kind: "namespace", node: 4 },
-    { kind: "link", node: 4 },
-    { kind: "link-address", node: 4 },
-    { kind: "link-up", node: 4 },
-    { kind: "link-route", node: 4, source: SOURCE },
-    { kind: "namespace-network", node: 4 },
-    { kind: "start-engine", node: 4 },
+    ...newNodeSteps(4),
   ]);
 });
 

@@ -1,7 +1,9 @@
 /**
  * The stack's Consul secrets: the management token, the gossip key, the agents' tokens and every
  * program's token, their Docker secret names, and where the deploying machine keeps the
- * management token.
+ * management token. The front door's credentials (the MCP client token, HAProxy's stats
+ * password) are derived the same way when the deploying machine has none of its own
+ * (ops/plan/front_door_secrets.ts).
  *
  * Only the management token is random. Every other value is derived from it (HMAC-SHA-256 with a
  * label per value), so `deploy` can always make the tokens Consul must hold, with the SecretIDs
@@ -17,14 +19,19 @@ import { GOSSIP_KEY_BYTES, gossipKey } from "./gossip_key.ts";
 export const MANAGEMENT_TOKEN_PATH = ".platform/secrets/consul-management-token";
 
 /**
- * The management token file of `stack`, relative to the project root: the default stack's is
- * {@linkcode MANAGEMENT_TOKEN_PATH}, another stack's sits in a folder of its own, so stacks
- * deployed from one checkout (tests, a cluster) never overwrite each other's token.
+ * The file `name` of `stack`'s secrets kept on the deploying machine, relative to the project
+ * root: the default stack's sit in `.platform/secrets/`, another stack's in a folder of its own,
+ * so stacks deployed from one checkout (tests, a cluster) never overwrite each other's.
  */
-export function managementTokenPath(stack: string): string {
+export function stackSecretPath(stack: string, name: string): string {
   return stack === DEFAULT_STACK
-    ? MANAGEMENT_TOKEN_PATH
-    : `.platform/secrets/${stack}/consul-management-token`;
+    ? `.platform/secrets/${name}`
+    : `.platform/secrets/${stack}/${name}`;
+}
+
+/** The management token file of `stack` ({@linkcode MANAGEMENT_TOKEN_PATH} for the default one). */
+export function managementTokenPath(stack: string): string {
+  return stackSecretPath(stack, "consul-management-token");
 }
 
 /** The Consul token each stack service mounts (`CONSUL_HTTP_TOKEN_FILE`), by stack service. */
@@ -75,6 +82,10 @@ export interface ConsulSecretValues {
   readonly agentRecoveryToken: string;
   /** By program. */
   readonly tokens: Readonly<Record<string, string>>;
+  /** The MCP client token `deploy` offers when none is given (43 base64url characters). */
+  readonly mcpClientToken: string;
+  /** HAProxy's stats password `deploy` offers when no credentials are given. */
+  readonly statsPassword: string;
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -117,7 +128,15 @@ export async function deriveConsulSecrets(
     gossipKey: gossipKey(() => gossip.slice(0, GOSSIP_KEY_BYTES)),
     agentRecoveryToken: uuidFrom(await derive("consul agent recovery token")),
     tokens,
+    mcpClientToken: base64Url(await derive("mcp client token")),
+    statsPassword: base64Url((await derive("lb stats password")).slice(0, 24)),
   };
+}
+
+/** RFC 4648 base64url without padding: a bearer token (RFC 6750 b64token) and a safe password. */
+function base64Url(bytes: Uint8Array): string {
+  return btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
 }
 
 /** A version 4, variant 1 UUID from the first 16 of `bytes` (RFC 9562, section 5.4). */

@@ -56,3 +56,12 @@ Deno.test("consulSecretNames() names one secret per program, under the stack", (
   assert.equal(names.tokens["mcp-router"], "st_consul-token-mcp-router");
   assert.ok(!SECRET_TOKEN_PROGRAMS.includes("probe"));
 });
+
+Deno.test("deriveConsulSecrets() derives the front door's credentials too", async () => {
+  const a = await deriveConsulSecrets(MANAGEMENT, ["lb"]);
+  assert.match(a.mcpClientToken, /^[A-Za-z0-9_-]{43}$/);
+  assert.match(a.statsPassword, /^[A-Za-z0-9_-]{32}$/);
+  assert.notEqual(a.mcpClientToken.slice(0, 32), a.statsPassword);
+  const b = await deriveConsulSecrets(newManagementToken(), ["lb"]);
+  assert.notEqual(a.mcpClientToken, b.mcpClientToken);
+});

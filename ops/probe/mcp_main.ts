@@ -8,6 +8,9 @@
  *   deno run … ops/probe/mcp_main.ts --url http://127.0.0.1:8080/mcp --rate 50 --duration 20
  *   deno run … ops/probe/mcp_main.ts --consul http://consul:8500 --rate 50 --duration 20
  *
+ * `--token-file` names the file with the bearer token the routers want (`deploy` keeps it in
+ * `.platform/secrets/mcp-token`); without it the probe sends no credentials.
+ *
  * With `--url`, every request goes there (HAProxy). With `--consul`, the probe follows the passing
  * `mcp-router` instances (the failing ones when none passes) and sends each HTTP request to the
  * next one, so every session hops from router to router: it goes on only because any replica
@@ -31,6 +34,8 @@ import { splitHealthEntries } from "../../services/runtime/discovery.ts";
 import { summarizeCalls } from "../plan/stats.ts";
 import { PROBE_CALLS, type ProbeCall } from "./calls.ts";
 import { delay } from "../../services/runtime/delay.ts";
+import { bearerHeaders } from "../adapters/mcp_token.ts";
+import { parseTokenLines } from "../plan/front_door_secrets.ts";
 
 const MAX_CALLS = 100_000;
 const CALL_TIMEOUT_MS = 15_000;
@@ -45,6 +50,7 @@ const { values } = parseArgs({
     duration: { type: "string", default: "10" },
     sessions: { type: "string", default: "4" },
     stateless: { type: "string", default: "1" },
+    "token-file": { type: "string" },
   },
 });
 const rate = Number(values.rate);
@@ -60,9 +66,20 @@ if (
 ) {
   console.error(
     "error: usage: mcp_main.ts (--url URL | --consul URL) --rate R (1..1000) --duration S " +
-      "(1..3600) [--sessions N (0..64)] [--stateless N (0..64)]",
+      "(1..3600) [--sessions N (0..64)] [--stateless N (0..64)] [--token-file FILE]",
   );
   Deno.exit(2);
+}
+
+let authorization: Record<string, string> = {};
+if (values["token-file"] !== undefined) {
+  const file = values["token-file"];
+  try {
+    authorization = bearerHeaders(parseTokenLines(await Deno.readTextFile(file), file)[0]);
+  } catch (error) {
+    console.error(`error: Cannot read the MCP token from "${file}": ${(error as Error).message}`);
+    Deno.exit(2);
+  }
 }
 
 /**
@@ -153,7 +170,10 @@ function streamError(error: Error): void {
 
 async function open2025(index: number): Promise<ProbeClient> {
   const client = new ClientV1({ name: `mcp-probe-${index}`, version: "1.0.0" });
-  const transport = new TransportV1(endpoint, { fetch: fetchImpl });
+  const transport = new TransportV1(endpoint, {
+    fetch: fetchImpl,
+    requestInit: { headers: authorization },
+  });
   await client.connect(transport);
   transport.onerror = streamError;
   return {
@@ -169,7 +189,10 @@ async function open2026(index: number): Promise<ProbeClient> {
   const client = new ClientV2({ name: `mcp-probe-v2-${index}`, version: "1.0.0" }, {
     versionNegotiation: { mode: { pin: "2026-07-28" } },
   });
-  const transport = new TransportV2(endpoint, { fetch: fetchImpl });
+  const transport = new TransportV2(endpoint, {
+    fetch: fetchImpl,
+    requestInit: { headers: authorization },
+  });
   await client.connect(transport);
   return {
     era: "2026",

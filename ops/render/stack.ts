@@ -14,14 +14,27 @@ export interface RenderStackOptions {
    * service; undefined: the stats page has no auth.
    */
   statsAuthSecret?: string;
+  /**
+   * `deploy --no-auth`: the routers take calls without credentials (`ROUTER_AUTH=none`, no tokens
+   * secret), and their service carries {@linkcode AUTH_LABEL} so `status` can say so.
+   */
+  noAuth?: boolean;
   /** Service labels to set on top of the file's (`deploy.labels`), by service. */
   keepLabels?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   /** Services of the file left out of this deploy (optional ones nobody asked for). */
   omit?: readonly string[];
 }
 
+/** The routers' service label that records an explicit `deploy --no-auth` (value `none`). */
+export const AUTH_LABEL = "platform.auth";
+
+/** The stack file's secret with the routers' bearer tokens. */
+const MCP_TOKENS_SECRET = "mcp-tokens";
+
 /** Where the `lb` service finds its stats credentials. */
 export const STATS_AUTH_TARGET = "lb-stats-auth";
+/** The user every platform image runs as (services/Dockerfile and the others), for secrets. */
+export const PLATFORM_UID = "10001";
 
 /**
  * Replaces `${NAME}` and `${NAME:-default}` the way `docker stack deploy` does; `$$` is a literal
@@ -50,7 +63,8 @@ interface StackService {
   image?: string;
   deploy?: { replicas?: number; labels?: Record<string, string> };
   environment?: Record<string, string>;
-  secrets?: unknown[];
+  secrets?:
+    (string | { source?: string; target?: string; uid?: string; gid?: string; mode?: number })[];
 }
 
 interface StackDocument {
@@ -79,6 +93,7 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     if (!service) continue;
     service.deploy = { ...service.deploy, labels: { ...service.deploy?.labels, ...labels } };
   }
+  if (options.noAuth) withoutAuth(document);
   if (options.statsAuthSecret) {
     if (!services.lb) throw new Error('Stack file has no service "lb" for the stats credentials');
     document.secrets = {
@@ -89,10 +104,12 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     for (const name of ["lb", "prometheus"]) {
       const service = services[name];
       if (!service) continue;
-      // 256 is 0400: only the container's root may read it.
+      // 256 is 0400: only the container's user (the images' uid 10001) may read it.
       service.secrets = [...service.secrets ?? [], {
         source: STATS_AUTH_TARGET,
         target: STATS_AUTH_TARGET,
+        uid: PLATFORM_UID,
+        gid: PLATFORM_UID,
         mode: 256,
       }];
       service.environment = {
@@ -106,6 +123,20 @@ export function renderStack(template: string, options: RenderStackOptions): stri
     Object.entries(document).filter(([key]) => !key.startsWith("x-")),
   );
   return stringify(rendered, { aliasDuplicateObjects: false, lineWidth: 0 });
+}
+
+/** Drops the routers' bearer tokens: they serve MCP to anyone (`deploy --no-auth`). */
+function withoutAuth(document: StackDocument): void {
+  const router = document.services?.["mcp-router"];
+  if (!router) throw new Error('Stack file has no service "mcp-router" to run without auth');
+  const environment: Record<string, string> = { ...router.environment, ROUTER_AUTH: "none" };
+  delete environment.ROUTER_AUTH_TOKENS_FILE;
+  router.environment = environment;
+  router.secrets = (router.secrets ?? []).filter((entry) =>
+    (typeof entry === "string" ? entry : entry.source) !== MCP_TOKENS_SECRET
+  );
+  router.deploy = { ...router.deploy, labels: { ...router.deploy?.labels, [AUTH_LABEL]: "none" } };
+  if (document.secrets) delete document.secrets[MCP_TOKENS_SECRET];
 }
 
 /** The service names of a stack file. */

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { parse } from "yaml";
 import { consulSecretNames, STACK_SERVICE_TOKENS } from "../plan/consul_secrets.ts";
-import { interpolate, renderStack, stackServiceNames } from "./stack.ts";
+import { AUTH_LABEL, interpolate, renderStack, stackServiceNames } from "./stack.ts";
 
 const STACK_FILE = new URL("../../stack.yml", import.meta.url);
 
@@ -109,9 +109,26 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   const router = stack.services["mcp-router"];
   assert.equal(router.environment.ROUTER_SESSION_KEY_FILE, "/run/secrets/router-session-key");
   assert.deepEqual(router.secrets, [
-    { source: "router-session-key", target: "router-session-key", mode: 256 },
-    { source: "consul-token-mcp-router", target: "consul-token", mode: 256 },
+    {
+      source: "router-session-key",
+      target: "router-session-key",
+      uid: "10001",
+      gid: "10001",
+      mode: 256,
+    },
+    {
+      source: "consul-token-mcp-router",
+      target: "consul-token",
+      uid: "10001",
+      gid: "10001",
+      mode: 256,
+    },
+    { source: "mcp-tokens", target: "mcp-tokens", uid: "10001", gid: "10001", mode: 256 },
   ]);
+  // Authenticated by default: the routers read their bearer tokens from the secret.
+  assert.equal(router.environment.ROUTER_AUTH_TOKENS_FILE, "/run/secrets/mcp-tokens");
+  assert.equal(router.environment.ROUTER_AUTH, undefined);
+  assert.equal(stack.secrets["mcp-tokens"].external, true);
   assert.deepEqual(stack.secrets["router-session-key"], {
     external: true,
     name: "st_router-session-key",
@@ -125,7 +142,13 @@ Deno.test("renderStack() gives the routers their session key and the lb host-mod
   ]);
   assert.equal(lb.deploy.update_config.order, "stop-first");
   assert.equal(lb.environment.LB_STATS_AUTH_FILE, undefined);
-  assert.deepEqual(lb.secrets, [{ source: "consul-token-lb", target: "consul-token", mode: 256 }]);
+  assert.deepEqual(lb.secrets, [{
+    source: "consul-token-lb",
+    target: "consul-token",
+    uid: "10001",
+    gid: "10001",
+    mode: 256,
+  }]);
 });
 
 Deno.test("renderStack() mounts the stats credentials into the lb when given", async () => {
@@ -139,14 +162,41 @@ Deno.test("renderStack() mounts the stats credentials into the lb when given", a
   const stack = parse(rendered) as any;
   assert.equal(stack.services.lb.environment.LB_STATS_AUTH_FILE, "/run/secrets/lb-stats-auth");
   assert.deepEqual(stack.services.lb.secrets, [
-    { source: "consul-token-lb", target: "consul-token", mode: 256 },
-    { source: "lb-stats-auth", target: "lb-stats-auth", mode: 256 },
+    { source: "consul-token-lb", target: "consul-token", uid: "10001", gid: "10001", mode: 256 },
+    { source: "lb-stats-auth", target: "lb-stats-auth", uid: "10001", gid: "10001", mode: 256 },
   ]);
   assert.deepEqual(stack.secrets["lb-stats-auth"], {
     external: true,
     name: "st_lb-stats-auth-abc",
   });
   assert.deepEqual(stack.secrets["router-session-key"].external, true);
+});
+
+Deno.test("renderStack() names the tokens secret, and drops it only with noAuth", async () => {
+  const template = await Deno.readTextFile(STACK_FILE);
+  const rendered = renderStack(template, {
+    vars: { MCP_TOKENS_SECRET: "st_mcp-tokens-abc" },
+    images: {},
+  });
+  // deno-lint-ignore no-explicit-any
+  const authenticated = parse(rendered) as any;
+  assert.deepEqual(authenticated.secrets["mcp-tokens"], {
+    external: true,
+    name: "st_mcp-tokens-abc",
+  });
+  assert.equal(authenticated.services["mcp-router"].deploy.labels?.[AUTH_LABEL], undefined);
+
+  // deno-lint-ignore no-explicit-any
+  const open = parse(renderStack(template, { vars: {}, images: {}, noAuth: true })) as any;
+  const router = open.services["mcp-router"];
+  assert.equal(router.environment.ROUTER_AUTH, "none");
+  assert.equal(router.environment.ROUTER_AUTH_TOKENS_FILE, undefined);
+  assert.ok(
+    // deno-lint-ignore no-explicit-any
+    !router.secrets.some((entry: any) => entry.source === "mcp-tokens"),
+  );
+  assert.equal(open.secrets["mcp-tokens"], undefined);
+  assert.equal(router.deploy.labels[AUTH_LABEL], "none");
 });
 
 Deno.test("renderStack(): every program mounts its own Consul token; no secret on a command line or in the environment", async (t) => {

@@ -3,6 +3,7 @@ import { ConfigError, type Env, parseDurationSeconds } from "../runtime/config.t
 import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
 import { parseSessionKey } from "./session_token.ts";
 import { type LimitSettings, parseLimitSettings } from "./limit_settings.ts";
+import { type OAuthSettings, parseOAuthSettings } from "./oauth_settings.ts";
 
 /** The router's configuration. */
 export interface RouterConfig {
@@ -12,14 +13,20 @@ export interface RouterConfig {
   readonly maxBodyBytes: number;
   /** SHA-256 hex digests of the accepted bearer tokens; empty when auth is off. */
   readonly authTokenDigests: ReadonlySet<string>;
-  /** Whether a bearer token is required. */
+  /** Whether a bearer token is required: always, unless `ROUTER_AUTH=none` says otherwise. */
   readonly authRequired: boolean;
+  /** OAuth access tokens accepted besides the static ones; undefined: static tokens only. */
+  readonly oauth: OAuthSettings | undefined;
   /** The session key, or `undefined` when the router must make one. */
   readonly sessionKey: Uint8Array | undefined;
   /** Keys still accepted for tokens sealed before a rotation. */
   readonly previousSessionKeys: readonly Uint8Array[];
   /** Sessions older than this are refused, in seconds. */
   readonly sessionMaxAgeSeconds: number;
+  /** Ended sessions one router holds at most until their tokens expire. */
+  readonly endedSessionsMax: number;
+  /** Sessions one client may end: per second, and at once after a quiet spell. */
+  readonly sessionDeletes: { readonly ratePerSecond: number; readonly burst: number };
   /** Deadline of one tool call, in milliseconds. */
   readonly callDeadlineMs: number;
   /** Strategy per backend service from `LB_STRATEGY_<SERVICE>`, keyed by Consul service name form. */
@@ -40,6 +47,9 @@ export const LOCALHOST_ORIGINS: readonly string[] = ["localhost", "127.0.0.1", "
 const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
 const DEFAULT_DEADLINE_SECONDS = 60;
 const DEFAULT_SESSION_MAX_AGE_SECONDS = 24 * 60 * 60;
+const DEFAULT_ENDED_SESSIONS_MAX = 20_000;
+const DEFAULT_SESSION_DELETE_RATE = 1;
+const DEFAULT_SESSION_DELETE_BURST = 20;
 const STRATEGY_PREFIX = "LB_STRATEGY_";
 
 /** Parses the router's environment, throwing a {@linkcode ConfigError} listing every problem. */
@@ -73,6 +83,23 @@ export async function parseRouterConfig(
     problems,
   );
 
+  const endedSessionsMax = positive(
+    env,
+    "ROUTER_ENDED_SESSIONS_MAX",
+    DEFAULT_ENDED_SESSIONS_MAX,
+    problems,
+  );
+  const sessionDeletes = Object.freeze({
+    ratePerSecond: positive(
+      env,
+      "ROUTER_SESSION_DELETE_RATE",
+      DEFAULT_SESSION_DELETE_RATE,
+      problems,
+      false,
+    ),
+    burst: positive(env, "ROUTER_SESSION_DELETE_BURST", DEFAULT_SESSION_DELETE_BURST, problems),
+  });
+
   const authTokens: string[] = [];
   const tokensFile = env.ROUTER_AUTH_TOKENS_FILE?.trim();
   if (tokensFile) {
@@ -80,12 +107,37 @@ export async function parseRouterConfig(
     if (text !== undefined) {
       for (const line of text.split("\n")) {
         const token = line.trim();
-        if (token && !token.startsWith("#")) authTokens.push(token);
+        if (!token || token.startsWith("#")) continue;
+        // RFC 6750, section 2.1: what a client can send as a bearer token (b64token).
+        if (/^[A-Za-z0-9\-._~+/]+=*$/.test(token)) authTokens.push(token);
+        else {
+          problems.push(
+            `Invalid ROUTER_AUTH_TOKENS_FILE "${tokensFile}": a token has characters other than letters, digits and "-._~+/="`,
+          );
+        }
       }
       if (authTokens.length === 0) {
         problems.push(`Invalid ROUTER_AUTH_TOKENS_FILE "${tokensFile}": no token in it`);
       }
     }
+  }
+
+  const oauth = parseOAuthSettings(env, problems);
+  // Authenticated by default: a router with no credential to check refuses to start, unless the
+  // operator chose an open endpoint in so many words.
+  const authMode = env.ROUTER_AUTH?.trim() || "required";
+  const credentials = Boolean(tokensFile) || Boolean(env.ROUTER_OAUTH_ISSUER?.trim());
+  if (authMode !== "required" && authMode !== "none") {
+    problems.push(`Invalid ROUTER_AUTH "${env.ROUTER_AUTH}": expected "required" or "none"`);
+  } else if (authMode === "none" && credentials) {
+    problems.push(
+      "ROUTER_AUTH=none contradicts ROUTER_AUTH_TOKENS_FILE or ROUTER_OAUTH_ISSUER: unset one",
+    );
+  } else if (authMode === "required" && !credentials) {
+    problems.push(
+      "No credentials to check: set ROUTER_AUTH_TOKENS_FILE (static tokens) or " +
+        "ROUTER_OAUTH_ISSUER (OAuth), or ROUTER_AUTH=none to serve MCP without authentication",
+    );
   }
 
   let sessionKey: Uint8Array | undefined;
@@ -123,10 +175,13 @@ export async function parseRouterConfig(
     allowedOriginHostnames: Object.freeze(allowedOriginHostnames),
     maxBodyBytes,
     authTokenDigests: digests,
-    authRequired: digests.size > 0,
+    authRequired: authMode === "required",
+    oauth,
     sessionKey,
     previousSessionKeys: Object.freeze(previousSessionKeys),
     sessionMaxAgeSeconds,
+    endedSessionsMax,
+    sessionDeletes,
     callDeadlineMs,
     strategies,
     limits,
@@ -174,6 +229,24 @@ function duration(env: Env, name: string, fallback: number, problems: string[]):
     return fallback;
   }
   return seconds;
+}
+
+/** A positive number from `name` (an integer unless `integer` is false), else `fallback`. */
+function positive(
+  env: Env,
+  name: string,
+  fallback: number,
+  problems: string[],
+  integer = true,
+): number {
+  const text = env[name]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (Number.isFinite(value) && value > 0 && (!integer || Number.isInteger(value))) return value;
+  problems.push(
+    `Invalid ${name} "${text}": expected a positive ${integer ? "integer" : "number"}`,
+  );
+  return fallback;
 }
 
 function key(text: string, name: string, problems: string[]): Uint8Array | undefined {

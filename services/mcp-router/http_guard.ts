@@ -3,14 +3,14 @@
  * the HTTP status the transport spec asks for, or lets the request through.
  */
 import { originValidationResponse } from "@modelcontextprotocol/server";
-import { digestToken } from "./config.ts";
+import type { BearerAuth } from "./bearer_auth.ts";
 
 /** Options of {@linkcode guardRequest}. */
 export interface GuardOptions {
   /** Hostnames an `Origin` may name; `"*"` allows any. */
   allowedOriginHostnames: readonly string[];
-  /** Digests of accepted bearer tokens; empty: no auth. */
-  authTokenDigests: ReadonlySet<string>;
+  /** Checks the bearer credentials; undefined: the operator chose no auth (`ROUTER_AUTH=none`). */
+  auth: Pick<BearerAuth, "check"> | undefined;
   maxBodyBytes: number;
 }
 
@@ -32,18 +32,9 @@ export async function guardRequest(
     const rejected = originValidationResponse(request, [...options.allowedOriginHostnames]);
     if (rejected) return { response: rejected, reason: "origin" };
   }
-  if (options.authTokenDigests.size > 0) {
-    const header = request.headers.get("authorization") ?? "";
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    // Comparing digests keeps the comparison independent of how much of a token matched.
-    if (!match || !options.authTokenDigests.has(await digestToken(match[1]))) {
-      return {
-        reason: "auth",
-        response: jsonRpcError(401, -32001, "Missing or invalid bearer token", {
-          "WWW-Authenticate": 'Bearer realm="mcp-router"',
-        }),
-      };
-    }
+  if (options.auth) {
+    const outcome = await options.auth.check(request);
+    if (!outcome.ok) return { reason: "auth", response: outcome.response };
   }
   const length = request.headers.get("content-length");
   if (length !== null && Number(length) > options.maxBodyBytes) {

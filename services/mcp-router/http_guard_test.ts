@@ -1,10 +1,11 @@
 import assert from "node:assert/strict";
+import { BearerAuth } from "./bearer_auth.ts";
 import { digestToken, LOCALHOST_ORIGINS } from "./config.ts";
 import { type GuardOptions, guardRequest } from "./http_guard.ts";
 
 const OPEN: GuardOptions = {
   allowedOriginHostnames: LOCALHOST_ORIGINS,
-  authTokenDigests: new Set(),
+  auth: undefined,
   maxBodyBytes: 100,
 };
 
@@ -35,19 +36,37 @@ Deno.test("guardRequest() checks the Origin header", async (t) => {
 });
 
 Deno.test("guardRequest() wants a listed bearer token when auth is on", async (t) => {
-  const options = { ...OPEN, authTokenDigests: new Set([await digestToken("s3cret")]) };
-  const cases: [string, Record<string, string>, number | undefined][] = [
-    ["no token is 401", {}, 401],
-    ["a wrong token is 401", { authorization: "Bearer nope" }, 401],
-    ["another scheme is 401", { authorization: "Basic czNjcmV0" }, 401],
-    ["the token passes", { authorization: "Bearer s3cret" }, undefined],
+  const auth = new BearerAuth({ tokenDigests: new Set([await digestToken("s3cret")]) });
+  const options = { ...OPEN, auth };
+  const cases: [string, Record<string, string>, number | undefined, string | undefined][] = [
+    ["no token is 401", {}, 401, 'Bearer realm="mcp-router"'],
+    [
+      "a wrong token is 401 invalid_token",
+      { authorization: "Bearer nope" },
+      401,
+      'Bearer realm="mcp-router", error="invalid_token", error_description="The bearer token is not valid"',
+    ],
+    [
+      "a malformed token is 401 invalid_token",
+      { authorization: "Bearer a b" },
+      401,
+      'Bearer realm="mcp-router", error="invalid_token", error_description="The bearer token is malformed"',
+    ],
+    [
+      "another scheme is 401",
+      { authorization: "Basic czNjcmV0" },
+      401,
+      'Bearer realm="mcp-router"',
+    ],
+    ["the token passes", { authorization: "Bearer s3cret" }, undefined, undefined],
   ];
-  for (const [name, headers, status] of cases) {
+  for (const [name, headers, status, challenge] of cases) {
     await t.step(name, async () => {
       const result = await guardRequest(post(headers), options);
       assert.equal(result?.response.status, status);
       if (status === 401) {
-        assert.equal(result?.response.headers.get("www-authenticate"), 'Bearer realm="mcp-router"');
+        assert.equal(result?.reason, "auth");
+        assert.equal(result?.response.headers.get("www-authenticate"), challenge);
         await result?.response.body?.cancel();
       }
     });

@@ -1,6 +1,7 @@
 /**
  * The router's limits (issue 11): per client, router-wide, on listening streams and on slow
- * clients. Every one is an environment setting with a default; {@linkcode parseLimitSettings} adds a
+ * clients. Every one is an environment setting with a default; `0` lifts the per-client rate,
+ * burst and concurrency and the router's calls in flight (as `0` lifts HAProxy's, for a benchmark); {@linkcode parseLimitSettings} adds a
  * sentence per bad value to the caller's list, which `parseRouterConfig` turns into one
  * `ConfigError` (exit 2).
  */
@@ -71,6 +72,8 @@ export const LIMIT_DEFAULTS: Readonly<Omit<LimitSettings, "trustedProxies">> = O
 export function parseLimitSettings(env: Env, problems: string[]): LimitSettings {
   const d = LIMIT_DEFAULTS;
   const count = (name: string, fallback: number) => integer(env, name, fallback, problems);
+  const liftable = (name: string, fallback: number) =>
+    integer(env, name, fallback, problems, LIFTED);
   const ms = (name: string, fallback: number) => milliseconds(env, name, fallback, problems);
   let trustedProxies: TrustedProxyList = { addresses: [], names: [] };
   try {
@@ -80,12 +83,12 @@ export function parseLimitSettings(env: Env, problems: string[]): LimitSettings 
   }
   const settings: LimitSettings = {
     clientRate: rate(env, "ROUTER_CLIENT_MAX_RATE", d.clientRate, problems),
-    clientBurst: count("ROUTER_CLIENT_BURST", d.clientBurst),
-    clientConcurrency: count("ROUTER_CLIENT_MAX_CONCURRENT", d.clientConcurrency),
+    clientBurst: liftable("ROUTER_CLIENT_BURST", d.clientBurst),
+    clientConcurrency: liftable("ROUTER_CLIENT_MAX_CONCURRENT", d.clientConcurrency),
     clientStreams: count("ROUTER_CLIENT_MAX_STREAMS", d.clientStreams),
     maxClients: count("ROUTER_MAX_CLIENTS", d.maxClients),
     trustedProxies,
-    maxInFlight: count("ROUTER_MAX_IN_FLIGHT", d.maxInFlight),
+    maxInFlight: liftable("ROUTER_MAX_IN_FLIGHT", d.maxInFlight),
     maxBatch: count("ROUTER_MAX_BATCH", d.maxBatch),
     maxStreamsPerSession: count("ROUTER_MAX_STREAMS_PER_SESSION", d.maxStreamsPerSession),
     maxStreams: count("ROUTER_MAX_STREAMS", d.maxStreams),
@@ -116,12 +119,26 @@ export function parseLimitSettings(env: Env, problems: string[]): LimitSettings 
   return Object.freeze(settings);
 }
 
-function integer(env: Env, name: string, fallback: number, problems: string[]): number {
+/** What `0` means for a liftable limit: more than any client can reach. */
+const LIFTED = Number.MAX_SAFE_INTEGER;
+
+function integer(
+  env: Env,
+  name: string,
+  fallback: number,
+  problems: string[],
+  zero?: number,
+): number {
   const text = env[name]?.trim();
   if (!text) return fallback;
   const value = Number(text);
-  if (/^\d+$/.test(text) && Number.isSafeInteger(value) && value > 0) return value;
-  problems.push(`Invalid ${name} "${text}": expected a positive integer`);
+  if (/^\d+$/.test(text) && Number.isSafeInteger(value)) {
+    if (value > 0) return value;
+    if (zero !== undefined) return zero;
+  }
+  problems.push(
+    `Invalid ${name} "${text}": expected a positive integer${zero === undefined ? "" : " or 0"}`,
+  );
   return fallback;
 }
 
@@ -129,8 +146,13 @@ function rate(env: Env, name: string, fallback: number, problems: string[]): num
   const text = env[name]?.trim();
   if (!text) return fallback;
   const value = Number(text);
-  if (/^\d+(\.\d+)?$/.test(text) && Number.isFinite(value) && value > 0) return value;
-  problems.push(`Invalid ${name} "${text}": expected a positive number of calls per second`);
+  if (/^\d+(\.\d+)?$/.test(text) && Number.isFinite(value)) {
+    if (value > 0) return value;
+    return LIFTED;
+  }
+  problems.push(
+    `Invalid ${name} "${text}": expected a number of calls per second (0 lifts the limit)`,
+  );
   return fallback;
 }
 

@@ -15,6 +15,23 @@ Deno.test("parseLimitSettings() has the issue's defaults", () => {
   });
 });
 
+Deno.test("parseLimitSettings() lifts the per-client and in-flight limits at 0", () => {
+  const problems: string[] = [];
+  const settings = parseLimitSettings({
+    ROUTER_CLIENT_MAX_RATE: "0",
+    ROUTER_CLIENT_BURST: "0",
+    ROUTER_CLIENT_MAX_CONCURRENT: "0",
+    ROUTER_MAX_IN_FLIGHT: "0",
+  }, problems);
+  assert.deepEqual(problems, []);
+  for (const value of [settings.clientRate, settings.clientBurst, settings.clientConcurrency]) {
+    assert.equal(value, Number.MAX_SAFE_INTEGER);
+  }
+  assert.equal(settings.maxInFlight, Number.MAX_SAFE_INTEGER);
+  parseLimitSettings({ ROUTER_MAX_STREAMS: "0" }, problems);
+  assert.deepEqual(problems, ['Invalid ROUTER_MAX_STREAMS "0": expected a positive integer']);
+});
+
 Deno.test("parseLimitSettings() reads every setting and lists every bad one", () => {
   const problems: string[] = [];
   const settings = parseLimitSettings({
@@ -36,7 +53,7 @@ Deno.test("parseLimitSettings() reads every setting and lists every bad one", ()
   const bad: string[] = [];
   parseLimitSettings({
     ROUTER_CLIENT_MAX_RATE: "fast",
-    ROUTER_CLIENT_MAX_CONCURRENT: "0",
+    ROUTER_CLIENT_MAX_CONCURRENT: "-1",
     ROUTER_MAX_STREAMS: "-3",
     ROUTER_CLIENT_BURST: "8",
     ROUTER_BODY_TIMEOUT: "soon",
@@ -46,7 +63,8 @@ Deno.test("parseLimitSettings() reads every setting and lists every bad one", ()
   assert.match(bad[0], /^Invalid ROUTER_TRUSTED_PROXIES: "10\.0\.0\.0\/40"/);
   assert.ok(
     bad.some((p) =>
-      p === 'Invalid ROUTER_CLIENT_MAX_RATE "fast": expected a positive number of calls per second'
+      p ===
+        'Invalid ROUTER_CLIENT_MAX_RATE "fast": expected a number of calls per second (0 lifts the limit)'
     ),
   );
   assert.ok(bad.some((p) => p.startsWith('Invalid ROUTER_BODY_TIMEOUT "soon"')));

@@ -15,11 +15,12 @@ import { bootLogger } from "../runtime/run_service.ts";
 import { checkTiming, ConsulRegistrar } from "../runtime/registration.ts";
 import { BackendDirectory } from "./backend_directory.ts";
 import { parseRouterConfig, type RouterConfig } from "./config.ts";
-import { ConsulEndedSessions } from "./consul_ended_sessions.ts";
+import { ConsulEndedSessions, endedSessionsWriter } from "./consul_ended_sessions.ts";
 import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
 import { ConnectionGuard } from "./connection_guard.ts";
 import { CONNECTION_HEADER, PEER_HEADER } from "./request_framing.ts";
+import { JwksCache } from "./jwks_cache.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
 import { onStopSignals } from "../runtime/stop_signals.ts";
@@ -93,7 +94,10 @@ directory.ready().then(
 
 const ended = new ConsulEndedSessions({
   consul,
+  writer: endedSessionsWriter(config.serviceId),
   maxAgeSeconds: routerConfig.sessionMaxAgeSeconds,
+  capacity: routerConfig.endedSessionsMax,
+  perClient: routerConfig.sessionDeletes,
   logger,
 });
 ended.start();
@@ -107,7 +111,15 @@ const service = createRouterService({
   metrics,
   logger,
   serverInfo: { name: PROGRAM, version: VERSION },
+  ...(routerConfig.oauth
+    ? { accessTokenKeys: new JwksCache(routerConfig.oauth.jwksUrl, { logger }).getKey }
+    : {}),
 });
+if (!routerConfig.authRequired) {
+  logger.warn(
+    "ROUTER_AUTH=none: MCP is served to anyone who reaches this port, without credentials",
+  );
+}
 
 // Deno.serve has no read timeouts: clients reach it through the connection guard, which adds
 // them, on loopback (connection_guard.ts). The guard names each request's source address.

@@ -34,6 +34,7 @@ import { type ListeningStreams, whenBodyEnds } from "./listening_streams.ts";
 import { NotificationStream } from "./notification_stream.ts";
 import type { Counter, MetricsRegistry } from "../runtime/metrics.ts";
 import { randomSessionId, type SessionClaims, type SessionCodec } from "./session_token.ts";
+import { clientKey } from "./client_rate_limit.ts";
 import type {
   CallLog,
   CallProgress,
@@ -62,10 +63,20 @@ import {
 
 /** Sessions ended with DELETE: refused afterwards by every replica that knows. */
 export interface EndedSessions {
+  /** Whether ended sessions were read once; until then a session cannot be checked. */
+  readonly loaded: boolean;
   has(sid: string): boolean;
-  /** Records the end; resolves once other replicas can learn of it. */
-  add(sid: string, issuedAt: number): void | Promise<void>;
+  /** Ends a session for `client` (who pays for it), or says why not now. */
+  end(session: { sid: string; issuedAt: number }, client: string): Promise<EndDecision>;
 }
+
+/** The outcome of {@linkcode EndedSessions.end}: ended, or an answer saying when to retry. */
+export type EndDecision = { readonly ended: true } | {
+  readonly ended: false;
+  readonly status: 429 | 503;
+  readonly retryAfterSeconds: number;
+  readonly message: string;
+};
 
 /** Options of {@linkcode McpEndpoint}. */
 export interface McpEndpointOptions {
@@ -404,10 +415,9 @@ export class McpEndpoint {
     let sid: string | undefined;
     if (call.sessionId !== undefined) {
       const session = await this.#options.sessions.open(call.sessionId);
-      if (session === undefined || this.#options.ended.has(session.sid)) {
-        return jsonRpcError(404, -32001, "Session not found");
-      }
-      sid = session.sid;
+      const refused = this.#refuseSession(session);
+      if (refused !== undefined) return refused;
+      sid = session!.sid;
     }
     const tool = this.#options.catalog().byName.get(call.name);
     if (tool !== undefined && tool.mode !== "UNARY") return undefined;
@@ -600,24 +610,47 @@ export class McpEndpoint {
       }
       return this.#initialize(request, body);
     }
-    const session = await this.#options.sessions.open(header);
-    if (session === undefined || this.#options.ended.has(session.sid)) {
-      return jsonRpcError(404, -32001, "Session not found");
-    }
+    const found = await this.#options.sessions.open(header);
+    const refused = this.#refuseSession(found);
+    if (refused !== undefined) return refused;
+    const session = found!;
     switch (request.method) {
       case "POST":
         return this.#post(request, body, session, budget?.connectionClosed);
       case "GET":
         return this.#listen(request, session, budget);
-      case "DELETE":
-        await this.#options.ended.add(session.sid, session.issuedAt);
+      case "DELETE": {
+        // The client as the limits know it (token, else address behind a trusted proxy).
+        const client = budget?.client ?? await clientKey(request);
+        const decision = await this.#options.ended.end(session, client);
+        if (!decision.ended) {
+          return jsonRpcError(decision.status, -32000, decision.message, {
+            "Retry-After": String(decision.retryAfterSeconds),
+          });
+        }
         this.#options.surface.subscriptions.dropSession(session.sid);
         this.#options.surface.logLevels.delete(session.sid);
         this.#options.logger.info("Session ended", { sid: session.sid });
         return new Response(null, { status: 200 });
+      }
       default:
         return jsonRpcError(405, -32000, "Method not allowed.");
     }
+  }
+
+  /** The answer for a session that cannot be served: unknown or ended (404), or not checkable. */
+  #refuseSession(session: SessionClaims | undefined): Response | undefined {
+    // MCP transport: a request with an ended or unknown session ID is answered 404.
+    if (session === undefined) return jsonRpcError(404, -32001, "Session not found");
+    if (!this.#options.ended.loaded) {
+      return jsonRpcError(503, -32000, "Ended sessions not loaded yet; try again shortly", {
+        "Retry-After": "1",
+      });
+    }
+    if (this.#options.ended.has(session.sid)) {
+      return jsonRpcError(404, -32001, "Session not found");
+    }
+    return undefined;
   }
 
   async #initialize(request: Request, body: unknown): Promise<Response> {

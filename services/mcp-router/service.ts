@@ -1,16 +1,20 @@
 /**
- * The router's HTTP surface: `/mcp` behind the Origin, token and body checks and the client limits
- * ({@linkcode RouterService.fetch}, the public MCP port), and `/healthz`, `/readyz`, `/metrics` on
- * the ops port only ({@linkcode RouterService.ops}): what a scraper or probe reads is not for
- * clients. Per-request facts go to metrics, labelled by route, never by the raw path (every unique
- * 404 path would be a series for ever); the per-request log line is at debug level (at info it
- * cost more CPU than the call, in the router and in Docker's log driver).
+ * The router's HTTP surface: `/mcp` behind the Origin, token and body checks and the client limits,
+ * and its OAuth Protected Resource Metadata (RFC 9728) when OAuth is on
+ * ({@linkcode RouterService.fetch}, the public MCP port); `/healthz`, `/readyz`, `/metrics` on the
+ * ops port only ({@linkcode RouterService.ops}): what a scraper or probe reads is not for clients.
+ * Per-request facts go to metrics, labelled by route, never by the raw path (every unique 404 path
+ * would be a series for ever); the per-request log line is at debug level (at info it cost more
+ * CPU than the call, in the router and in Docker's log driver).
  */
 import type { Logger } from "../runtime/logger.ts";
 import type { BackendDirectory } from "./backend_directory.ts";
 import type { RouterConfig } from "./config.ts";
 import { digestToken } from "./config.ts";
-import { guardRequest, jsonRpcError } from "./http_guard.ts";
+import type { JWTVerifyGetKey } from "jose";
+import { BearerAuth } from "./bearer_auth.ts";
+import { type GuardOptions, guardRequest, jsonRpcError } from "./http_guard.ts";
+import { RESOURCE_METADATA_PREFIX, resourceMetadata } from "./oauth_settings.ts";
 import { type EndedSessions, McpEndpoint, refusalResponse } from "./mcp_endpoint.ts";
 import { type CallTicket, ClientLimits, isRefusal, type Refusal } from "./client_limits.ts";
 import { ListeningStreams } from "./listening_streams.ts";
@@ -34,6 +38,8 @@ export interface RouterServiceOptions {
   serverInfo: { name: string; version: string };
   /** The clock of the limits; default `Date.now`. */
   now?: () => number;
+  /** The OAuth issuer's keys (a `JwksCache`'s `getKey`); needed when `config.oauth` is set. */
+  accessTokenKeys?: JWTVerifyGetKey;
 }
 
 /** The router, ready to be mounted on `Deno.serve`. */
@@ -175,6 +181,32 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   );
   let draining = false;
   let inFlight = 0;
+  const guard: GuardOptions = {
+    allowedOriginHostnames: config.allowedOriginHostnames,
+    maxBodyBytes: config.maxBodyBytes,
+    auth: config.authRequired
+      ? new BearerAuth({
+        tokenDigests: config.authTokenDigests,
+        oauth: config.oauth,
+        keys: options.accessTokenKeys,
+      })
+      : undefined,
+  };
+  // RFC 9728, section 3.1: the path-suffixed form for the resource, and the bare form that
+  // clients try when they only know the host.
+  const metadataPaths = config.oauth
+    ? new Set([config.oauth.resourceMetadataPath, RESOURCE_METADATA_PREFIX])
+    : new Set<string>();
+
+  function serveResourceMetadata(request: Request): Response {
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return new Response(null, { status: 405, headers: { Allow: "GET, HEAD" } });
+    }
+    // Public by design: clients read it before they hold a token, browsers from any origin.
+    return Response.json(resourceMetadata(config.oauth!), {
+      headers: { "Cache-Control": "max-age=3600", "Access-Control-Allow-Origin": "*" },
+    });
+  }
 
   async function serveMcp(
     request: Request,
@@ -190,7 +222,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
         message: `The router is saturated: at most ${limitSettings.maxInFlight} calls in flight`,
       });
     }
-    const rejected = await guardRequest(request, config);
+    const rejected = await guardRequest(request, guard);
     if (rejected) return rejected.response;
     const client = await clientKey(request, peer);
     let ticket: CallTicket | undefined;
@@ -262,11 +294,16 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
   ): Promise<Response> {
     const started = performance.now();
     const path = pathOf(request.url);
-    const route = path === "/mcp" ? MCP_ROUTE : OTHER_ROUTE;
+    const route = path === "/mcp"
+      ? MCP_ROUTE
+      : metadataPaths.has(path)
+      ? METADATA_ROUTE
+      : OTHER_ROUTE;
     inFlight++;
     let response: Response;
     try {
       if (route === MCP_ROUTE) response = await serveMcp(request, peer, connectionClosed);
+      else if (route === METADATA_ROUTE) response = serveResourceMetadata(request);
       // The path is not echoed: the answer to a probe says nothing about what exists elsewhere.
       else response = jsonRpcError(404, -32000, "Not found: the MCP endpoint is /mcp");
     } catch (error) {
@@ -297,7 +334,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     }
     if (path === "/healthz") return new Response("ok\n");
     if (path === "/readyz") {
-      const ready = directory.loaded && !draining;
+      const ready = directory.loaded && options.ended.loaded && !draining;
       return new Response(ready ? "ready\n" : "not ready\n", { status: ready ? 200 : 503 });
     }
     if (path === "/metrics") return renderMetrics();
@@ -325,6 +362,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
 }
 
 const MCP_ROUTE = { path: "/mcp" } as const;
+const METADATA_ROUTE = { path: "/.well-known/oauth-protected-resource" } as const;
 const OTHER_ROUTE = { path: "other" } as const;
 const OTHER_METHOD = { method: "other" };
 const METHOD_LABELS: Record<string, { method: string }> = {

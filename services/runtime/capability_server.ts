@@ -42,8 +42,10 @@ export interface CapabilityServerOptions {
   now?: () => number;
   /** Called when a tool call ends (metrics). */
   onCallEnd?: (call: CallRecord) => void;
-  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection; default 1000. */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection (`GRPC_MAX_CONCURRENT_STREAMS`). */
   maxConcurrentStreams?: number;
+  /** The longest a call may run, in ms, whatever its `grpc-timeout` (`GRPC_MAX_DEADLINE`). */
+  maxDeadlineMs?: number;
 }
 
 /** A gRPC server for one service, not yet bound. */
@@ -84,7 +86,10 @@ export function createCapabilityServer(
     ) => [tool.name, { definition: tool, validate: compileValidator(tool.inputSchema) }]),
   );
   const toolNames = [...tools.keys()].map((name) => `"${name}"`).join(", ");
-  const server = new GrpcServer({ maxConcurrentStreams: options.maxConcurrentStreams });
+  const server = new GrpcServer({
+    maxConcurrentStreams: options.maxConcurrentStreams,
+    maxDeadlineMs: options.maxDeadlineMs,
+  });
   server.setHealth("", "SERVING");
   server.setHealth(CAPABILITY_HEALTH_NAME, "SERVING");
   let inFlight = 0;
@@ -319,7 +324,7 @@ export function createCapabilityServer(
     } catch (error) {
       throw toStatus(error);
     }
-  });
+  }, { longLived: true });
 
   return {
     server,

@@ -2,6 +2,10 @@
 import { type ConsulSettings, parseConsulSettings } from "./consul/settings.ts";
 import { LOG_LEVELS, type LogLevel } from "./logger.ts";
 import { ConfigurationError } from "./platform_error.ts";
+import { DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_DEADLINE_MS } from "./grpc_server.ts";
+
+/** A stream limit above this is no limit for a service (each stream holds a handler). */
+const MAX_STREAMS = 100_000;
 
 /** A service's configuration. */
 export interface ServiceConfig {
@@ -28,6 +32,10 @@ export interface ServiceConfig {
   readonly expose: ServiceExposure | null;
   /** Port of the Prometheus `/metrics` endpoint (Consul Meta `metrics_port`); 0: any free port. */
   readonly metricsPort: number;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS of each gRPC connection (`GRPC_MAX_CONCURRENT_STREAMS`). */
+  readonly grpcMaxConcurrentStreams: number;
+  /** The longest a gRPC call may run whatever its `grpc-timeout`, in ms (`GRPC_MAX_DEADLINE`). */
+  readonly grpcMaxDeadlineMs: number;
 }
 
 /** How HAProxy exposes a service: its frontend port and protocol (Consul Meta `lb_port`, `lb_mode`). */
@@ -147,6 +155,17 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     }
   }
 
+  const streamsText = text("GRPC_MAX_CONCURRENT_STREAMS", String(DEFAULT_MAX_CONCURRENT_STREAMS));
+  const grpcMaxConcurrentStreams = Number(streamsText);
+  if (
+    !/^\d+$/.test(streamsText) || grpcMaxConcurrentStreams < 1 ||
+    grpcMaxConcurrentStreams > MAX_STREAMS
+  ) {
+    problems.push(
+      `GRPC_MAX_CONCURRENT_STREAMS must be an integer from 1 to ${MAX_STREAMS}, got "${streamsText}"`,
+    );
+  }
+
   const config: ServiceConfig = {
     consulUrl: consul.settings.address,
     consul: consul.settings,
@@ -160,6 +179,13 @@ export function parseServiceConfig(env: Env, defaults: ConfigDefaults): ServiceC
     logLevel: logLevel as LogLevel,
     expose,
     metricsPort,
+    grpcMaxConcurrentStreams: Number.isInteger(grpcMaxConcurrentStreams) &&
+        grpcMaxConcurrentStreams >= 1 && grpcMaxConcurrentStreams <= MAX_STREAMS
+      ? grpcMaxConcurrentStreams
+      : DEFAULT_MAX_CONCURRENT_STREAMS,
+    grpcMaxDeadlineMs: Math.round(
+      1000 * duration("GRPC_MAX_DEADLINE", DEFAULT_MAX_DEADLINE_MS / 1000, 0.001, 86_400),
+    ),
   };
   if (problems.length > 0) throw new ConfigError(problems);
   return Object.freeze(config);

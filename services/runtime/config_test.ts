@@ -18,6 +18,8 @@ Deno.test("parseServiceConfig() fills every default", () => {
     logLevel: "info",
     expose: null,
     metricsPort: 51052,
+    grpcMaxConcurrentStreams: 256,
+    grpcMaxDeadlineMs: 300_000,
   });
   assert.ok(Object.isFrozen(config));
 });
@@ -129,4 +131,36 @@ Deno.test("pickAddresses() keeps non-loopback IPv4 in order", () => {
     ]),
     ["10.0.1.5", "172.18.0.3"],
   );
+});
+
+Deno.test("parseServiceConfig() reads the gRPC stream limit and maximum deadline", async (t) => {
+  await t.step("given", () => {
+    const config = parseServiceConfig(
+      { GRPC_MAX_CONCURRENT_STREAMS: "100", GRPC_MAX_DEADLINE: "2m" },
+      DEFAULTS,
+    );
+    assert.equal(config.grpcMaxConcurrentStreams, 100);
+    assert.equal(config.grpcMaxDeadlineMs, 120_000);
+  });
+  for (
+    const [env, message] of [
+      [
+        { GRPC_MAX_CONCURRENT_STREAMS: "0" },
+        /GRPC_MAX_CONCURRENT_STREAMS must be an integer from 1 to 100000, got "0"/,
+      ],
+      [{ GRPC_MAX_CONCURRENT_STREAMS: "1e3" }, /GRPC_MAX_CONCURRENT_STREAMS .* got "1e3"/],
+      [
+        { GRPC_MAX_DEADLINE: "forever" },
+        /GRPC_MAX_DEADLINE must be a duration from 0\.001s to 86400s/,
+      ],
+      [{ GRPC_MAX_DEADLINE: "0" }, /GRPC_MAX_DEADLINE must be a duration/],
+    ] as const
+  ) {
+    await t.step(JSON.stringify(env), () => {
+      assert.throws(
+        () => parseServiceConfig(env, DEFAULTS),
+        (error: Error) => error instanceof ConfigError && message.test(error.message),
+      );
+    });
+  }
 });

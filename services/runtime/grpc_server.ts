@@ -9,6 +9,8 @@
  * (RESOURCE_EXHAUSTED), graceful drain (no new connections; GOAWAY where clients survive it, see
  * {@linkcode GrpcServerOptions.goawayOnDrain}), and answers
  * in the wire format every gRPC client reads (grpc-js, the platform's own channel, HAProxy's h2).
+ * Added: a server-side maximum deadline ({@linkcode GrpcServerOptions.maxDeadlineMs}), so a call
+ * without `grpc-timeout`, or with a longer one, cannot hold a stream and its handler forever.
  */
 import type { HeaderField } from "./hpack.ts";
 import { Http2ServerConnection, type Http2ServerStream } from "./http2_server.ts";
@@ -77,8 +79,14 @@ export type BidiStreamMethod = (call: BidiCall) => BidiReceiver;
 
 /** Options of {@linkcode GrpcServer}. */
 export interface GrpcServerOptions {
-  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection; default 1000. */
+  /** SETTINGS_MAX_CONCURRENT_STREAMS per connection; default {@linkcode DEFAULT_MAX_CONCURRENT_STREAMS}. */
   maxConcurrentStreams?: number;
+  /**
+   * The longest a call may run, in ms, whatever its `grpc-timeout` (none counts as infinite); it
+   * then ends with DEADLINE_EXCEEDED and its handler's signal aborts. Default
+   * {@linkcode DEFAULT_MAX_DEADLINE_MS}. Methods added as `longLived` (watches) are exempt.
+   */
+  maxDeadlineMs?: number;
   /** Largest request message; default 4 MiB, grpc's default. */
   maxMessageBytes?: number;
   /**
@@ -89,6 +97,29 @@ export interface GrpcServerOptions {
    * connections until they are idle and closed.
    */
   goawayOnDrain?: boolean;
+}
+
+/** Options of the `add*` methods of {@linkcode GrpcServer}. */
+export interface MethodOptions {
+  /**
+   * A watch that lives as long as its subscription (health Watch, a resource watch): the server's
+   * maximum deadline does not apply, only the caller's `grpc-timeout`. Its cost is bounded by
+   * SETTINGS_MAX_CONCURRENT_STREAMS instead.
+   */
+  longLived?: boolean;
+}
+
+/** Default SETTINGS_MAX_CONCURRENT_STREAMS: RFC 9113 §6.5.2 asks for no less than 100. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 256;
+/** Default maximum deadline: five times the router's default call deadline (60 s). */
+export const DEFAULT_MAX_DEADLINE_MS = 300_000;
+/** Longer timers fire at once (setTimeout's 32-bit limit): such a deadline is no deadline. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** When a call ends on its deadline (ms; undefined: never) and what it is told then. */
+interface CallDeadline {
+  ms: number | undefined;
+  message: string;
 }
 
 /** Health of a service in `grpc.health.v1`. */
@@ -124,33 +155,69 @@ export class GrpcServer {
   readonly #health = new Map<string, HealthStatus>();
   readonly #watchers = new Set<{ service: string; send: (status: number) => void }>();
   readonly #connections = new Set<Http2ServerConnection>();
+  readonly #longLived = new Set<string>();
   readonly #maxConcurrentStreams: number;
+  readonly #maxDeadlineMs: number;
   readonly #maxMessageBytes: number;
   readonly #goawayOnDrain: boolean;
   #listener: Deno.Listener | undefined;
   #accepting: Promise<void> | undefined;
 
   constructor(options: GrpcServerOptions = {}) {
-    this.#maxConcurrentStreams = options.maxConcurrentStreams ?? 1000;
+    this.#maxConcurrentStreams = options.maxConcurrentStreams ?? DEFAULT_MAX_CONCURRENT_STREAMS;
+    this.#maxDeadlineMs = options.maxDeadlineMs ?? DEFAULT_MAX_DEADLINE_MS;
     this.#maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE;
     this.#goawayOnDrain = options.goawayOnDrain ?? false;
     this.#unary.set(HEALTH_CHECK, (request) => Promise.resolve(this.#check(request)));
-    this.#streaming.set(HEALTH_WATCH, (request, call, send) => this.#watch(request, call, send));
+    this.addServerStream(HEALTH_WATCH, (request, call, send) => this.#watch(request, call, send), {
+      longLived: true,
+    });
   }
 
   /** Serves `path` (`/package.Service/Method`) with a unary handler. */
-  addUnary(path: string, method: UnaryMethod): void {
+  addUnary(path: string, method: UnaryMethod, options: MethodOptions = {}): void {
     this.#unary.set(path, method);
+    this.#setLongLived(path, options);
   }
 
   /** Serves `path` with a server-streaming handler. */
-  addServerStream(path: string, method: ServerStreamMethod): void {
+  addServerStream(path: string, method: ServerStreamMethod, options: MethodOptions = {}): void {
     this.#streaming.set(path, method);
+    this.#setLongLived(path, options);
   }
 
   /** Serves `path` with a bidirectional-streaming handler. */
-  addBidiStream(path: string, method: BidiStreamMethod): void {
+  addBidiStream(path: string, method: BidiStreamMethod, options: MethodOptions = {}): void {
     this.#bidi.set(path, method);
+    this.#setLongLived(path, options);
+  }
+
+  #setLongLived(path: string, options: MethodOptions): void {
+    if (options.longLived) this.#longLived.add(path);
+    else this.#longLived.delete(path);
+  }
+
+  /**
+   * How long the call on `path` may run (ms; undefined: no limit) and what to say when it ends
+   * there, or the error for a malformed `grpc-timeout`.
+   */
+  #deadline(
+    path: string,
+    timeout: string | undefined,
+  ): CallDeadline | string {
+    let asked: number | undefined;
+    if (timeout !== undefined) {
+      asked = parseTimeout(timeout);
+      if (asked === undefined) return `Invalid grpc-timeout "${timeout}"`;
+    }
+    const cap = this.#longLived.has(path) ? undefined : this.#maxDeadlineMs;
+    if (cap !== undefined && (asked === undefined || asked > cap)) {
+      return { ms: cap, message: `Deadline exceeded (the server's maximum of ${cap} ms)` };
+    }
+    return {
+      ms: asked !== undefined && asked <= MAX_TIMER_MS ? asked : undefined,
+      message: "Deadline exceeded",
+    };
   }
 
   /** Sets the health `grpc.health.v1` reports for `service` (`""`: the whole server). */
@@ -247,7 +314,7 @@ export class GrpcServer {
       return;
     }
     const bidi = this.#bidi.get(path);
-    if (bidi !== undefined) return this.#serveBidi(stream, bidi, timeout);
+    if (bidi !== undefined) return this.#serveBidi(stream, bidi, this.#deadline(path, timeout));
     const unary = this.#unary.get(path);
     const streaming = unary === undefined ? this.#streaming.get(path) : undefined;
     if (unary === undefined && streaming === undefined) {
@@ -260,16 +327,17 @@ export class GrpcServer {
     stream.signal.addEventListener("abort", abort, { once: true });
     let timer: ReturnType<typeof setTimeout> | undefined;
     let expired = false;
-    if (timeout !== undefined) {
-      const ms = parseTimeout(timeout);
-      if (ms === undefined) {
-        return answerError(stream, GrpcStatus.INTERNAL, `Invalid grpc-timeout "${timeout}"`);
-      }
+    const deadline = this.#deadline(path, timeout);
+    if (typeof deadline === "string") {
+      stream.signal.removeEventListener("abort", abort);
+      return answerError(stream, GrpcStatus.INTERNAL, deadline);
+    }
+    if (deadline.ms !== undefined) {
       timer = setTimeout(() => {
         expired = true;
         controller.abort();
-        answerError(stream, GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded", started);
-      }, ms);
+        answerError(stream, GrpcStatus.DEADLINE_EXCEEDED, deadline.message, started);
+      }, deadline.ms);
     }
     const call: GrpcServerCall = { signal: controller.signal, headers };
     let started = false;
@@ -310,7 +378,7 @@ export class GrpcServer {
   #serveBidi(
     stream: Http2ServerStream,
     method: BidiStreamMethod,
-    timeout: string | undefined,
+    deadline: CallDeadline | string,
   ): void {
     const controller = new AbortController();
     let responded = false;
@@ -348,10 +416,9 @@ export class GrpcServer {
         else fail(GrpcStatus.UNKNOWN, (error as Error)?.message ?? String(error));
       },
     };
-    if (timeout !== undefined) {
-      const ms = parseTimeout(timeout);
-      if (ms === undefined) return fail(GrpcStatus.INTERNAL, `Invalid grpc-timeout "${timeout}"`);
-      timer = setTimeout(() => fail(GrpcStatus.DEADLINE_EXCEEDED, "Deadline exceeded"), ms);
+    if (typeof deadline === "string") return fail(GrpcStatus.INTERNAL, deadline);
+    if (deadline.ms !== undefined) {
+      timer = setTimeout(() => fail(GrpcStatus.DEADLINE_EXCEEDED, deadline.message), deadline.ms);
     }
     let receiver: BidiReceiver;
     try {

@@ -6,7 +6,14 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { encodeHeaders, type HeaderField, HpackDecoder } from "./hpack.ts";
-import { frameMessage, GrpcServer, GrpcStatus, GrpcStatusError } from "./grpc_server.ts";
+import {
+  DEFAULT_MAX_CONCURRENT_STREAMS,
+  frameMessage,
+  GrpcServer,
+  type GrpcServerOptions,
+  GrpcStatus,
+  GrpcStatusError,
+} from "./grpc_server.ts";
 import {
   FRAME,
   type RawFrame,
@@ -136,8 +143,7 @@ const BIDI = "/test.Echo/Chat";
 
 /** A server with an echo method, a method that waits for its signal, and a streaming one. */
 function startServer(
-  options: { maxConcurrentStreams?: number; maxMessageBytes?: number; goawayOnDrain?: boolean } =
-    {},
+  options: GrpcServerOptions = {},
 ) {
   const server = new GrpcServer(options);
   const aborted: string[] = [];
@@ -383,6 +389,162 @@ Deno.test("GrpcServer ends calls on deadlines and cancellation, and limits concu
   } finally {
     release();
     client.close();
+    await server.close();
+  }
+});
+
+/** The SETTINGS values of a SETTINGS frame's payload, by identifier. */
+function settingsOf(payload: Uint8Array): Map<number, number> {
+  const view = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  const values = new Map<number, number>();
+  for (let offset = 0; offset + 6 <= payload.length; offset += 6) {
+    values.set(view.getUint16(offset), view.getUint32(offset + 2));
+  }
+  return values;
+}
+
+/** The trailers (the last HEADERS block) of stream `streamId`, read up to its END_STREAM. */
+async function trailersOf(peer: RawPeer, streamId: number): Promise<Map<string, string>> {
+  const frames = await peer.until((frame) =>
+    frame.streamId === streamId && (frame.flags & END_STREAM) !== 0
+  );
+  // Every header block is decoded in order, to keep the HPACK table in step.
+  let last = new Map<string, string>();
+  for (const frame of frames) {
+    if (frame.type !== HEADERS) continue;
+    const fields = new Map(peer.decoder.decode(frame.payload));
+    if (frame.streamId === streamId) last = fields;
+  }
+  return last;
+}
+
+Deno.test("GrpcServer announces SETTINGS_MAX_CONCURRENT_STREAMS: its default, and what it is given", async (t) => {
+  for (const [given, announced] of [[undefined, DEFAULT_MAX_CONCURRENT_STREAMS], [3, 3]]) {
+    await t.step(`${given ?? "default"}: ${announced}`, async () => {
+      const { server, port } = startServer(
+        given === undefined ? {} : { maxConcurrentStreams: given },
+      );
+      const peer = await RawPeer.connect(port);
+      try {
+        const first = await peer.next();
+        assert.equal(first?.type, SETTINGS);
+        assert.equal(settingsOf(first!.payload).get(0x3), announced);
+      } finally {
+        peer.close();
+        await server.close();
+      }
+    });
+  }
+});
+
+Deno.test("GrpcServer caps every call's deadline at maxDeadlineMs, watches excepted", async (t) => {
+  const { server, port, aborted, release } = startServer({ maxDeadlineMs: 300 });
+  const client = grpcClient(port);
+  try {
+    await t.step(
+      "grpc-js, no deadline: DEADLINE_EXCEEDED from the server, handler aborted",
+      async () => {
+        const { done } = unary(client, SLOW, "no-deadline");
+        await assert.rejects(done, (error: grpc.ServiceError) => {
+          assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
+          assert.match(error.details, /server's maximum of 300 ms/);
+          return true;
+        });
+        await until(
+          'the handler of "no-deadline" to be aborted',
+          () => aborted.includes("no-deadline"),
+        );
+      },
+    );
+    await t.step("grpc-js, a deadline an hour away: capped the same way", async () => {
+      const { done } = unary(client, SLOW, "hour", { deadline: Date.now() + 3_600_000 });
+      await assert.rejects(done, (error: grpc.ServiceError) => {
+        assert.equal(error.code, grpc.status.DEADLINE_EXCEEDED);
+        assert.match(error.details, /server's maximum/);
+        return true;
+      });
+    });
+    await t.step("raw peer: the largest grpc-timeout there is (99999999H) is capped", async () => {
+      const peer = await RawPeer.connect(port);
+      try {
+        await peer.request(1, SLOW, encoder.encode("huge"), [["grpc-timeout", "99999999H"]]);
+        const trailers = await trailersOf(peer, 1);
+        assert.equal(trailers.get("grpc-status"), String(GrpcStatus.DEADLINE_EXCEEDED));
+      } finally {
+        peer.close();
+      }
+    });
+    await t.step("raw peer: a malformed grpc-timeout is INTERNAL", async () => {
+      const peer = await RawPeer.connect(port);
+      try {
+        await peer.request(1, SLOW, encoder.encode("bad"), [["grpc-timeout", "1x"]]);
+        const trailers = await trailersOf(peer, 1);
+        assert.equal(trailers.get("grpc-status"), String(GrpcStatus.INTERNAL));
+      } finally {
+        peer.close();
+      }
+    });
+    await t.step("grpc-js, a bidirectional call without a deadline: capped", async () => {
+      const call = client.makeBidiStreamRequest(BIDI, identity, identity);
+      const status = new Promise<grpc.StatusObject>((resolve) => call.on("status", resolve));
+      call.on("data", () => {});
+      call.on("error", () => {});
+      call.write(Buffer.from("hello"));
+      assert.equal((await status).code, grpc.status.DEADLINE_EXCEEDED);
+    });
+    await t.step(
+      "a health Watch outlives the cap: a capped call beside it ends, it does not",
+      async () => {
+        const peer = await RawPeer.connect(port);
+        try {
+          await peer.request(1, "/grpc.health.v1.Health/Watch", healthRequest(""));
+          await peer.request(3, SLOW, encoder.encode("beside-watch"));
+          const trailers = await trailersOf(peer, 3);
+          assert.equal(trailers.get("grpc-status"), String(GrpcStatus.DEADLINE_EXCEEDED));
+          await until("the capped call to end", () => server.activeCalls === 1);
+          // The watch is still open: setting the health sends it an update on stream 1.
+          server.setHealth("", "NOT_SERVING");
+          const update = await peer.until((frame) =>
+            frame.type === DATA && frame.streamId === 1 &&
+            frame.payload.at(-1) === 2
+          );
+          assert.equal(update.at(-1)!.flags & END_STREAM, 0);
+        } finally {
+          peer.close();
+        }
+      },
+    );
+  } finally {
+    release();
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("GrpcServer refuses a stream over the limit and serves on: the connection and HPACK stay in step", async () => {
+  // One stream at a time; the first ends on the server's deadline cap.
+  const { server, port } = startServer({ maxConcurrentStreams: 1, maxDeadlineMs: 300 });
+  const peer = await RawPeer.connect(port);
+  try {
+    await peer.request(1, SLOW, encoder.encode("holder"));
+    // Its HEADERS and DATA both arrive: the DATA of a refused stream must not end the connection.
+    await peer.request(3, ECHO, encoder.encode("refused"), [["x-refused", "adds-to-hpack"]]);
+    const reset = (await peer.until((frame) => frame.type === RST_STREAM)).at(-1)!;
+    assert.equal(reset.streamId, 3);
+    assert.equal(new DataView(reset.payload.buffer).getUint32(0), 7); // REFUSED_STREAM
+    assert.equal(
+      (await trailersOf(peer, 1)).get("grpc-status"),
+      String(GrpcStatus.DEADLINE_EXCEEDED),
+    );
+    await until("the held stream to end", () => server.activeCalls === 0);
+    await peer.request(5, ECHO, encoder.encode("served"), [["x-refused", "adds-to-hpack"]]);
+    const frames = await peer.until((frame) =>
+      frame.streamId === 5 && (frame.flags & END_STREAM) !== 0
+    );
+    const data = frames.find((frame) => frame.type === DATA && frame.streamId === 5);
+    assert.equal(decoder.decode(data!.payload.subarray(5)), "served");
+  } finally {
+    peer.close();
     await server.close();
   }
 });

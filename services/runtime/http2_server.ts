@@ -16,31 +16,37 @@
  * once its streams have ended.
  */
 import { encodeHeaders, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
-
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-const FRAME_DATA = 0x0;
-const FRAME_HEADERS = 0x1;
-const FRAME_PRIORITY = 0x2;
-const FRAME_RST_STREAM = 0x3;
-const FRAME_SETTINGS = 0x4;
-const FRAME_PUSH_PROMISE = 0x5;
-const FRAME_PING = 0x6;
-const FRAME_GOAWAY = 0x7;
-const FRAME_WINDOW_UPDATE = 0x8;
-const FRAME_CONTINUATION = 0x9;
-
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-const SETTINGS_HEADER_TABLE_SIZE = 0x1;
-const SETTINGS_ENABLE_PUSH = 0x2;
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-const SETTINGS_MAX_FRAME_SIZE = 0x5;
+import {
+  concat,
+  DEFAULT_WINDOW,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FLAG_PADDED,
+  FLAG_PRIORITY,
+  frame,
+  FRAME_CONTINUATION,
+  FRAME_DATA,
+  FRAME_GOAWAY,
+  FRAME_HEADERS,
+  FRAME_PING,
+  FRAME_PRIORITY,
+  FRAME_PUSH_PROMISE,
+  FRAME_RST_STREAM,
+  FRAME_SETTINGS,
+  FRAME_WINDOW_UPDATE,
+  frameHeader,
+  LAST_STREAM_ID,
+  MAX_INBOUND_FRAME,
+  MAX_WINDOW,
+  PREFACE,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_HEADER_TABLE_SIZE,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+  uint32Payload,
+} from "./http2_frames.ts";
 
 /** HTTP/2 error codes (RFC 9113 §7). */
 export const Http2ErrorCode = Object.freeze({
@@ -56,10 +62,6 @@ export const Http2ErrorCode = Object.freeze({
   ENHANCE_YOUR_CALM: 0xb,
 });
 
-const DEFAULT_WINDOW = 65_535;
-const MAX_WINDOW = 2 ** 31 - 1;
-const MAX_INBOUND_FRAME = 16_384;
-const LAST_STREAM_ID = 2 ** 31 - 1;
 /** Received header blocks (HEADERS plus CONTINUATION) larger than this end the connection. */
 const MAX_HEADER_BLOCK = 64 * 1024;
 
@@ -139,49 +141,6 @@ interface StreamState {
   /** Dispatched at its headers: DATA goes to `receiver` (kept in `chunks` until it is set). */
   streaming: boolean;
   receiver: StreamReceiver | undefined;
-}
-
-function frameHeader(
-  out: Uint8Array,
-  offset: number,
-  length: number,
-  type: number,
-  flags: number,
-  streamId: number,
-): void {
-  out[offset] = length >>> 16;
-  out[offset + 1] = (length >>> 8) & 0xff;
-  out[offset + 2] = length & 0xff;
-  out[offset + 3] = type;
-  out[offset + 4] = flags;
-  out[offset + 5] = (streamId >>> 24) & 0x7f;
-  out[offset + 6] = (streamId >>> 16) & 0xff;
-  out[offset + 7] = (streamId >>> 8) & 0xff;
-  out[offset + 8] = streamId & 0xff;
-}
-
-function frame(type: number, flags: number, streamId: number, payload?: Uint8Array): Uint8Array {
-  const length = payload?.length ?? 0;
-  const out = new Uint8Array(9 + length);
-  frameHeader(out, 0, length, type, flags, streamId);
-  if (payload) out.set(payload, 9);
-  return out;
-}
-
-function uint32(value: number): Uint8Array {
-  const payload = new Uint8Array(4);
-  new DataView(payload.buffer).setUint32(0, value);
-  return payload;
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 function unpad(payload: Uint8Array): Uint8Array {
@@ -430,14 +389,18 @@ export class Http2ServerConnection {
     // Flow control counts every DATA payload, padding included, even for a closed stream.
     this.#connectionUnacknowledged += payload.length;
     if (this.#connectionUnacknowledged >= DEFAULT_WINDOW / 2) {
-      this.#enqueue(frame(FRAME_WINDOW_UPDATE, 0, 0, uint32(this.#connectionUnacknowledged)));
+      this.#enqueue(
+        frame(FRAME_WINDOW_UPDATE, 0, 0, uint32Payload(this.#connectionUnacknowledged)),
+      );
       this.#connectionUnacknowledged = 0;
     }
     const state = this.#streams.get(streamId);
     if (state === undefined || state.remoteEnded) {
       // A stream we closed: STREAM_CLOSED for that stream (RFC 9113 §5.1).
       if (state === undefined) {
-        this.#enqueue(frame(FRAME_RST_STREAM, 0, streamId, uint32(Http2ErrorCode.STREAM_CLOSED)));
+        this.#enqueue(
+          frame(FRAME_RST_STREAM, 0, streamId, uint32Payload(Http2ErrorCode.STREAM_CLOSED)),
+        );
       }
       return;
     }
@@ -449,7 +412,7 @@ export class Http2ServerConnection {
       else state.chunks.push(data.slice());
       if ((flags & FLAG_END_STREAM) !== 0) return this.#remoteEnd(state);
       if (state.unacknowledged >= DEFAULT_WINDOW / 2) {
-        this.#enqueue(frame(FRAME_WINDOW_UPDATE, 0, streamId, uint32(state.unacknowledged)));
+        this.#enqueue(frame(FRAME_WINDOW_UPDATE, 0, streamId, uint32Payload(state.unacknowledged)));
         state.unacknowledged = 0;
       }
       return;
@@ -463,7 +426,7 @@ export class Http2ServerConnection {
     state.unacknowledged += payload.length;
     if ((flags & FLAG_END_STREAM) !== 0) return this.#remoteEnd(state);
     if (state.unacknowledged >= DEFAULT_WINDOW / 2) {
-      this.#enqueue(frame(FRAME_WINDOW_UPDATE, 0, streamId, uint32(state.unacknowledged)));
+      this.#enqueue(frame(FRAME_WINDOW_UPDATE, 0, streamId, uint32Payload(state.unacknowledged)));
       state.unacknowledged = 0;
     }
   }
@@ -518,12 +481,16 @@ export class Http2ServerConnection {
     }
     this.#lastStreamId = streamId;
     if (this.#draining) {
-      this.#enqueue(frame(FRAME_RST_STREAM, 0, streamId, uint32(Http2ErrorCode.REFUSED_STREAM)));
+      this.#enqueue(
+        frame(FRAME_RST_STREAM, 0, streamId, uint32Payload(Http2ErrorCode.REFUSED_STREAM)),
+      );
       return;
     }
     if (this.#streams.size >= this.#options.maxConcurrentStreams) {
       // Over SETTINGS_MAX_CONCURRENT_STREAMS: refused, so the client may retry (§5.1.2).
-      this.#enqueue(frame(FRAME_RST_STREAM, 0, streamId, uint32(Http2ErrorCode.REFUSED_STREAM)));
+      this.#enqueue(
+        frame(FRAME_RST_STREAM, 0, streamId, uint32Payload(Http2ErrorCode.REFUSED_STREAM)),
+      );
       return;
     }
     const state: StreamState = {
@@ -677,7 +644,7 @@ export class Http2ServerConnection {
   }
 
   #resetStream(state: StreamState, code: number): void {
-    this.#enqueue(frame(FRAME_RST_STREAM, 0, state.id, uint32(code)));
+    this.#enqueue(frame(FRAME_RST_STREAM, 0, state.id, uint32Payload(code)));
     this.#endStream(state);
     state.controller.abort();
   }

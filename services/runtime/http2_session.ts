@@ -14,6 +14,37 @@
  * (section numbers at each check). Stream errors reset the stream alone.
  */
 import { encodeHeaders, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
+import {
+  concat,
+  DEFAULT_WINDOW,
+  FLAG_ACK,
+  FLAG_END_HEADERS,
+  FLAG_END_STREAM,
+  FLAG_PADDED,
+  FLAG_PRIORITY,
+  frame,
+  FRAME_CONTINUATION,
+  FRAME_DATA,
+  FRAME_GOAWAY,
+  FRAME_HEADERS,
+  FRAME_PING,
+  FRAME_PRIORITY,
+  FRAME_PUSH_PROMISE,
+  FRAME_RST_STREAM,
+  FRAME_SETTINGS,
+  FRAME_WINDOW_UPDATE,
+  frameHeader,
+  LAST_STREAM_ID,
+  MAX_INBOUND_FRAME,
+  MAX_WINDOW,
+  PREFACE,
+  SETTINGS_ENABLE_PUSH,
+  SETTINGS_INITIAL_WINDOW_SIZE,
+  SETTINGS_MAX_CONCURRENT_STREAMS,
+  SETTINGS_MAX_FRAME_SIZE,
+  SETTINGS_MAX_HEADER_LIST_SIZE,
+  uint32Payload,
+} from "./http2_frames.ts";
 
 /** How a stream ended without an answer, from the connection's point of view. */
 export type StreamLoss =
@@ -65,19 +96,6 @@ export interface Http2SessionOptions {
   keepaliveTimeoutMs?: number;
 }
 
-const PREFACE = new TextEncoder().encode("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
-
-const FRAME_DATA = 0x0;
-const FRAME_HEADERS = 0x1;
-const FRAME_RST_STREAM = 0x3;
-const FRAME_SETTINGS = 0x4;
-const FRAME_PUSH_PROMISE = 0x5;
-const FRAME_PING = 0x6;
-const FRAME_GOAWAY = 0x7;
-const FRAME_WINDOW_UPDATE = 0x8;
-const FRAME_CONTINUATION = 0x9;
-const FRAME_PRIORITY = 0x2;
-
 /** Frames that must be on a stream (never on stream 0). */
 const STREAM_FRAMES = new Set([
   FRAME_DATA,
@@ -101,18 +119,6 @@ const FRAME_NAMES: Record<number, string> = {
   [FRAME_CONTINUATION]: "CONTINUATION",
 };
 
-const FLAG_END_STREAM = 0x1;
-const FLAG_ACK = 0x1;
-const FLAG_END_HEADERS = 0x4;
-const FLAG_PADDED = 0x8;
-const FLAG_PRIORITY = 0x20;
-
-const SETTINGS_MAX_CONCURRENT_STREAMS = 0x3;
-const SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
-const SETTINGS_MAX_FRAME_SIZE = 0x5;
-const SETTINGS_ENABLE_PUSH = 0x2;
-const SETTINGS_MAX_HEADER_LIST_SIZE = 0x6;
-
 /** HTTP/2 error codes (RFC 9113 section 7). */
 const HTTP2_PROTOCOL_ERROR = 0x1;
 const HTTP2_FLOW_CONTROL_ERROR = 0x3;
@@ -126,14 +132,9 @@ export const MAX_HEADER_LIST_SIZE = 64 * 1024;
 /** CONTINUATION frames one header block may take (64 KiB fits in 4 frames of the default size). */
 export const MAX_CONTINUATION_FRAMES = 16;
 
-const DEFAULT_WINDOW = 65_535;
-const MAX_WINDOW = 2 ** 31 - 1;
 /** What we let the peer send per stream, and on the whole connection, before we acknowledge. */
 const STREAM_WINDOW = 4 * 1024 * 1024;
 const CONNECTION_WINDOW = 16 * 1024 * 1024;
-/** The frame size we accept: the protocol's default, which we do not raise. */
-const MAX_INBOUND_FRAME = 16_384;
-const LAST_STREAM_ID = 2 ** 31 - 1;
 
 interface StreamState {
   readonly id: number;
@@ -157,49 +158,6 @@ interface PendingStream {
   handler: StreamHandler;
   state: StreamState | undefined;
   cancelled: boolean;
-}
-
-function frameHeader(
-  out: Uint8Array,
-  offset: number,
-  length: number,
-  type: number,
-  flags: number,
-  streamId: number,
-): void {
-  out[offset] = length >>> 16;
-  out[offset + 1] = (length >>> 8) & 0xff;
-  out[offset + 2] = length & 0xff;
-  out[offset + 3] = type;
-  out[offset + 4] = flags;
-  out[offset + 5] = (streamId >>> 24) & 0x7f;
-  out[offset + 6] = (streamId >>> 16) & 0xff;
-  out[offset + 7] = (streamId >>> 8) & 0xff;
-  out[offset + 8] = streamId & 0xff;
-}
-
-function frame(type: number, flags: number, streamId: number, payload?: Uint8Array): Uint8Array {
-  const length = payload?.length ?? 0;
-  const out = new Uint8Array(9 + length);
-  frameHeader(out, 0, length, type, flags, streamId);
-  if (payload) out.set(payload, 9);
-  return out;
-}
-
-function uint32Payload(value: number): Uint8Array {
-  const payload = new Uint8Array(4);
-  new DataView(payload.buffer).setUint32(0, value);
-  return payload;
-}
-
-function concat(chunks: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** A frame that breaks RFC 9113: the connection is closed. */

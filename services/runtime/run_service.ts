@@ -85,6 +85,8 @@ export async function runService(
     instanceId: config.serviceId,
     logger,
     onCallEnd: metrics.record,
+    maxConcurrentStreams: config.grpcMaxConcurrentStreams,
+    maxDeadlineMs: config.grpcMaxDeadlineMs,
   });
   let port: number;
   let metricsPort: number;

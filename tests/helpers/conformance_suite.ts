@@ -115,19 +115,32 @@ export interface ConformanceStack {
 
 /**
  * The Swarm e2e step (the lead's): deploys `conformance-server` into the running stack
- * (`deploy --with conformance-server`), runs every scenario through HAProxy, then deploys without
- * it again (the stack is pruned). With more than one router, HAProxy needs session affinity for the
+ * (`deploy --with conformance-server --no-auth`), runs every scenario through HAProxy, then deploys
+ * without it again, with auth (the stack is pruned). With more than one router, HAProxy needs session affinity for the
  * sampling, elicitation and subscription scenarios: `lb` with `LB_BALANCE=hdr(mcp-session-id)`
  * (`services/mcp-router/README.md`, "Limits").
  *
  *   await t.step("MCP conformance through HAProxy", () => conformanceE2eStep(stack));
  */
 export async function conformanceE2eStep(stack: ConformanceStack): Promise<void> {
-  const deployed = await stack.ops("deploy", "--with", "conformance-server");
+  // The suite's CLI sends no credentials (it has no option for them): the routers run without
+  // auth for this step, an explicit `--no-auth` that `status` must flag, and get it back after.
+  const deployed = await stack.ops("deploy", "--with", "conformance-server", "--no-auth");
   if (deployed.code !== 0) {
     throw new Error(
-      `deploy --with conformance-server failed (${deployed.code}): ${deployed.stderr}`,
+      `deploy --with conformance-server --no-auth failed (${deployed.code}): ${deployed.stderr}`,
     );
+  }
+  const status = await stack.ops("status");
+  const flagged = (() => {
+    try {
+      return JSON.parse(status.stdout).auth?.mcp === "none";
+    } catch {
+      return false;
+    }
+  })();
+  if (!flagged) {
+    throw new Error(`status does not flag the --no-auth deploy: ${status.stdout.slice(0, 2000)}`);
   }
   const outcome = await assertConformance(stack.mcpUrl).then(() => undefined, (error) => error);
   const restored = await stack.ops("deploy");

@@ -40,13 +40,16 @@ export interface ConsulDevOptions {
    */
   /** `"unbootstrapped"`: ACLs on without a master token, for `PUT /v1/acl/bootstrap` to make one. */
   acl?: boolean | "unbootstrapped";
+  /** Cumulative counters at `/v1/agent/metrics?format=prometheus` (e.g. KV writes applied). */
+  telemetry?: boolean;
 }
 
 function spawnAgent(
   ports: ConsulPorts,
-  acl: ConsulDevOptions["acl"],
+  options: ConsulDevOptions,
   managementToken: string | undefined,
 ): Deno.ChildProcess {
+  const acl = options.acl;
   const tokens = managementToken === undefined
     ? ""
     : `tokens { master = "${managementToken}" agent = "${managementToken}" } `;
@@ -66,6 +69,9 @@ function spawnAgent(
     `-server-port=${ports.server}`,
     `-grpc-port=${ports.grpc}`,
     ...aclArgs,
+    ...(options.telemetry
+      ? ["-hcl", 'telemetry { prometheus_retention_time = "10m" disable_hostname = true }']
+      : []),
   ];
   return new Deno.Command("consul", { args, stdout: "null", stderr: "null", stdin: "null" })
     .spawn();
@@ -105,7 +111,7 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
   // parallel): an agent that does not come up is replaced by one on fresh ports.
   let ports = pickPorts();
   let url = `http://127.0.0.1:${ports.http}`;
-  let child = spawnAgent(ports, options.acl, managementToken);
+  let child = spawnAgent(ports, options, managementToken);
   for (let attempt = 1;; attempt++) {
     try {
       await waitForConsul(url, 15_000, managementToken);
@@ -120,7 +126,7 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
       if (attempt === 3) throw error;
       ports = pickPorts();
       url = `http://127.0.0.1:${ports.http}`;
-      child = spawnAgent(ports, options.acl, managementToken);
+      child = spawnAgent(ports, options, managementToken);
     }
   }
 
@@ -148,7 +154,7 @@ export async function startConsulDev(options: ConsulDevOptions = {}): Promise<Co
     stop,
     async restart() {
       await stop();
-      child = spawnAgent(ports, options.acl, managementToken);
+      child = spawnAgent(ports, options, managementToken);
       await waitForConsul(url, 20_000, managementToken);
     },
   };

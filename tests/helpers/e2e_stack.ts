@@ -4,27 +4,25 @@
  * Docker and Consul to check the ops tool against.
  */
 import { managementTokenPath } from "../../ops/plan/consul_secrets.ts";
+import {
+  basicHeaders,
+  mcpTokenFile,
+  readMcpToken,
+  readStatsAuth,
+} from "../../ops/adapters/mcp_token.ts";
 import { freePort } from "./consul_dev.ts";
+import {
+  type Caller,
+  docker,
+  type OpsRun,
+  opsRun,
+  startBackground,
+  startProbe,
+} from "./stack_ops.ts";
+
+export { type Caller, docker, explain, type OpsRun, parseRun } from "./stack_ops.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
-
-/** One run of the ops CLI. */
-export interface OpsRun {
-  code: number;
-  stdout: string;
-  stderr: string;
-  // deno-lint-ignore no-explicit-any
-  json: any;
-}
-
-/** A caller (probe) running in the background. */
-export interface Caller {
-  /** Ends it early (SIGTERM): calls in flight finish and it reports. */
-  stop(): void;
-  /** Resolves when its stderr (progress) matches `pattern`; rejects if it ends first. */
-  printed(pattern: RegExp): Promise<void>;
-  result(): Promise<OpsRun>;
-}
 
 /** A stack of the tests' own, on free ports, and the tools to drive and read it. */
 export interface E2eStack {
@@ -41,6 +39,10 @@ export interface E2eStack {
   consulFetch(path: string, init?: RequestInit): Promise<Response>;
   /** The management token file of the stack, relative to the checkout. */
   readonly managementTokenFile: string;
+  /** The MCP bearer token `deploy` keeps for the stack; undefined before the first deploy. */
+  mcpToken(): Promise<string | undefined>;
+  /** `Authorization` for HAProxy's stats page and `/metrics` (the credentials `deploy` keeps). */
+  statsHeaders(): Promise<Record<string, string>>;
   /** Runs the real CLI with `--json`. */
   ops(...args: string[]): Promise<OpsRun>;
   /** `ops probe <service>` in the background; resolves once it calls. */
@@ -73,72 +75,18 @@ export function e2eStack(name: string): E2eStack {
     PLATFORM_STATS_PORT: String(statsPort),
     PLATFORM_PROMETHEUS_PORT: String(prometheusPort),
     PLATFORM_TIMEOUT: "300",
+    // A probe is every user at once, from one address with one token: the per-client limits
+    // (tested on their own in tests/haproxy_client_limits_test.ts) would refuse its calls while a
+    // cut node holds some in flight, and the probe is here to measure the platform.
+    PLATFORM_LB_CLIENT_MAX_RATE: "0",
+    PLATFORM_LB_CLIENT_MAX_CONCURRENT: "0",
+    // The same at the routers (tests/router_limits_test.ts tests theirs).
+    PLATFORM_ROUTER_CLIENT_MAX_RATE: "0",
+    PLATFORM_ROUTER_CLIENT_MAX_CONCURRENT: "0",
   };
 
-  async function ops(...args: string[]): Promise<OpsRun> {
-    const output = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", `${ROOT}ops/main.ts`, "--json", ...args],
-      cwd: ROOT,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return parseRun(output.code, output.stdout, output.stderr);
-  }
-
-  async function startCaller(args: string[]): Promise<Caller> {
-    const child = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-all", ...args],
-      cwd: ROOT,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
-    const stdout = new Response(child.stdout).arrayBuffer();
-    const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-    let stderr = "";
-    while (!/probe: calling/.test(stderr)) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      stderr += value;
-    }
-    const waiters: { pattern: RegExp; resolve(): void; reject(error: Error): void }[] = [];
-    const settle = (ended: boolean) => {
-      for (const waiter of [...waiters]) {
-        if (waiter.pattern.test(stderr)) waiter.resolve();
-        else if (ended) {
-          waiter.reject(new Error(`The caller ended without printing ${waiter.pattern}`));
-        } else continue;
-        waiters.splice(waiters.indexOf(waiter), 1);
-      }
-    };
-    const rest = (async () => {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) return settle(true);
-        stderr += value;
-        settle(false);
-      }
-    })();
-    return {
-      stop(): void {
-        // A caller that already ended (it could not open its sessions) reports why in result().
-        try {
-          child.kill("SIGTERM");
-        } catch {
-          // already exited
-        }
-      },
-      printed(pattern: RegExp): Promise<void> {
-        if (pattern.test(stderr)) return Promise.resolve();
-        return new Promise((resolve, reject) => waiters.push({ pattern, resolve, reject }));
-      },
-      async result(): Promise<OpsRun> {
-        const [status, out] = await Promise.all([child.status, stdout, rest]);
-        return parseRun(status.code, new Uint8Array(out), new TextEncoder().encode(stderr));
-      },
-    };
-  }
+  const ops = (...args: string[]) => opsRun(env, args);
+  const startCaller = (args: string[]) => startBackground(env, args);
 
   const managementTokenFile = `${ROOT}${managementTokenPath(stack)}`;
 
@@ -178,19 +126,11 @@ export function e2eStack(name: string): E2eStack {
     consulFetch,
     managementTokenFile,
     ops,
-    startProbe: (service, rate, seconds) =>
-      startCaller([
-        `${ROOT}ops/main.ts`,
-        "--json",
-        "probe",
-        service,
-        "--rate",
-        String(rate),
-        "--duration",
-        String(seconds),
-      ]),
-    startHostMcpProbe: (rate, seconds) =>
-      startCaller([
+    startProbe: (service, rate, seconds) => startProbe(env, service, rate, seconds),
+    mcpToken: () => readMcpToken(ROOT, { env }),
+    statsHeaders: async () => basicHeaders(await readStatsAuth(ROOT, { env })),
+    startHostMcpProbe: async (rate, seconds) =>
+      await startCaller([
         `${ROOT}ops/probe/mcp_main.ts`,
         "--url",
         mcpUrl,
@@ -198,6 +138,10 @@ export function e2eStack(name: string): E2eStack {
         String(rate),
         "--duration",
         String(seconds),
+        // The routers want the token deploy keeps (none with --no-auth).
+        ...(await readMcpToken(ROOT, { env }) === undefined
+          ? []
+          : ["--token-file", mcpTokenFile(ROOT, { env })]),
       ]),
     passingIds: async (service) =>
       (await health(service, "?passing")).map((entry) => entry.Service.ID).sort(),
@@ -223,41 +167,6 @@ export function e2eStack(name: string): E2eStack {
         .map((line) => line.split(" ")[0]).sort();
     },
   };
-}
-
-/** Exit code and output of a run, with stdout parsed as JSON when it is JSON. */
-export function parseRun(code: number, stdoutBytes: Uint8Array, stderrBytes: Uint8Array): OpsRun {
-  const stdout = new TextDecoder().decode(stdoutBytes);
-  const stderr = new TextDecoder().decode(stderrBytes);
-  let json: unknown;
-  try {
-    json = stdout.trim() === "" ? undefined : JSON.parse(stdout);
-  } catch {
-    json = undefined;
-  }
-  return { code, stdout, stderr, json };
-}
-
-/** A run's exit code and the tail of its output, for assertion messages. */
-export function explain(run: OpsRun): string {
-  // A probe's summary ends with its errors by kind: the part worth reading first.
-  const errors = run.json?.errors
-    ? `\nerrors: ${JSON.stringify(run.json.errors).slice(0, 2000)}`
-    : "";
-  return `exit ${run.code}${errors}\nstdout: ${run.stdout.slice(-2000)}\nstderr: ${
-    run.stderr.slice(-3000)
-  }`;
-}
-
-/** `docker …`; throws with stderr when it fails. */
-export async function docker(...args: string[]): Promise<string> {
-  const output = await new Deno.Command("docker", { args, stdout: "piped", stderr: "piped" })
-    .output();
-  const text = new TextDecoder().decode(output.stdout);
-  if (!output.success) {
-    throw new Error(`docker ${args.join(" ")}: ${new TextDecoder().decode(output.stderr)}`);
-  }
-  return text;
 }
 
 /** The status entry of one service in a `status --json` run. */

@@ -41,6 +41,8 @@ export function startLbSyncer(
       // A test's load loop is one client: the front door's per-client limits would refuse it.
       clientMaxConnections: 0,
       clientMaxRequestRate: 0,
+      clientMaxConcurrent: 0,
+      sourceMaxRequestRate: 0,
     },
     templatePath: options.templatePath ?? TEMPLATE,
     configPath: `${dir}/haproxy.cfg`,

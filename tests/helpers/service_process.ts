@@ -47,8 +47,17 @@ const MAX_OUTPUT_CHARS = 4 * 1024 * 1024;
 
 /** Runs `deno run --allow-all <args>` in the repository root (paths in `args` are relative to it). */
 export function spawnDeno(args: readonly string[], options: SpawnDenoOptions = {}): TestProcess {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", ...args],
+  return spawnProgram(Deno.execPath(), ["run", "--allow-all", ...args], options);
+}
+
+/** Runs `command <args>` in the repository root, as a test process (output kept, stoppable). */
+export function spawnProgram(
+  command: string,
+  args: readonly string[],
+  options: SpawnDenoOptions = {},
+): TestProcess {
+  const child = new Deno.Command(command, {
+    args: [...args],
     cwd: ROOT,
     env: options.env,
     stdin: "null",
