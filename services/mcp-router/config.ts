@@ -168,6 +168,10 @@ export async function parseRouterConfig(
   }
 
   const limits = parseLimitSettings(env, problems);
+  // A call answered as JSON sends no byte until its answer: an idle cut would end it.
+  if (limits.connectionIdleMs <= callDeadlineMs) {
+    problems.push("ROUTER_CONNECTION_IDLE must be longer than ROUTER_CALL_DEADLINE");
+  }
 
   if (problems.length > 0) throw new ConfigError(problems);
   const digests = new Set(await Promise.all(authTokens.map(digestToken)));

@@ -171,3 +171,17 @@ Deno.test("parseRouterConfig() reads the ended-session limits", async () => {
     'Invalid ROUTER_SESSION_DELETE_BURST "many": expected a positive integer',
   ]);
 });
+
+Deno.test("parseRouterConfig() wants connections to stay open longer than a call may take", async () => {
+  await assert.rejects(
+    () =>
+      parseRouterConfig({
+        ROUTER_AUTH: "none",
+        ROUTER_CALL_DEADLINE: "60s",
+        ROUTER_CONNECTION_IDLE: "30s",
+      }, files({})),
+    (error) =>
+      error instanceof ConfigError &&
+      /ROUTER_CONNECTION_IDLE must be longer than ROUTER_CALL_DEADLINE/.test(error.message),
+  );
+});
