@@ -474,7 +474,7 @@ Deno.test("router limits: slow clients are cut off, on headers and on bodies", a
             'accept: application/json, text/event-stream\r\nContent-Length: 100\r\n\r\n{"json',
         );
         assert.match(answer, /^HTTP\/1\.1 408 /);
-        assert.match(answer, /did not arrive within 1 s/);
+        assert.match(answer, /did not arrive/);
       },
     );
 

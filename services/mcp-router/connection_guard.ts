@@ -12,8 +12,8 @@
  *
  * - a request's header block must arrive within `headerTimeoutMs` of its first byte (of the
  *   connection, for the first request): else 408 and the connection is closed;
- * - its body within `bodyTimeoutMs` of its head, plus a second for the router's own 408
- *   (`mcp_endpoint.ts` answers a late POST body itself) to get out first;
+ * - its body within `bodyTimeoutMs` of its head: else 408 (unless the router has begun to answer
+ *   that request) and the connection is closed;
  * - a connection with no byte either way for `idleTimeoutMs` is closed (a listening stream's
  *   heartbeats count, so only dead or silent ones go);
  * - at most `maxConnections` are open; others are closed at once.
@@ -29,6 +29,8 @@ import type { Logger } from "../runtime/logger.ts";
 import {
   ChunkedBodyScanner,
   CONNECTION_HEADER,
+  type HeadAddition,
+  headAddition,
   parseHead,
   PEER_HEADER,
 } from "./request_framing.ts";
@@ -58,8 +60,6 @@ export type CutReason =
   | "max_connections"
   | "malformed";
 
-/** Grace after the body timeout for the router's own 408 to be sent before the guard cuts. */
-const BODY_GRACE_MS = 1000;
 // Each connection holds one buffer per direction for its whole life: 1,000 listening streams with
 // 64 KiB ones took 128 MiB. Requests are small (a large body takes more reads); answers get more.
 const REQUEST_BUFFER = 4 * 1024;
@@ -75,6 +75,8 @@ interface GuardedConnection {
   lastActivity: number;
   /** No answer was started on this connection: a 408 or 400 can still be written. */
   fresh: boolean;
+  /** The router has sent bytes since the current request's head went to it. */
+  answered: boolean;
   cut(reason: CutReason, answer?: string): void;
 }
 
@@ -138,7 +140,7 @@ export class ConnectionGuard {
         connection.cut("header_timeout", timeoutAnswer("header block"));
       } else if (
         connection.phase === "body" &&
-        nowMs - connection.bodyStartedAt >= bodyTimeoutMs + BODY_GRACE_MS
+        nowMs - connection.bodyStartedAt >= bodyTimeoutMs
       ) {
         connection.cut("body_timeout", timeoutAnswer("body"));
       } else if (nowMs - connection.lastActivity >= idleTimeoutMs) {
@@ -185,11 +187,14 @@ export class ConnectionGuard {
       bodyStartedAt: now,
       lastActivity: now,
       fresh: true,
+      answered: false,
       cut: (reason, answer) => {
         if (ending) return;
         ending = true;
         this.#options.onCut?.(reason);
-        if (answer !== undefined && connection.fresh) {
+        // A 408 for a late body fits wherever the router has not begun answering that request.
+        const clear = connection.fresh || (reason === "body_timeout" && !connection.answered);
+        if (answer !== undefined && clear) {
           // Best effort: a client that reads nothing must not hold the cut up.
           client.write(encoder.encode(answer)).catch(() => {}).finally(close);
           return;
@@ -226,7 +231,7 @@ export class ConnectionGuard {
     }
     const peer = (client.remoteAddr as Deno.NetAddr).hostname;
     const down = this.#copyAnswers(upstream, client, connection).finally(close);
-    const added = { [PEER_HEADER]: peer, [CONNECTION_HEADER]: id };
+    const added = headAddition({ [PEER_HEADER]: peer, [CONNECTION_HEADER]: id });
     await this.#copyRequests(client, upstream, connection, added).catch(() => {});
     // The client went (or half-closed, which HTTP clients do not do to wait for an answer):
     // closing the upstream connection is what aborts the router's `request.signal`, which cancels
@@ -247,6 +252,7 @@ export class ConnectionGuard {
         if (n === null) return;
         connection.lastActivity = this.#now();
         connection.fresh = false;
+        connection.answered = true;
         await writeAll(client, buffer.subarray(0, n));
       }
     } catch {
@@ -258,7 +264,7 @@ export class ConnectionGuard {
     client: Deno.TcpConn,
     upstream: Deno.TcpConn,
     connection: GuardedConnection,
-    added: Readonly<Record<string, string>>,
+    added: HeadAddition,
   ): Promise<void> {
     const maxHeaderBytes = this.#options.maxHeaderBytes ?? 64 * 1024;
     const buffer = new Uint8Array(REQUEST_BUFFER);
@@ -271,6 +277,8 @@ export class ConnectionGuard {
       const now = this.#now();
       connection.lastActivity = now;
       let data: Uint8Array = buffer.subarray(0, n);
+      // What one read brings goes upstream in one write (a head and its body usually come together).
+      const out: Uint8Array[] = [];
       while (data.length > 0) {
         if (connection.phase === "body") {
           let taken: number;
@@ -283,7 +291,7 @@ export class ConnectionGuard {
             taken = Math.min(bodyLeft, data.length);
             bodyLeft -= taken;
           }
-          await writeAll(upstream, data.subarray(0, taken));
+          out.push(data.subarray(0, taken));
           data = data.subarray(taken);
           if (chunked === undefined && bodyLeft === 0) {
             connection.phase = "head";
@@ -292,16 +300,21 @@ export class ConnectionGuard {
           continue;
         }
         connection.headStartedAt ??= now;
-        head = concat(head, data);
+        head = head.length === 0 ? data : concat(head, data);
         data = new Uint8Array(0);
         const parsed = parseHead(head, added, maxHeaderBytes);
-        if (parsed.kind === "incomplete") break;
+        if (parsed.kind === "incomplete") {
+          // `head` may be a view of `buffer`, which the next read overwrites.
+          head = head.slice();
+          break;
+        }
         if (parsed.kind === "error") {
           return connection.cut("malformed", errorAnswer(parsed.status, parsed.message));
         }
-        await writeAll(upstream, parsed.head);
+        out.push(parsed.head);
         data = head.subarray(parsed.consumed);
         head = new Uint8Array(0);
+        connection.answered = false;
         if (parsed.body.kind === "none") {
           connection.headStartedAt = undefined;
           continue;
@@ -311,6 +324,7 @@ export class ConnectionGuard {
         if (parsed.body.kind === "chunked") chunked = new ChunkedBodyScanner();
         else bodyLeft = parsed.body.length;
       }
+      if (out.length > 0) await writeAll(upstream, out.length === 1 ? out[0] : concatAll(out));
     }
   }
 }
@@ -321,10 +335,16 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
 }
 
 function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b.slice();
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
+  return concatAll([a, b]);
+}
+
+function concatAll(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }
 

@@ -34,86 +34,132 @@ const CR = 0x0d;
 const LF = 0x0a;
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const REQUEST_LINE = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+ [^\s]+ HTTP\/1\.[01]$/;
+const BARE_LINE_BREAK = /\r(?!\n)|(?<!\r)\n/;
 const encoder = new TextEncoder();
+// Only for checks (names, lengths, encodings are ASCII); the bytes forwarded are the client's own.
+// One byte is one character, so string offsets are byte offsets.
+const decoder = new TextDecoder("latin1");
+
+/** Header fields the guard adds to every head of a connection, encoded once. */
+export interface HeadAddition {
+  /** Lower-case names: a client's own fields of these names are dropped. */
+  readonly names: ReadonlySet<string>;
+  /** `name: value\r\n` lines. */
+  readonly bytes: Uint8Array;
+}
+
+/** The {@linkcode HeadAddition} of `fields` (lower-case names). */
+export function headAddition(fields: Readonly<Record<string, string>>): HeadAddition {
+  let lines = "";
+  for (const [name, value] of Object.entries(fields)) lines += `${name}: ${value}\r\n`;
+  return { names: new Set(Object.keys(fields)), bytes: encoder.encode(lines) };
+}
 
 /**
- * Parses the head at the start of `buffer`. The fields of `added` (lower-case names, such as
- * {@linkcode PEER_HEADER}) are appended, and the client's own fields of those names dropped.
+ * Parses the head at the start of `buffer`: the head to forward carries `added`'s fields, and
+ * none of the client's own fields of those names.
  */
 export function parseHead(
   buffer: Uint8Array,
-  added: Readonly<Record<string, string>>,
+  added: HeadAddition,
   maxBytes: number,
 ): HeadResult {
+  const text = decoder.decode(buffer.subarray(0, Math.min(buffer.length, maxBytes + 4)));
   // RFC 9112 §2.2: empty lines before the request line are ignored.
   let start = 0;
-  while (start + 1 < buffer.length && buffer[start] === CR && buffer[start + 1] === LF) start += 2;
-  const end = indexOfBlankLine(buffer, start, Math.min(buffer.length, start + maxBytes));
-  if (end < 0) {
+  while (text.startsWith("\r\n", start)) start += 2;
+  const blank = text.indexOf("\r\n\r\n", start);
+  if (blank < 0 || blank + 4 - start > maxBytes) {
     if (buffer.length - start >= maxBytes) {
       return { kind: "error", status: 431, message: "Request header block is too large" };
     }
-    return hasBareLineBreak(buffer, start, buffer.length)
+    // A bare CR or LF before the head is complete: no need to wait for the rest.
+    return BARE_LINE_BREAK.test(text.slice(start, text.endsWith("\r") ? -1 : undefined))
       ? { kind: "error", status: 400, message: "Bare CR or LF in the request head" }
       : { kind: "incomplete" };
   }
-  // Lines are [start, end) each ending in CRLF; `end` points at the final CRLF.
-  const lines: [number, number][] = [];
-  let lineStart = start;
-  for (let i = start; i < end + 2; i++) {
-    const byte = buffer[i];
-    if (byte === LF) {
-      if (i === lineStart || buffer[i - 1] !== CR) return badHead("Bare LF in the request head");
-      lines.push([lineStart, i - 1]);
-      lineStart = i + 1;
-    } else if (byte === CR && buffer[i + 1] !== LF) return badHead("Bare CR in the request head");
-  }
-  const requestLine = latin1(buffer, lines[0][0], lines[0][1]);
-  if (!REQUEST_LINE.test(requestLine)) return badHead("Malformed request line");
-  const http10 = requestLine.endsWith("HTTP/1.0");
+  // The head is [start, end); `end` is where the blank line's CRLF begins.
+  const end = blank + 2;
+  const head = text.slice(start, end);
+  if (BARE_LINE_BREAK.test(head)) return badHead("Bare CR or LF in the request head");
+  const lines = head.slice(0, -2).split("\r\n");
+  if (!REQUEST_LINE.test(lines[0])) return badHead("Malformed request line");
+  const http10 = lines[0].endsWith("HTTP/1.0");
   let contentLength: number | undefined;
   let chunked = false;
-  const kept: Uint8Array[] = [buffer.subarray(lines[0][0], lines[0][1] + 2)];
-  for (const [from, to] of lines.slice(1, -1)) {
-    if (buffer[from] === 0x20 || buffer[from] === 0x09) return badHead("Obsolete line folding");
-    const line = latin1(buffer, from, to);
+  /** Byte ranges of the client's fields that are dropped. */
+  const dropped: [number, number][] = [];
+  let at = start + lines[0].length + 2;
+  for (let index = 1; index < lines.length; index++) {
+    const line = lines[index];
+    const from = at;
+    at += line.length + 2;
+    const first = line.charCodeAt(0);
+    if (first === 0x20 || first === 0x09) return badHead("Obsolete line folding");
     const colon = line.indexOf(":");
     const name = colon > 0 ? line.slice(0, colon) : "";
     if (!TOKEN.test(name)) return badHead("Malformed header field");
     const lower = name.toLowerCase();
-    const value = line.slice(colon + 1).trim();
-    if (Object.hasOwn(added, lower)) continue;
+    if (added.names.has(lower)) {
+      dropped.push([from, at]);
+      continue;
+    }
     if (lower === "content-length") {
+      const value = line.slice(colon + 1).trim();
       if (contentLength !== undefined || !/^\d{1,15}$/.test(value)) {
         return badHead("Malformed or repeated Content-Length");
       }
       contentLength = Number(value);
     } else if (lower === "transfer-encoding") {
+      const value = line.slice(colon + 1).trim();
       if (chunked || value.toLowerCase() !== "chunked" || http10) {
         return badHead("Unsupported Transfer-Encoding");
       }
       chunked = true;
     }
-    kept.push(buffer.subarray(from, to + 2));
   }
   if (chunked && contentLength !== undefined) {
     return badHead("Both Content-Length and Transfer-Encoding");
-  }
-  let fields = "";
-  for (const [name, value] of Object.entries(added)) fields += `${name}: ${value}\r\n`;
-  kept.push(encoder.encode(`${fields}\r\n`));
-  const head = new Uint8Array(kept.reduce((total, part) => total + part.length, 0));
-  let at = 0;
-  for (const part of kept) {
-    head.set(part, at);
-    at += part.length;
   }
   const body: BodyFraming = chunked
     ? { kind: "chunked" }
     : contentLength
     ? { kind: "length", length: contentLength }
     : { kind: "none" };
-  return { kind: "head", consumed: end + 2, head, body };
+  return {
+    kind: "head",
+    consumed: end + 2,
+    head: forwarded(buffer, start, end, dropped, added),
+    body,
+  };
+}
+
+/** The head's bytes without the dropped ranges, with the added fields and the blank line. */
+function forwarded(
+  buffer: Uint8Array,
+  start: number,
+  end: number,
+  dropped: readonly [number, number][],
+  added: HeadAddition,
+): Uint8Array {
+  const kept: [number, number][] = [];
+  let from = start;
+  for (const [dropFrom, dropTo] of dropped) {
+    kept.push([from, dropFrom]);
+    from = dropTo;
+  }
+  kept.push([from, end]);
+  const size = kept.reduce((total, [a, b]) => total + b - a, 0) + added.bytes.length + 2;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const [a, b] of kept) {
+    out.set(buffer.subarray(a, b), at);
+    at += b - a;
+  }
+  out.set(added.bytes, at);
+  out[size - 2] = CR;
+  out[size - 1] = LF;
+  return out;
 }
 
 /** Where a chunked body ends: feed it bytes as they come. */
@@ -189,29 +235,4 @@ export class ChunkedBodyScanner {
 
 function badHead(message: string): HeadResult {
   return { kind: "error", status: 400, message };
-}
-
-/** The offset of the CRLF that ends the head (the second of CRLF CRLF), or -1. */
-function indexOfBlankLine(buffer: Uint8Array, from: number, to: number): number {
-  for (let i = from; i + 3 < to; i++) {
-    if (
-      buffer[i] === CR && buffer[i + 1] === LF && buffer[i + 2] === CR && buffer[i + 3] === LF
-    ) return i + 2;
-  }
-  return -1;
-}
-
-function hasBareLineBreak(buffer: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) {
-    if (buffer[i] === LF && (i === from || buffer[i - 1] !== CR)) return true;
-    if (buffer[i] === CR && i + 1 < to && buffer[i + 1] !== LF) return true;
-  }
-  return false;
-}
-
-// Only for checks (names, lengths, encodings are ASCII); the bytes forwarded are the client's own.
-const decoder = new TextDecoder("latin1");
-
-function latin1(buffer: Uint8Array, from: number, to: number): string {
-  return decoder.decode(buffer.subarray(from, to));
 }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { ChunkedBodyScanner, type HeadResult, parseHead, PEER_HEADER } from "./request_framing.ts";
+import {
+  ChunkedBodyScanner,
+  headAddition,
+  type HeadResult,
+  parseHead,
+  PEER_HEADER,
+} from "./request_framing.ts";
 
-const PEER = { [PEER_HEADER]: "p" };
+const PEER = headAddition({ [PEER_HEADER]: "p" });
 const bytes = (text: string) => new TextEncoder().encode(text);
 const text = (data: Uint8Array) => new TextDecoder().decode(data);
 
@@ -13,7 +19,7 @@ function head(result: HeadResult) {
 Deno.test("parseHead() finds the head, its body framing, and replaces the peer header", () => {
   const raw = "\r\nPOST /mcp HTTP/1.1\r\nHost: x\r\nX-Router-Peer: 6.6.6.6\r\n" +
     "Content-Length: 5\r\n\r\nhello";
-  const result = head(parseHead(bytes(raw), { [PEER_HEADER]: "10.0.0.7" }, 65536));
+  const result = head(parseHead(bytes(raw), headAddition({ [PEER_HEADER]: "10.0.0.7" }), 65536));
   assert.equal(result.consumed, raw.length - 5);
   assert.deepEqual(result.body, { kind: "length", length: 5 });
   assert.equal(
