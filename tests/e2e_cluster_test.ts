@@ -59,7 +59,12 @@ async function echoOn(node: string): Promise<{ id: string; passing: boolean }[]>
 
 /** Whether Consul's autopilot sees `servers` healthy voters (all three back after a heal). */
 async function raftHealthy(servers: number): Promise<boolean> {
-  const response = await fetch(`${E2E.consulUrl}/v1/operator/autopilot/health`);
+  // Operator reads need a token (ACLs deny by default): a refusal is the test's own mistake and
+  // must not read as "not healthy yet". Anything else (no leader yet: 500) is not healthy yet.
+  const response = await E2E.consulFetch("/v1/operator/autopilot/health");
+  if (response.status === 401 || response.status === 403) {
+    throw new Error(`autopilot health: HTTP ${response.status} ${await response.text()}`);
+  }
   if (!response.ok) {
     await response.body?.cancel();
     return false;
