@@ -25,6 +25,7 @@
  * left the backend call running to its end), and a call whose client is gone must be cancelled. HTTP/1.x only: an HTTP/2 preface is refused (nothing sends h2c to the routers; HAProxy
  * speaks HTTP/1.1 to them). What would change this: `Deno.serve` gaining read timeouts.
  */
+import { concat } from "../runtime/http2_frames.ts";
 import type { Logger } from "../runtime/logger.ts";
 import {
   ChunkedBodyScanner,
@@ -300,7 +301,7 @@ export class ConnectionGuard {
           continue;
         }
         connection.headStartedAt ??= now;
-        head = head.length === 0 ? data : concat(head, data);
+        head = head.length === 0 ? data : concatAll([head, data]);
         data = new Uint8Array(0);
         const parsed = parseHead(head, added, maxHeaderBytes);
         if (parsed.kind === "incomplete") {
@@ -334,18 +335,8 @@ async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
   while (written < data.length) written += await conn.write(data.subarray(written));
 }
 
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return concatAll([a, b]);
-}
-
-function concatAll(parts: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
+function concatAll(parts: Uint8Array[]): Uint8Array {
+  return concat(parts, parts.reduce((total, part) => total + part.length, 0));
 }
 
 function timeoutAnswer(what: string): string {
