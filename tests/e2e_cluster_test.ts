@@ -154,10 +154,7 @@ async function cutUnderLoad(node: string) {
 
 Deno.test({
   name: "the platform deploys, scales, drains and survives node loss on a real 3-node Swarm",
-  // Not yet part of `./platform test`: on the final code its node-cut steps did not pass reliably
-  // (issue 9 stays open). Run it with PLATFORM_E2E=1 PLATFORM_E2E_CLUSTER=1; it shows as ignored
-  // otherwise, never as passed.
-  ignore: !RUN_E2E || Deno.env.get("PLATFORM_E2E_CLUSTER") !== "1",
+  ignore: !RUN_E2E,
   async fn(t) {
     const up = await ops("cluster", "up", "--nodes", "3");
     assert.equal(up.code, 0, explain(up));
