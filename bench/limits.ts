@@ -18,9 +18,9 @@
  * Writes `bench/results/limits-<time>.json` and `limits-latest.md` (with a text chart).
  */
 import { loadAverage, numberFlag } from "./args.ts";
-import { freePort, startConsulDev } from "../tests/helpers/consul_dev.ts";
+import { startConsulDev } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
-import { spawnDeno, startService } from "../tests/helpers/service_process.ts";
+import { spawnLbSync, startService } from "../tests/helpers/service_process.ts";
 import { startRouter } from "../tests/router_harness.ts";
 import { DEFAULT_LB_SETTINGS } from "../haproxy/model.ts";
 import { HttpStatusError, Session } from "./mcp_session.ts";
@@ -171,20 +171,9 @@ async function startPlatform(): Promise<Platform> {
       ROUTER_AUTH_TOKENS_FILE: `${dir}/tokens`,
     });
     stops.push(() => router.stop());
-    const port = freePort();
     // No LB_CLIENT_* here: the limits measured are the defaults.
-    const lb = spawnDeno(["ops/main.ts", "lb", "sync"], {
-      env: {
-        CONSUL_HTTP_ADDR: consul.url,
-        LB_RUN_DIR: `${dir}/run`,
-        LB_BIND_ADDR: "127.0.0.1",
-        LB_MCP_PORT: String(port),
-        LB_STATS_PORT: String(freePort()),
-        LB_METRICS_PORT: String(freePort()),
-        LB_MIN_SLOTS: "2",
-        LB_HARD_STOP_AFTER: "2s",
-      },
-    });
+    const lb = spawnLbSync(consul.url, `${dir}/run`, { LB_HARD_STOP_AFTER: "2s" });
+    const port = lb.mcpPort;
     stops.push(() => lb.stop());
     const url = `http://127.0.0.1:${port}/mcp`;
     await eventually(

@@ -37,6 +37,7 @@ import { freePort } from "../tests/helpers/consul_dev.ts";
 import { eventually } from "../tests/helpers/poll.ts";
 import {
   spawnDeno,
+  spawnLbSync,
   spawnProgram,
   startService,
   type TestProcess,
@@ -402,22 +403,13 @@ async function localPlatform(): Promise<Running> {
     stops.push(() => router.stop());
     const dir = await Deno.makeTempDir({ prefix: "bench-peers-lb-" });
     stops.push(() => Deno.remove(dir, { recursive: true }));
-    const port = freePort();
-    const lb = spawnDeno(["ops/main.ts", "lb", "sync"], {
-      env: {
-        CONSUL_HTTP_ADDR: consul.url,
-        LB_RUN_DIR: `${dir}/run`,
-        LB_BIND_ADDR: "127.0.0.1",
-        LB_MCP_PORT: String(port),
-        LB_STATS_PORT: String(freePort()),
-        LB_METRICS_PORT: String(freePort()),
-        LB_MIN_SLOTS: "2",
-        LB_HARD_STOP_AFTER: "2s",
-        // The in-flight cap per client (64 is the top level here) and the source address'
-        // ceiling (2000/s, which the platform path may pass) are lifted too.
-        ...BENCH_CLIENT_LIMITS,
-      },
+    const lb = spawnLbSync(consul.url, `${dir}/run`, {
+      LB_HARD_STOP_AFTER: "2s",
+      // The in-flight cap per client (64 is the top level here) and the source address' ceiling
+      // (2000/s, which the platform path may pass) are lifted too.
+      ...BENCH_CLIENT_LIMITS,
     });
+    const port = lb.mcpPort;
     stops.push(() => lb.stop());
     const url = `http://127.0.0.1:${port}/mcp`;
     await waitForMcp(url, "HAProxy in front of the router");

@@ -14,8 +14,8 @@ import { planAcls, platformAclInput } from "../ops/plan/consul_acl.ts";
 import { ALL_SERVICES } from "../ops/plan/services.ts";
 import { nodeLocalConsulUrl } from "../services/runtime/local_agent.ts";
 import { createLogger } from "../services/runtime/logger.ts";
-import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { spawnDeno, startService } from "./helpers/service_process.ts";
+import { startConsulDev } from "./helpers/consul_dev.ts";
+import { spawnDeno, spawnLbSync, startService } from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
 import { connectV1, startRouter } from "./router_harness.ts";
 
@@ -221,20 +221,8 @@ Deno.test("Consul ACLs: tokens made once, anonymous refused, services bound to t
         const lbTokenFile = await Deno.makeTempFile();
         const runDir = await Deno.makeTempDir();
         await Deno.writeTextFile(lbTokenFile, tokens.lb);
-        const mcpPort = freePort();
-        const lbSync = spawnDeno(["ops/main.ts", "lb", "sync"], {
-          env: {
-            CONSUL_HTTP_ADDR: consul.url,
-            CONSUL_HTTP_TOKEN_FILE: lbTokenFile,
-            LB_RUN_DIR: runDir,
-            LB_BIND_ADDR: "127.0.0.1",
-            LB_MCP_PORT: String(mcpPort),
-            LB_STATS_PORT: String(freePort()),
-            LB_METRICS_PORT: String(freePort()),
-            LB_MIN_SLOTS: "2",
-            LB_HARD_STOP_AFTER: "1s",
-          },
-        });
+        const lbSync = spawnLbSync(consul.url, runDir, { CONSUL_HTTP_TOKEN_FILE: lbTokenFile });
+        const mcpPort = lbSync.mcpPort;
         try {
           await eventually("the router through lb sync's HAProxy", async () => {
             // The router's own answer to a GET without a session (HAProxy alone would say 503).

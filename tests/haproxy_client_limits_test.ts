@@ -10,10 +10,10 @@ import {
   StreamableHTTPClientTransport as TransportV2,
 } from "@modelcontextprotocol/client";
 import { delay } from "../services/runtime/delay.ts";
-import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
+import { startConsulDev } from "./helpers/consul_dev.ts";
 import { socketCommand } from "../haproxy/runtime_api.ts";
 import { eventually } from "./helpers/poll.ts";
-import { spawnDeno, startService } from "./helpers/service_process.ts";
+import { spawnLbSync, startService } from "./helpers/service_process.ts";
 import { startRouter } from "./router_harness.ts";
 
 const TOKEN_A = "client-a-token-0123456789";
@@ -96,20 +96,8 @@ async function withLbSync(
   body: (lb: Lb) => Promise<void>,
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "lb-client-limits-test-" });
-  const port = freePort();
-  const lb = spawnDeno(["ops/main.ts", "lb", "sync"], {
-    env: {
-      CONSUL_HTTP_ADDR: consulUrl,
-      LB_RUN_DIR: `${dir}/run`,
-      LB_BIND_ADDR: "127.0.0.1",
-      LB_MCP_PORT: String(port),
-      LB_STATS_PORT: String(freePort()),
-      LB_METRICS_PORT: String(freePort()),
-      LB_MIN_SLOTS: "2",
-      LB_HARD_STOP_AFTER: "1s",
-      ...env,
-    },
-  });
+  const lb = spawnLbSync(consulUrl, `${dir}/run`, env);
+  const port = lb.mcpPort;
   const admin = (command: string) => socketCommand(`${dir}/run/admin.sock`, command);
   try {
     await eventually("HAProxy's MCP frontend to answer", async () => {

@@ -4,8 +4,8 @@
  * and runs real HAProxy with real Consul behind it.
  */
 import assert from "node:assert/strict";
-import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
-import { spawnDeno, type TestProcess } from "./helpers/service_process.ts";
+import { startConsulDev } from "./helpers/consul_dev.ts";
+import { type LbSyncProcess as LbSync, spawnLbSync } from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
 import { readHaproxyView } from "../haproxy/stats_view.ts";
 
@@ -15,7 +15,7 @@ const USER = "ops";
 const PASSWORD = `pa:ss "$HOME" \\ 'x'`;
 
 /** A running `lb sync` process and the base URL of its stats frontend. */
-interface LbSyncProcess extends TestProcess {
+interface LbSyncProcess extends LbSync {
   readonly statsUrl: string;
 }
 
@@ -25,23 +25,10 @@ async function startLbSync(
   dir: string,
   env: Record<string, string> = {},
 ): Promise<LbSyncProcess> {
-  const statsPort = freePort();
-  const child = spawnDeno(["ops/main.ts", "lb", "sync"], {
-    env: {
-      CONSUL_HTTP_ADDR: consulUrl,
-      LB_RUN_DIR: dir,
-      LB_BIND_ADDR: "127.0.0.1",
-      LB_MCP_PORT: String(freePort()),
-      LB_STATS_PORT: String(statsPort),
-      LB_METRICS_PORT: String(freePort()),
-      LB_MIN_SLOTS: "2",
-      LB_HARD_STOP_AFTER: "1s",
-      ...env,
-    },
-  });
+  const child = spawnLbSync(consulUrl, dir, env);
   let done = false;
   child.exited.then(() => done = true);
-  const lb = { ...child, statsUrl: `http://127.0.0.1:${statsPort}` };
+  const lb = { ...child, statsUrl: `http://127.0.0.1:${child.statsPort}` };
   try {
     await eventually("HAProxy's stats frontend to answer", async () => {
       if (done) throw new Error(`lb sync exited: ${child.output()}`);

@@ -6,14 +6,20 @@
 import assert from "node:assert/strict";
 import { renderPrometheusConfig } from "../prometheus/config.ts";
 import { connect } from "./helpers/capability_client.ts";
-import { freePort, startConsulDev } from "./helpers/consul_dev.ts";
+import { startConsulDev } from "./helpers/consul_dev.ts";
 import {
   type ActiveTarget,
   activeTargets,
   queryValue,
   startPrometheus,
 } from "./helpers/prometheus_dev.ts";
-import { healthEntries, passingIds, spawnDeno, startService } from "./helpers/service_process.ts";
+import {
+  healthEntries,
+  passingIds,
+  spawnDeno,
+  spawnLbSync,
+  startService,
+} from "./helpers/service_process.ts";
 import { eventually } from "./helpers/poll.ts";
 import { startRouter } from "./router_harness.ts";
 
@@ -49,20 +55,8 @@ Deno.test("Prometheus finds the services, the router, HAProxy and itself, all up
   const dir = await Deno.makeTempDir({ prefix: "prometheus-lb-" });
   const authFile = `${dir}/stats-auth`;
   await Deno.writeTextFile(authFile, `ops:pa:ss "$HOME"\n`);
-  const statsPort = freePort();
-  const lb = spawnDeno(["ops/main.ts", "lb", "sync"], {
-    env: {
-      CONSUL_HTTP_ADDR: consul.url,
-      LB_RUN_DIR: dir,
-      LB_BIND_ADDR: "127.0.0.1",
-      LB_MCP_PORT: String(freePort()),
-      LB_STATS_PORT: String(statsPort),
-      LB_METRICS_PORT: String(freePort()),
-      LB_MIN_SLOTS: "2",
-      LB_HARD_STOP_AFTER: "1s",
-      LB_STATS_AUTH_FILE: authFile,
-    },
-  });
+  const lb = spawnLbSync(consul.url, dir, { LB_STATS_AUTH_FILE: authFile });
+  const statsPort = lb.statsPort;
   const echo = startService("echo-agent", { consulUrl: consul.url, id: "echo-agent-p1" });
   const weather = startService("weather-tool", { consulUrl: consul.url, id: "weather-tool-p1" });
   const router = await startRouter(consul.url, "mcp-router-p1");

@@ -33,6 +33,41 @@ export interface SpawnDenoOptions {
   env?: Record<string, string>;
 }
 
+/** `lb sync` started by {@linkcode spawnLbSync}: the process and the loopback ports it serves. */
+export interface LbSyncProcess extends TestProcess {
+  mcpPort: number;
+  statsPort: number;
+  metricsPort: number;
+  /** HAProxy's runtime API socket, in the run folder. */
+  adminSocket: string;
+}
+
+/**
+ * Starts the real `lb sync` (HAProxy 2.6 kept in step with Consul at `consulUrl`) on loopback, its
+ * config and sockets in `runDir`, on free ports; `env` adds or overrides `LB_*` settings.
+ */
+export function spawnLbSync(
+  consulUrl: string,
+  runDir: string,
+  env: Record<string, string> = {},
+): LbSyncProcess {
+  const ports = { mcpPort: freePort(), statsPort: freePort(), metricsPort: freePort() };
+  const process = spawnDeno(["ops/main.ts", "lb", "sync"], {
+    env: {
+      CONSUL_HTTP_ADDR: consulUrl,
+      LB_RUN_DIR: runDir,
+      LB_BIND_ADDR: "127.0.0.1",
+      LB_MCP_PORT: String(ports.mcpPort),
+      LB_STATS_PORT: String(ports.statsPort),
+      LB_METRICS_PORT: String(ports.metricsPort),
+      LB_MIN_SLOTS: "2",
+      LB_HARD_STOP_AFTER: "1s",
+      ...env,
+    },
+  });
+  return { ...process, ...ports, adminSocket: `${runDir}/admin.sock` };
+}
+
 /** Options of {@linkcode startService}. */
 export interface StartServiceOptions {
   consulUrl: string;
