@@ -20,8 +20,9 @@
  * A benchmark is one client: HAProxy's per-client limits (`LB_CLIENT_MAX_CONN`, `LB_CLIENT_MAX_RATE`,
  * `LB_CLIENT_MAX_CONCURRENT`, `LB_SOURCE_MAX_RATE`) would refuse it. The local HAProxy is started
  * with them at 0 (no limit); against the deployed stack, the bench reads the lb service's settings
- * and refuses to run when they would limit it (deploy with `PLATFORM_LB_CLIENT_MAX_CONN=0` and so on
- * for each). The report says which.
+ * and the routers' (`ROUTER_CLIENT_MAX_RATE`, `ROUTER_CLIENT_MAX_CONCURRENT`) and refuses to run
+ * when they would limit it (deploy with `PLATFORM_LB_CLIENT_MAX_CONN=0` and so on for each). The
+ * report says which.
  *
  *   deno task bench peers [--rounds 3] [--calls 3000] [--platform auto|deployed|local]
  *                         [--mcp-proxy-runtime deno|node]
@@ -52,6 +53,8 @@ const WARMUP_CALLS = 300;
 const MAX_SECONDS_PER_LEVEL = 30;
 const MCP_PROXY = "npm:mcp-proxy@6.7.19";
 const STACK = "agent-platform";
+/** What the bench needs of a deployed stack's routers (`deploy` takes `PLATFORM_ROUTER_*`). */
+const BENCH_ROUTER_LIMITS = { ROUTER_CLIENT_MAX_RATE: "0", ROUTER_CLIENT_MAX_CONCURRENT: "0" };
 /** What the bench sets on its own HAProxy, and needs of a deployed one. */
 const BENCH_CLIENT_LIMITS = {
   LB_CLIENT_MAX_CONN: "0",
@@ -306,6 +309,23 @@ function pidsNamed(comm: string): number[] {
   return pids;
 }
 
+/** The environment of a service's spec, by name. */
+async function serviceEnv(fullName: string): Promise<Map<string, string>> {
+  const inspected = await run("docker", [
+    "service",
+    "inspect",
+    fullName,
+    "--format",
+    "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
+  ]);
+  return new Map(
+    (JSON.parse(inspected.stdout || "[]") as string[] | null ?? []).map((entry) => {
+      const at = entry.indexOf("=");
+      return [entry.slice(0, at), entry.slice(at + 1)] as const;
+    }),
+  );
+}
+
 /** The deployed stack, when every replica of `agent-platform` runs. */
 async function deployedPlatform(): Promise<Running | string> {
   const services = await run("docker", [
@@ -333,24 +353,21 @@ async function deployedPlatform(): Promise<Running | string> {
       return `the stack "${STACK}" runs no "${service}" task`;
     }
   }
-  const lbEnv = await run("docker", [
-    "service",
-    "inspect",
-    `${STACK}_lb`,
-    "--format",
-    "{{json .Spec.TaskTemplate.ContainerSpec.Env}}",
-  ]);
-  const env = new Map(
-    (JSON.parse(lbEnv.stdout || "[]") as string[] | null ?? []).map((entry) => {
-      const at = entry.indexOf("=");
-      return [entry.slice(0, at), entry.slice(at + 1)] as const;
-    }),
-  );
-  for (const [name, wanted] of Object.entries(BENCH_CLIENT_LIMITS)) {
-    if (env.get(name) !== wanted) {
-      return `the deployed lb service has ${name}=${env.get(name) ?? "(its default)"}: a ` +
-        `benchmark is one client and those limits would refuse it; deploy with ` +
-        `PLATFORM_${name}=${wanted} for the benchmark`;
+  // A benchmark is one client: HAProxy's and the routers' per-client limits must be off.
+  const wanted: [string, Record<string, string>][] = [
+    ["lb", BENCH_CLIENT_LIMITS],
+    ["mcp-router", BENCH_ROUTER_LIMITS],
+  ];
+  for (const [service, limits] of wanted) {
+    const env = await serviceEnv(`${STACK}_${service}`);
+    for (const [name, value] of Object.entries(limits)) {
+      if (env.get(name) !== value) {
+        return `the deployed ${service} service has ${name}=${
+          env.get(name) ?? "(its default)"
+        }: a ` +
+          `benchmark is one client and that limit would refuse it; deploy with ` +
+          `PLATFORM_${name}=${value} for the benchmark`;
+      }
     }
   }
   const containers = await run("docker", [
