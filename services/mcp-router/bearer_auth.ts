@@ -85,7 +85,7 @@ export class BearerAuth {
     // Comparing digests keeps the comparison independent of how much of a token matched.
     if (
       this.#options.tokenDigests.size > 0 &&
-      this.#options.tokenDigests.has(await digestToken(token))
+      this.#options.tokenDigests.has(digestToken(token))
     ) {
       return { ok: true, via: "static" };
     }

@@ -4,6 +4,7 @@
  * spend every router's budget. Clients not seen for a while are forgotten first; a forgotten client
  * comes back with a full bucket, so the table's bound also bounds what forgetting can give away.
  */
+import { createHash } from "node:crypto";
 
 /** Options of {@linkcode ClientRateLimit}. */
 export interface ClientRateLimitOptions {
@@ -79,9 +80,8 @@ export class ClientRateLimit {
  * is not checked, so a client may pick a new one each time: the limits that hold whatever the
  * key are the per-router ones.
  */
-export async function clientKey(request: Request): Promise<string> {
+export function clientKey(request: Request): string {
   const header = request.headers.get("authorization");
   if (header === null || header === "") return "anonymous";
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(header));
-  return Array.from(new Uint8Array(digest, 0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+  return createHash("sha256").update(header).digest("hex").slice(0, 24);
 }

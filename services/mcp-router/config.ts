@@ -1,4 +1,5 @@
 /** The router's own settings, on top of the service environment every platform service reads. */
+import { createHash } from "node:crypto";
 import { ConfigError, type Env, parseDurationSeconds } from "../runtime/config.ts";
 import { parseStrategy, type StrategyName } from "../runtime/strategies.ts";
 import { parseSessionKey } from "./session_token.ts";
@@ -174,7 +175,7 @@ export async function parseRouterConfig(
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  const digests = new Set(await Promise.all(authTokens.map(digestToken)));
+  const digests = new Set(authTokens.map(digestToken));
   return Object.freeze({
     allowedOriginHostnames: Object.freeze(allowedOriginHostnames),
     maxBodyBytes,
@@ -198,9 +199,10 @@ export function strategyKey(service: string): string {
 }
 
 /** SHA-256 hex digest of a bearer token: what the router compares, never the token itself. */
-export async function digestToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(token));
-  return Array.from(new Uint8Array(digest), (byte) => byte.toString(16).padStart(2, "0")).join("");
+export function digestToken(token: string): string {
+  // node:crypto, not WebCrypto: it runs on every request, and `crypto.subtle.digest` costs 25 to
+  // 37 µs a call here against under 1 µs (measured on Deno 2.9.6, a 43-character token).
+  return createHash("sha256").update(token).digest("hex");
 }
 
 function parseOrigins(text: string, problems: string[]): string[] {

@@ -46,7 +46,7 @@ Deno.test("parseRouterConfig() reads keys, token files, origins and strategies",
   assert.deepEqual(config.sessionKey, key);
   assert.deepEqual(config.previousSessionKeys, [old]);
   assert.equal(config.authRequired, true);
-  assert.ok(config.authTokenDigests.has(await digestToken("t0k")));
+  assert.ok(config.authTokenDigests.has(digestToken("t0k")));
   assert.equal(config.strategies.get(strategyKey("agent-echo")), "least-outstanding");
 });
 

@@ -36,7 +36,7 @@ Deno.test("guardRequest() checks the Origin header", async (t) => {
 });
 
 Deno.test("guardRequest() wants a listed bearer token when auth is on", async (t) => {
-  const auth = new BearerAuth({ tokenDigests: new Set([await digestToken("s3cret")]) });
+  const auth = new BearerAuth({ tokenDigests: new Set([digestToken("s3cret")]) });
   const options = { ...OPEN, auth };
   const cases: [string, Record<string, string>, number | undefined, string | undefined][] = [
     ["no token is 401", {}, 401, 'Bearer realm="mcp-router"'],

@@ -621,7 +621,7 @@ export class McpEndpoint {
         return this.#listen(request, session, budget);
       case "DELETE": {
         // The client as the limits know it (token, else address behind a trusted proxy).
-        const client = budget?.client ?? await clientKey(request);
+        const client = budget?.client ?? clientKey(request);
         const decision = await this.#options.ended.end(session, client);
         if (!decision.ended) {
           return jsonRpcError(decision.status, -32000, decision.message, {

@@ -224,7 +224,7 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
     }
     const rejected = await guardRequest(request, guard);
     if (rejected) return rejected.response;
-    const client = await clientKey(request, peer);
+    const client = clientKey(request, peer);
     let ticket: CallTicket | undefined;
     if (request.method !== "GET") {
       const admitted = clients.admitCalls(client, 1, now());
@@ -244,10 +244,10 @@ export function createRouterService(options: RouterServiceOptions): RouterServic
    * accepted it; only a digest is kept), else its address. An unchecked token would let one client
    * be as many as it likes.
    */
-  async function clientKey(request: Request, peer: string): Promise<string> {
+  function clientKey(request: Request, peer: string): string {
     if (config.authRequired) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "");
-      if (match) return `token:${await digestToken(match[1])}`;
+      if (match) return `token:${digestToken(match[1])}`;
     }
     return `address:${trustedProxies.clientAddress(peer, request.headers.get("x-forwarded-for"))}`;
   }
