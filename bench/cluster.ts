@@ -64,6 +64,8 @@ interface CutResult {
   failures: number;
   sessionsLost: number;
   p99Ms: number | null;
+  /** The probe's failed calls by message, to tell a refused call from a cut one. */
+  errors: Record<string, number>;
 }
 
 async function cutOnce(rate: number): Promise<CutResult> {
@@ -121,6 +123,7 @@ async function cutOnce(rate: number): Promise<CutResult> {
     failures: result.json?.failures ?? -1,
     sessionsLost: result.json?.sessions?.lost ?? -1,
     p99Ms: result.json?.latencyMs?.p99 ?? null,
+    errors: result.json?.errors ?? {},
   };
 }
 
