@@ -109,7 +109,18 @@ async function cutOnce(rate: number): Promise<CutResult> {
     return status.json?.agreed === true;
   }, { timeoutMs: 300_000, intervalMs: 1000 });
   // Spread again: Swarm does not move tasks back to a node that returns.
-  for (const [service, count] of [["echo", "1"], ["echo", "3"], ["router", "1"], ["router", "3"]]) {
+  for (
+    const [service, count] of [
+      ["echo", "1"],
+      ["echo", "3"],
+      ["router", "1"],
+      ["router", "3"],
+      ["weather", "1"],
+      ["weather", "2"],
+      ["itinerary", "1"],
+      ["itinerary", "2"],
+    ]
+  ) {
     must(await E2E.ops("scale", service, count), `scale ${service} ${count}`);
   }
   return {
@@ -135,6 +146,10 @@ must(await E2E.ops("deploy"), "deploy");
 must(await E2E.ops("autoscale", "pause", "echo"), "autoscale pause echo");
 must(await E2E.ops("scale", "echo", "3"), "scale echo 3");
 must(await E2E.ops("scale", "router", "3"), "scale router 3");
+// Two of every tool, as a user who wants to survive a node would run them: with one, a lost node
+// can take a tool away until Swarm replaces it, and that outage is not what this measures.
+must(await E2E.ops("scale", "weather", "2"), "scale weather 2");
+must(await E2E.ops("scale", "itinerary", "2"), "scale itinerary 2");
 
 const results: CutResult[] = [];
 try {
