@@ -80,6 +80,10 @@ export function e2eStack(name: string): E2eStack {
     // cut node holds some in flight, and the probe is here to measure the platform.
     PLATFORM_LB_CLIENT_MAX_RATE: "0",
     PLATFORM_LB_CLIENT_MAX_CONCURRENT: "0",
+    // And per address: at 200 calls/s calls held by a cut node made the probe open over 256
+    // connections (`bench cluster` saw 3,008 calls refused so).
+    PLATFORM_LB_CLIENT_MAX_CONN: "0",
+    PLATFORM_LB_SOURCE_MAX_RATE: "0",
     // The same at the routers (tests/router_limits_test.ts tests theirs).
     PLATFORM_ROUTER_CLIENT_MAX_RATE: "0",
     PLATFORM_ROUTER_CLIENT_MAX_CONCURRENT: "0",
