@@ -1,3 +1,4 @@
+import { managerInfo } from "../../tests/helpers/swarm_fixtures.ts";
 import assert from "node:assert/strict";
 import { fakeContext } from "../../tests/helpers/fake_ops.ts";
 import { deployCommand } from "./deploy.ts";
@@ -41,13 +42,7 @@ Deno.test("deploy --dry-run in a Swarm says which node labels it would set and s
     flags: { json: true },
     docker: {
       ...READS,
-      info: () =>
-        Promise.resolve({
-          serverVersion: "27",
-          swarmState: "active",
-          isManager: true,
-          nodeId: "m",
-        }),
+      info: managerInfo,
       nodes: () =>
         Promise.resolve([{
           id: "m",

@@ -1,3 +1,4 @@
+import { managerInfo } from "../../tests/helpers/swarm_fixtures.ts";
 import assert from "node:assert/strict";
 import { fakeContext } from "../../tests/helpers/fake_ops.ts";
 import type { SwarmNode } from "../plan/nodes.ts";
@@ -63,13 +64,7 @@ Deno.test("drain moves the node's tasks away, waits until they left and everythi
     flags: { json: true },
     services: [ECHO],
     docker: {
-      info: () =>
-        Promise.resolve({
-          serverVersion: "27",
-          swarmState: "active",
-          isManager: true,
-          nodeId: "m",
-        }),
+      info: managerInfo,
       nodes: () => Promise.resolve([node("m", true), node("w", false)]),
       nodeAvailability: () => {
         drained = true;
@@ -100,13 +95,7 @@ Deno.test("drain moves the node's tasks away, waits until they left and everythi
 Deno.test("drain refuses the node the ops tool runs on, before touching anything", async () => {
   const run = fakeContext({
     docker: {
-      info: () =>
-        Promise.resolve({
-          serverVersion: "27",
-          swarmState: "active",
-          isManager: true,
-          nodeId: "m",
-        }),
+      info: managerInfo,
       nodes: () => Promise.resolve([node("m", true), node("w", false)]),
     },
   });

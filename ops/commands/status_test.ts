@@ -1,3 +1,4 @@
+import { managerInfo } from "../../tests/helpers/swarm_fixtures.ts";
 import assert from "node:assert/strict";
 import { fakeContext } from "../../tests/helpers/fake_ops.ts";
 import type { SwarmService } from "../plan/state.ts";
@@ -21,13 +22,7 @@ async function status(labels: Record<string, string>, json: boolean) {
   const run = fakeContext({
     flags: { json },
     docker: {
-      info: () =>
-        Promise.resolve({
-          serverVersion: "27",
-          swarmState: "active",
-          isManager: true,
-          nodeId: "m",
-        }),
+      info: managerInfo,
       nodes: () => Promise.resolve([]),
       services: () => Promise.resolve([router(labels)]),
     },

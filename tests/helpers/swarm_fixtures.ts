@@ -47,3 +47,13 @@ export function passingInstance(
     status: "passing",
   };
 }
+
+/** `docker.info` of an engine that manages an active Swarm (node `m`). */
+export function managerInfo() {
+  return Promise.resolve({
+    serverVersion: "27",
+    swarmState: "active",
+    isManager: true,
+    nodeId: "m",
+  });
+}
