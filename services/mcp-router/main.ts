@@ -19,7 +19,6 @@ import { ConsulEndedSessions, endedSessionsWriter } from "./consul_ended_session
 import { MetricsRegistry } from "../runtime/metrics.ts";
 import { createRouterService } from "./service.ts";
 import { ConnectionGuard } from "./connection_guard.ts";
-import { CONNECTION_HEADER, PEER_HEADER } from "./request_framing.ts";
 import { JwksCache } from "./jwks_cache.ts";
 import { randomSessionKey, SessionCodec } from "./session_token.ts";
 import { StrategySettings } from "./strategy_settings.ts";
@@ -121,29 +120,17 @@ if (!routerConfig.authRequired) {
   );
 }
 
-// Deno.serve has no read timeouts: clients reach it through the connection guard, which adds
-// them, on loopback (connection_guard.ts). The guard names each request's source address.
-const server = Deno.serve(
-  {
-    hostname: "127.0.0.1",
-    port: 0,
-    onListen: () => {},
-  },
-  (request, info): Promise<Response> =>
-    service.fetch(
-      request,
-      request.headers.get(PEER_HEADER) ?? info.remoteAddr.hostname,
-      guard.signalOf(request.headers.get(CONNECTION_HEADER)),
-    ),
-);
 const connectionsCut = metrics.counter(
   "mcp_router_connections_cut_total",
   "MCP port connections closed by the guard: header_timeout, body_timeout, idle, " +
     "max_connections, malformed.",
 );
 const limits = routerConfig.limits;
-const guard: ConnectionGuard = new ConnectionGuard({
-  upstream: { hostname: "127.0.0.1", port: server.addr.port },
+// The MCP port is served by the connection guard, which adds the read timeouts `Deno.serve` lacks
+// and calls the router's handler in process (connection_guard.ts).
+const guard = new ConnectionGuard({
+  handler: service.fetch,
+  maxBodyBytes: routerConfig.maxBodyBytes,
   headerTimeoutMs: limits.headerTimeoutMs,
   bodyTimeoutMs: limits.bodyTimeoutMs,
   idleTimeoutMs: limits.connectionIdleMs,
@@ -195,8 +182,7 @@ async function shutdown(signal: Deno.Signal): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, config.drainSeconds * 1000));
   // Listening clients reconnect elsewhere; calls in flight get the grace period to finish.
   await service.endpoint.closeListeners();
-  guard.stopAccepting();
-  const graceful = server.shutdown();
+  const graceful = guard.shutdown();
   const timer = new Promise((resolve) => setTimeout(resolve, config.graceSeconds * 1000));
   await Promise.race([graceful, timer.then(() => service.close())]);
   await service.close();
