@@ -589,6 +589,7 @@ function chunk(data: Bytes): Bytes {
 }
 
 function latin1Into(text: string, out: Uint8Array): void {
+  // deno-lint-ignore no-control-regex -- ASCII, controls included, encodes the same in UTF-8
   if (/^[\x00-\x7f]*$/.test(text)) {
     encoder.encodeInto(text, out);
     return;

@@ -46,6 +46,7 @@ const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([^\s]+) HTTP\/1\.([01])$/
 const BARE_LINE_BREAK = /\r(?!\n)|(?<!\r)\n/;
 // RFC 9110 §5.5: field values with CR, LF or NUL must be refused; other controls too (only HTAB is
 // allowed whitespace inside a value).
+// deno-lint-ignore no-control-regex -- control characters are what it looks for
 const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
 // RFC 3986 host [":" port]: reg-name or IP literal characters only.
 const HOST = /^[A-Za-z0-9\-._~!$&'()*+,;=%:\[\]]*$/;
