@@ -292,8 +292,10 @@ class GuardedConnection {
 
   /** Reads, answers and writes one request; false when the connection must close. */
   async #serveOne(): Promise<boolean> {
+    // The first request's header timeout runs from the connection's start (constructor); a later
+    // one's from its first byte.
     this.phase = "head";
-    this.headStartedAt = this.#buffered.length > 0 ? this.#now() : undefined;
+    if (this.#buffered.length > 0) this.headStartedAt ??= this.#now();
     if (this.#draining() && this.#buffered.length === 0) return false;
     const maxHeaderBytes = this.#options.maxHeaderBytes ?? 64 * 1024;
     let head: RequestHead;
@@ -366,6 +368,7 @@ class GuardedConnection {
     const kept = await this.#respond(head, response, keepAlive);
     this.#writing = false;
     this.#current = undefined;
+    this.headStartedAt = undefined;
     return kept;
   }
 

@@ -549,3 +549,15 @@ Deno.test("ConnectionGuard closes connections over its cap at once", async () =>
     }
   }, { maxConnections: 1 });
 });
+
+Deno.test("ConnectionGuard closes a connection that sends nothing with 408", async () => {
+  await withGuard(echo, async (port) => {
+    const client = await RawClient.open(port);
+    try {
+      assert.equal((await client.response()).status, 408);
+      assert.ok(await client.closed());
+    } finally {
+      client.close();
+    }
+  }, { headerTimeoutMs: 200 });
+});
