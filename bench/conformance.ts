@@ -132,6 +132,7 @@ const router = await startRouter(consul.url, "router-bench", {
   ...LIFTED_CLIENT_LIMITS,
   ROUTER_SESSION_KEY: sessionKeyText(),
   LOG_LEVEL: "warn",
+  ROUTER_MAX_CONNECTIONS: "4096",
 });
 const grpcClient = new CapabilityClientConstructor(
   backend.address,
