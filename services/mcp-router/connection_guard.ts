@@ -395,7 +395,13 @@ class GuardedConnection {
     }
     if (type.startsWith("application/json")) {
       // The router's and the SDK's JSON answers are whole strings already (JSON.stringify).
-      const bytes = await response.bytes();
+      let bytes: Bytes;
+      try {
+        bytes = await response.bytes();
+      } catch {
+        // The handler's body failed before anything was written: the client sees a close.
+        return false;
+      }
       if (this.#closed) return false;
       const framing = { kind: "length", length: bytes.length } as const;
       return await this.#write(this.#head(response, head, framing, keepAlive), bytes) &&

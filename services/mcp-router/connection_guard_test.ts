@@ -561,3 +561,39 @@ Deno.test("ConnectionGuard closes a connection that sends nothing with 408", asy
     }
   }, { headerTimeoutMs: 200 });
 });
+
+Deno.test("ConnectionGuard.shutdown() closes idle connections and ends busy ones after their answer", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  let started = () => {};
+  const began = new Promise<void>((resolve) => started = resolve);
+  const slow: GuardedHandler = async (request, peer, closed) => {
+    if (new URL(request.url).pathname === "/slow") {
+      started();
+      await held;
+    }
+    return echo(request, peer, closed);
+  };
+  await withGuard(slow, async (port, guard) => {
+    const idle = await RawClient.open(port);
+    const busy = await RawClient.open(port);
+    try {
+      await idle.send("GET /fast HTTP/1.1\r\nHost: h\r\n\r\n");
+      assert.equal((await idle.response()).status, 200);
+      await busy.send("GET /slow HTTP/1.1\r\nHost: h\r\n\r\n");
+      await began;
+      const stopped = guard.shutdown();
+      assert.ok(await idle.closed());
+      release();
+      const answer = await busy.response();
+      assert.equal(answer.status, 200);
+      assert.equal(answer.headers.get("connection"), "close");
+      assert.ok(await busy.closed());
+      await stopped;
+      assert.equal(guard.connections, 0);
+    } finally {
+      idle.close();
+      busy.close();
+    }
+  });
+});
