@@ -219,6 +219,7 @@ class GuardedConnection {
   /** An answer's head has been written and its body not finished. */
   #writing = false;
   #closed = false;
+  #cutting = false;
   /** Aborts when the connection closes while the current request is served. */
   #current: AbortController | undefined;
   /** The current answer's body, cancelled if the connection closes under it. */
@@ -249,6 +250,10 @@ class GuardedConnection {
   /** Closes the connection after writing `status` (when no answer is being written), or at once. */
   cut(reason: CutReason, status?: number, message?: string): void {
     if (this.#closed) return;
+    // A cut whose answer is still not written at the next sweep (a client reading nothing) is
+    // closed then, and not counted again.
+    if (this.#cutting) return this.close();
+    this.#cutting = true;
     this.#options.onCut?.(reason);
     if (status !== undefined && !this.#writing) {
       this.#writing = true;
@@ -322,8 +327,10 @@ class GuardedConnection {
       if (head.body.kind === "length" && head.body.length > maxBodyBytes) {
         bodyRead = false;
       } else {
-        if (head.expectContinue && this.#buffered.length === 0) {
-          await writeAll(this.#conn, CONTINUE);
+        if (
+          head.expectContinue && this.#buffered.length === 0 && !await this.#write("", CONTINUE)
+        ) {
+          return false;
         }
         const read = head.body.kind === "length"
           ? await this.#readLength(head.body.length)
