@@ -597,3 +597,30 @@ Deno.test("ConnectionGuard.shutdown() closes idle connections and ends busy ones
     }
   });
 });
+
+Deno.test("ConnectionGuard aborts a call's signals when its client goes before the answer", async () => {
+  let started = () => {};
+  const began = new Promise<void>((resolve) => started = resolve);
+  const seenAbort = { request: false, connection: false };
+  let done = () => {};
+  const finished = new Promise<void>((resolve) => done = resolve);
+  const waiting: GuardedHandler = async (request, _peer, closed) => {
+    started();
+    await Promise.all([
+      new Promise((resolve) => request.signal.addEventListener("abort", resolve)),
+      new Promise((resolve) => closed.addEventListener("abort", resolve)),
+    ]);
+    seenAbort.request = request.signal.aborted;
+    seenAbort.connection = closed.aborted;
+    done();
+    return new Response(null, { status: 204 });
+  };
+  await withGuard(waiting, async (port) => {
+    const client = await RawClient.open(port);
+    await client.send("POST /mcp HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}");
+    await began;
+    client.close();
+    await finished;
+  });
+  assert.deepEqual(seenAbort, { request: true, connection: true });
+});
