@@ -24,7 +24,7 @@ Deno.test("ClientRateLimit forgets the least recently seen client past its size"
   assert.throws(() => new ClientRateLimit({ ratePerSecond: 0, burst: 1 }), RangeError);
 });
 
-Deno.test("clientKey() is a digest of the Authorization header, else anonymous", async () => {
+Deno.test("clientKey() is a digest of the Authorization header, else anonymous", () => {
   const request = (headers: Record<string, string>) =>
     new Request("http://router/mcp", { method: "DELETE", headers });
   assert.equal(clientKey(request({})), "anonymous");

@@ -53,11 +53,16 @@ const DEFAULT_SESSION_DELETE_RATE = 1;
 const DEFAULT_SESSION_DELETE_BURST = 20;
 const STRATEGY_PREFIX = "LB_STRATEGY_";
 
-/** Parses the router's environment, throwing a {@linkcode ConfigError} listing every problem. */
-export async function parseRouterConfig(
-  env: Env,
-  sources: RouterConfigSources,
-): Promise<RouterConfig> {
+/** Parses the router's environment; rejects with a {@linkcode ConfigError} listing every problem. */
+export function parseRouterConfig(env: Env, sources: RouterConfigSources): Promise<RouterConfig> {
+  try {
+    return Promise.resolve(parseRouterEnv(env, sources));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+function parseRouterEnv(env: Env, sources: RouterConfigSources): RouterConfig {
   const problems: string[] = [];
 
   const allowedOriginHostnames = env.ROUTER_ALLOWED_ORIGINS?.trim()
