@@ -132,26 +132,43 @@ async function cutUnderLoad(node: string) {
   // Where the routers run: with both on the cut node, HAProxy has none until replacements pass.
   const routerNodes = (await E2E.instances("mcp-router")).map((entry) => entry.node).sort();
   const probe = await E2E.startHostMcpProbe(RATE, 600);
-  const cutAt = Date.now();
-  const cut = await ops("cluster", "cut", node);
-  assert.equal(cut.code, 0, explain(cut));
-  let outOfConsulMs = -1;
-  await until(`the echo instances of ${node} to leave Consul's passing set`, async () => {
-    const passing = new Set(await E2E.passingIds("agent-echo"));
-    if (before.some((entry) => passing.has(entry.id))) return false;
-    outOfConsulMs = Date.now() - cutAt;
-    return true;
-  }, { timeoutMs: 30_000, intervalMs: 200 });
-  // Swarm declares the node down and starts the instances it ran on the other nodes.
-  await until("replacements to pass in Consul", async () => {
-    const passing = await E2E.passingIds("agent-echo");
-    return passing.length === 3;
-  }, { timeoutMs: 180_000, intervalMs: 1000 });
-  const replacedMs = Date.now() - cutAt;
-  const consulLeader = await leader();
-  probe.stop();
-  const result = await probe.result();
-  return { before, routerNodes, outOfConsulMs, replacedMs, consulLeader, result };
+  try {
+    const cutAt = Date.now();
+    const cut = await ops("cluster", "cut", node);
+    assert.equal(cut.code, 0, explain(cut));
+    let outOfConsulMs = -1;
+    await until(`the echo instances of ${node} to leave Consul's passing set`, async () => {
+      const passing = new Set(await E2E.passingIds("agent-echo"));
+      if (before.some((entry) => passing.has(entry.id))) return false;
+      outOfConsulMs = Date.now() - cutAt;
+      return true;
+    }, { timeoutMs: 30_000, intervalMs: 200 });
+    // Swarm declares the node down and starts the instances it ran on the other nodes.
+    await until("replacements to pass in Consul", async () => {
+      const passing = await E2E.passingIds("agent-echo");
+      return passing.length === 3;
+    }, { timeoutMs: 180_000, intervalMs: 1000 });
+    const replacedMs = Date.now() - cutAt;
+    const consulLeader = await leader();
+    probe.stop();
+    const result = await probe.result();
+    return { before, routerNodes, outOfConsulMs, replacedMs, consulLeader, result };
+  } finally {
+    // Stopped already unless a wait above failed; the probe must not outlive the step.
+    probe.stop();
+  }
+}
+
+/** Runs `step` with `node` cut (by the step); heals the node if the step failed before it did. */
+async function healingAfter(node: string, step: () => Promise<void>): Promise<void> {
+  try {
+    await step();
+  } catch (error) {
+    // The later steps want every node back: a failed step must not leave one cut off.
+    const heal = await ops("cluster", "heal", node);
+    if (heal.code !== 0) console.error(`heal ${node} after a failed step: ${explain(heal)}`);
+    throw error;
+  }
 }
 
 Deno.test({
@@ -217,68 +234,70 @@ Deno.test({
 
       await t.step(
         `cut ${WORKER} under ${RATE} calls/s: bounded failures, out of Consul within 10 s, replaced`,
-        async () => {
-          // Spread echo over the nodes again (Swarm does not move tasks by itself).
-          for (const count of ["1", "3"]) {
-            const run = await ops("scale", "echo", count);
-            assert.equal(run.code, 0, explain(run));
-          }
-          const seen = await cutUnderLoad(WORKER);
-          console.log(
-            `cut ${WORKER}: ${seen.before.length} echo instances there, routers on ` +
-              `${seen.routerNodes.join(", ")}; out of Consul's passing ` +
-              `set after ${seen.outOfConsulMs} ms; replacements passing after ${seen.replacedMs} ms; ` +
-              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
-              JSON.stringify(seen.result.json?.errors ?? {}),
-          );
-          assert.ok(seen.before.length >= 1, "the cut node ran echo instances");
-          assert.ok(seen.outOfConsulMs <= 10_000, `left Consul after ${seen.outOfConsulMs} ms`);
-          assert.notEqual(seen.consulLeader, "", "Consul keeps a leader");
-          assert.ok(seen.result.json, explain(seen.result));
-          assert.ok(
-            seen.result.json.failures <= MAX_FAILED_PER_CUT,
-            `${seen.result.json.failures} calls failed: ${explain(seen.result)}`,
-          );
-          assert.equal(seen.result.json.sessions.lost, 0, explain(seen.result));
+        () =>
+          healingAfter(WORKER, async () => {
+            // Spread echo over the nodes again (Swarm does not move tasks by itself).
+            for (const count of ["1", "3"]) {
+              const run = await ops("scale", "echo", count);
+              assert.equal(run.code, 0, explain(run));
+            }
+            const seen = await cutUnderLoad(WORKER);
+            console.log(
+              `cut ${WORKER}: ${seen.before.length} echo instances there, routers on ` +
+                `${seen.routerNodes.join(", ")}; out of Consul's passing ` +
+                `set after ${seen.outOfConsulMs} ms; replacements passing after ${seen.replacedMs} ms; ` +
+                `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
+                JSON.stringify(seen.result.json?.errors ?? {}),
+            );
+            assert.ok(seen.before.length >= 1, "the cut node ran echo instances");
+            assert.ok(seen.outOfConsulMs <= 10_000, `left Consul after ${seen.outOfConsulMs} ms`);
+            assert.notEqual(seen.consulLeader, "", "Consul keeps a leader");
+            assert.ok(seen.result.json, explain(seen.result));
+            assert.ok(
+              seen.result.json.failures <= MAX_FAILED_PER_CUT,
+              `${seen.result.json.failures} calls failed: ${explain(seen.result)}`,
+            );
+            assert.equal(seen.result.json.sessions.lost, 0, explain(seen.result));
 
-          const heal = await ops("cluster", "heal", WORKER);
-          assert.equal(heal.code, 0, explain(heal));
-          // The node comes back: Swarm stops the tasks it had replaced there; they deregister.
-          await untilAgreedAfterHeal(WORKER);
-          assert.equal((await E2E.passingIds("agent-echo")).length, 3);
-          await assertNoGhosts();
-        },
+            const heal = await ops("cluster", "heal", WORKER);
+            assert.equal(heal.code, 0, explain(heal));
+            // The node comes back: Swarm stops the tasks it had replaced there; they deregister.
+            await untilAgreedAfterHeal(WORKER);
+            assert.equal((await E2E.passingIds("agent-echo")).length, 3);
+            await assertNoGhosts();
+          }),
       );
 
       await t.step(
         `cut ${EDGE_WORKER} (a Consul server and an lb): MCP through this node keeps working`,
-        async () => {
-          const status = await ops("status");
-          assert.ok(await raftHealthy(3), "three healthy Consul servers before the cut");
-          const edge = nodeOf(status, EDGE_WORKER);
-          assert.equal(edge.consulServer, true, explain(status));
-          assert.equal(edge.edge, true, explain(status));
-          assert.equal(edge.running.lb, 1, explain(status));
-          const seen = await cutUnderLoad(EDGE_WORKER);
-          console.log(
-            `cut ${EDGE_WORKER}: out of Consul's passing set after ${seen.outOfConsulMs} ms; ` +
-              `replacements passing after ${seen.replacedMs} ms; ` +
-              `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
-              JSON.stringify(seen.result.json?.errors ?? {}),
-          );
-          assert.notEqual(seen.consulLeader, "", "two of three Consul servers keep a leader");
-          assert.ok(seen.result.json, explain(seen.result));
-          assert.ok(
-            seen.result.json.failures <= MAX_FAILED_PER_CUT,
-            `${seen.result.json.failures} calls failed: ${explain(seen.result)}`,
-          );
-          assert.ok(seen.result.json.calls > 100, explain(seen.result));
-          const heal = await ops("cluster", "heal", EDGE_WORKER);
-          assert.equal(heal.code, 0, explain(heal));
-          await untilAgreedAfterHeal(EDGE_WORKER);
-          assert.equal(await raftServers(), 3);
-          await assertNoGhosts();
-        },
+        () =>
+          healingAfter(EDGE_WORKER, async () => {
+            const status = await ops("status");
+            assert.ok(await raftHealthy(3), "three healthy Consul servers before the cut");
+            const edge = nodeOf(status, EDGE_WORKER);
+            assert.equal(edge.consulServer, true, explain(status));
+            assert.equal(edge.edge, true, explain(status));
+            assert.equal(edge.running.lb, 1, explain(status));
+            const seen = await cutUnderLoad(EDGE_WORKER);
+            console.log(
+              `cut ${EDGE_WORKER}: out of Consul's passing set after ${seen.outOfConsulMs} ms; ` +
+                `replacements passing after ${seen.replacedMs} ms; ` +
+                `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
+                JSON.stringify(seen.result.json?.errors ?? {}),
+            );
+            assert.notEqual(seen.consulLeader, "", "two of three Consul servers keep a leader");
+            assert.ok(seen.result.json, explain(seen.result));
+            assert.ok(
+              seen.result.json.failures <= MAX_FAILED_PER_CUT,
+              `${seen.result.json.failures} calls failed: ${explain(seen.result)}`,
+            );
+            assert.ok(seen.result.json.calls > 100, explain(seen.result));
+            const heal = await ops("cluster", "heal", EDGE_WORKER);
+            assert.equal(heal.code, 0, explain(heal));
+            await untilAgreedAfterHeal(EDGE_WORKER);
+            assert.equal(await raftServers(), 3);
+            await assertNoGhosts();
+          }),
       );
       // Last: activate brings the node's Consul server back as a new task at a new address, which
       // Consul takes a while to settle in Raft; the cuts above want three healthy voters.
