@@ -126,8 +126,33 @@ async function registrationsMatchTasks(): Promise<void> {
   }
 }
 
-/** Cuts `node` under load through HAProxy, measures, heals; returns what was seen. */
+/** Raft as Consul's servers see it: each server's node, and whether it leads and votes. */
+async function raftView(): Promise<string> {
+  try {
+    const response = await E2E.consulFetch("/v1/operator/raft/configuration?stale");
+    if (!response.ok) return `raft configuration: HTTP ${response.status} ${await response.text()}`;
+    const body = await response.json() as {
+      Servers: { Node: string; Leader: boolean; Voter: boolean }[];
+    };
+    return body.Servers.map((server) =>
+      `${server.Node}${server.Leader ? " (leader)" : ""}${server.Voter ? "" : " (non-voter)"}`
+    ).join(", ");
+  } catch (error) {
+    return `raft configuration: ${(error as Error).message}`;
+  }
+}
+
+/**
+ * Cuts `node` under load through HAProxy and measures; returns what was seen. Losing one of three
+ * servers keeps a leader only when all three vote: a server that has just joined (again) is a
+ * non-voter until autopilot promotes it, so the cut waits for that first.
+ */
 async function cutUnderLoad(node: string) {
+  await until("three healthy voting Consul servers before the cut", () => raftHealthy(3), {
+    timeoutMs: 120_000,
+    intervalMs: 1000,
+  });
+  const raftBefore = await raftView();
   const before = await echoOn(node);
   // Where the routers run: with both on the cut node, HAProxy has none until replacements pass.
   const routerNodes = (await E2E.instances("mcp-router")).map((entry) => entry.node).sort();
@@ -142,7 +167,11 @@ async function cutUnderLoad(node: string) {
       if (before.some((entry) => passing.has(entry.id))) return false;
       outOfConsulMs = Date.now() - cutAt;
       return true;
-    }, { timeoutMs: 30_000, intervalMs: 200 });
+    }, { timeoutMs: 30_000, intervalMs: 200 }).catch(async (error) => {
+      throw new Error(
+        `${(error as Error).message}; Raft before the cut: ${raftBefore}; now: ${await raftView()}`,
+      );
+    });
     // Swarm declares the node down and starts the instances it ran on the other nodes.
     await until("replacements to pass in Consul", async () => {
       const passing = await E2E.passingIds("agent-echo");
@@ -152,7 +181,7 @@ async function cutUnderLoad(node: string) {
     const consulLeader = await leader();
     probe.stop();
     const result = await probe.result();
-    return { before, routerNodes, outOfConsulMs, replacedMs, consulLeader, result };
+    return { before, routerNodes, raftBefore, outOfConsulMs, replacedMs, consulLeader, result };
   } finally {
     // Stopped already unless a wait above failed; the probe must not outlive the step.
     probe.stop();
@@ -244,7 +273,9 @@ Deno.test({
             const seen = await cutUnderLoad(WORKER);
             console.log(
               `cut ${WORKER}: ${seen.before.length} echo instances there, routers on ` +
-                `${seen.routerNodes.join(", ")}; out of Consul's passing ` +
+                `${
+                  seen.routerNodes.join(", ")
+                }; Consul servers ${seen.raftBefore}; out of Consul's passing ` +
                 `set after ${seen.outOfConsulMs} ms; replacements passing after ${seen.replacedMs} ms; ` +
                 `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
                 JSON.stringify(seen.result.json?.errors ?? {}),
@@ -273,14 +304,14 @@ Deno.test({
         () =>
           healingAfter(EDGE_WORKER, async () => {
             const status = await ops("status");
-            assert.ok(await raftHealthy(3), "three healthy Consul servers before the cut");
             const edge = nodeOf(status, EDGE_WORKER);
             assert.equal(edge.consulServer, true, explain(status));
             assert.equal(edge.edge, true, explain(status));
             assert.equal(edge.running.lb, 1, explain(status));
             const seen = await cutUnderLoad(EDGE_WORKER);
             console.log(
-              `cut ${EDGE_WORKER}: out of Consul's passing set after ${seen.outOfConsulMs} ms; ` +
+              `cut ${EDGE_WORKER}: routers on ${seen.routerNodes.join(", ")}; Consul servers ` +
+                `${seen.raftBefore}; out of Consul's passing set after ${seen.outOfConsulMs} ms; ` +
                 `replacements passing after ${seen.replacedMs} ms; ` +
                 `${seen.result.json?.failures} of ${seen.result.json?.calls} calls failed ` +
                 JSON.stringify(seen.result.json?.errors ?? {}),
