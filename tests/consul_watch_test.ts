@@ -25,6 +25,34 @@ function startFakeConsul(answers: FakeAnswer[]) {
   return { url: `http://127.0.0.1:${server.addr.port}`, requests, server };
 }
 
+Deno.test("ConsulWatch reads stale by default, from the leader only when asked", async () => {
+  const fake = startFakeConsul([{ index: 5, body: [] }]);
+  const stale = new ConsulWatch("/v1/catalog/services", {
+    consul: new ConsulClient(fake.url),
+    waitSeconds: 1,
+  });
+  const leader = new ConsulWatch("/v1/catalog/services", {
+    consul: new ConsulClient(fake.url),
+    consistency: "default",
+    waitSeconds: 1,
+  });
+  try {
+    assert.equal(new URL(stale.url).search, "?stale");
+    assert.equal(new URL(leader.url).search, "");
+    stale.start();
+    leader.start();
+    await stale.ready(5_000);
+    await leader.ready(5_000);
+    const firsts = fake.requests.filter((url) => !url.searchParams.has("index"))
+      .map((url) => url.search).sort();
+    assert.deepEqual(firsts, ["", "?stale"]);
+  } finally {
+    await stale.close();
+    await leader.close();
+    await fake.server.shutdown();
+  }
+});
+
 Deno.test("ConsulWatch follows the index rules of blocking queries", async (t) => {
   const fake = startFakeConsul([
     { index: 10, body: ["a"] },
@@ -48,20 +76,20 @@ Deno.test("ConsulWatch follows the index rules of blocking queries", async (t) =
     await until("eight requests", () => fake.requests.length >= 8);
     const sent = fake.requests.slice(0, 8).map((url) => url.search);
     await t.step("the first request does not block", () => {
-      assert.equal(sent[0], "?passing");
+      assert.equal(sent[0], "?passing&stale");
     });
     await t.step("later requests block on the last index", () => {
-      assert.equal(sent[1], "?passing&index=10&wait=1s");
-      assert.equal(sent[2], "?passing&index=12&wait=1s");
+      assert.equal(sent[1], "?passing&stale&index=10&wait=1s");
+      assert.equal(sent[2], "?passing&stale&index=12&wait=1s");
     });
     await t.step("an index that goes backwards restarts from a plain read", () => {
-      assert.equal(sent[3], "?passing");
-      assert.equal(sent[4], "?passing&index=3&wait=1s");
+      assert.equal(sent[3], "?passing&stale");
+      assert.equal(sent[4], "?passing&stale&index=3&wait=1s");
     });
     await t.step("an index below 1 is sent as 1", () => {
-      assert.equal(sent[5], "?passing");
-      assert.equal(sent[6], "?passing&index=1&wait=1s");
-      assert.equal(sent[7], "?passing&index=1&wait=1s");
+      assert.equal(sent[5], "?passing&stale");
+      assert.equal(sent[6], "?passing&stale&index=1&wait=1s");
+      assert.equal(sent[7], "?passing&stale&index=1&wait=1s");
     });
     await t.step("listeners see each new body once", () => {
       assert.deepEqual(seen, [[10, ["a"]], [12, ["a", "b"]], [3, ["c"]], [0, ["d"]]]);
@@ -106,7 +134,7 @@ Deno.test("ConsulWatch ready() names the URL when Consul cannot be reached", asy
   try {
     watch.start();
     await assert.rejects(() => watch.ready(300), (error: Error) => {
-      assert.match(error.message, /^Cannot read "http:\/\/127\.0\.0\.1:1\/v1\/catalog\/services"/);
+      assert.match(error.message, /^Cannot read "http:\/\/127\.0\.0\.1:1\/v1\/catalog\/services\?stale"/);
       return true;
     });
   } finally {

@@ -106,8 +106,11 @@ export function e2eStack(name: string): E2eStack {
     return await fetch(`${consulUrl}${path}`, { ...init, headers });
   }
 
+  // Stale reads, as the platform's own watches make them: any server answers from its copy, also
+  // while a lost leader is being replaced.
   async function health(service: string, query = "") {
-    const response = await consulFetch(`/v1/health/service/${service}${query}`);
+    const separator = query ? "&" : "?";
+    const response = await consulFetch(`/v1/health/service/${service}${query}${separator}stale`);
     if (!response.ok) {
       throw new Error(
         `Consul answered ${response.status}: ${(await response.text()).slice(0, 200)}`,

@@ -13,8 +13,16 @@ import type { ConsulClient } from "./client.ts";
 export interface ConsulWatchOptions<T> {
   /** The Consul agent and token. */
   consul: ConsulClient;
-  /** Extra query parameters, e.g. `{ passing: "" }` or `{ stale: "" }`. */
+  /** Extra query parameters, e.g. `{ passing: "" }`. */
   query?: Record<string, string>;
+  /**
+   * Read from the leader only (`default`), or from whichever server is asked (`stale`, the
+   * default). Discovery wants `stale`: a follower answers from its own copy of the log, which
+   * trails the leader by milliseconds, while a `default` read must be forwarded to the leader. When
+   * the leader's node is lost, those fail until a new one is elected, and a follower forwarding to
+   * it was seen answering "rpc error making call: EOF" for over 30 s (Consul 1.8, 3 servers).
+   */
+  consistency?: "stale" | "default";
   /** Turns the JSON body into the value listeners get; throw to reject a body. */
   parse?: (body: unknown) => T;
   /** How long Consul may hold a blocking query; default 30 s. */
@@ -77,7 +85,9 @@ export class ConsulWatch<T = unknown> {
   constructor(path: string, options: ConsulWatchOptions<T>) {
     this.#path = path.startsWith("/") ? path : `/${path}`;
     this.#consul = options.consul;
-    this.#query = options.query ?? {};
+    this.#query = (options.consistency ?? "stale") === "stale"
+      ? { ...options.query, stale: "" }
+      : { ...options.query };
     this.#parse = options.parse ?? ((body) => body as T);
     this.#waitSeconds = options.waitSeconds ?? 30;
     this.#minIntervalMs = options.minIntervalMs ?? 50;
