@@ -134,7 +134,10 @@ Deno.test("ConsulWatch ready() names the URL when Consul cannot be reached", asy
   try {
     watch.start();
     await assert.rejects(() => watch.ready(300), (error: Error) => {
-      assert.match(error.message, /^Cannot read "http:\/\/127\.0\.0\.1:1\/v1\/catalog\/services\?stale"/);
+      assert.match(
+        error.message,
+        /^Cannot read "http:\/\/127\.0\.0\.1:1\/v1\/catalog\/services\?stale"/,
+      );
       return true;
     });
   } finally {
