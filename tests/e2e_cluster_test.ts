@@ -20,7 +20,7 @@ const RATE = 50;
  * At most this many calls fail when a node is cut under 50 calls/s: the calls in flight on that
  * node when its link goes down, plus the ones sent there before every balancer has left it (the
  * routers' gRPC channels notice the silent connection by a missed HTTP/2 PING and retry the idempotent
- * calls elsewhere; HAProxy marks a router DOWN after 2 missed checks, 1 s apart, and ends its
+ * calls elsewhere; HAProxy marks a router DOWN after 2 missed checks (within about 1.75 s) and ends its
  * sessions). Measured: see the closing note and `deno task bench cluster`.
  */
 const MAX_FAILED_PER_CUT = 50;
