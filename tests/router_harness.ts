@@ -71,6 +71,24 @@ export async function startRouter(
   id: string,
   env: Record<string, string> = {},
 ): Promise<RouterProcess> {
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await startRouterOnce(consulUrl, id, env);
+    } catch (error) {
+      // freePort() names a port that is free when asked; another process can take it before the
+      // router binds it (seen once in CI: "Address already in use"). Ports the caller chose are
+      // not retried.
+      const portTaken = /Address already in use/.test((error as Error).message);
+      if (!portTaken || attempt >= 3 || env.METRICS_PORT !== undefined) throw error;
+    }
+  }
+}
+
+async function startRouterOnce(
+  consulUrl: string,
+  id: string,
+  env: Record<string, string>,
+): Promise<RouterProcess> {
   const opsPort = Number(env.METRICS_PORT ?? freePort());
   const service = startService("mcp-router", {
     consulUrl,

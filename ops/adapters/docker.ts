@@ -329,6 +329,12 @@ export class DockerCli {
     return this.#namesByLabel("network", label);
   }
 
+  /** `docker network rm`; whether it was removed (a network still in use is not). */
+  async networkRemove(name: string): Promise<boolean> {
+    const result = await this.#run(["network", "rm", name], { check: false });
+    return result.code === 0;
+  }
+
   /** Volumes of this engine carrying a label (every volume without one), by name. */
   async volumes(label?: string): Promise<string[]> {
     const filter = label === undefined ? [] : ["--filter", `label=${label}`];

@@ -49,6 +49,12 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
       `waiting for removal: ${left.services} services, ${left.containers} containers, ${left.networks} networks`,
     );
     if (left.services + left.containers + left.networks === 0) break;
+    if (left.services + left.containers === 0) {
+      // `docker stack rm` asks once for each network, right after the services: a network whose
+      // tasks were still stopping somewhere (a node slow to report, one just healed) stays
+      // forever. Ask again now that nothing uses it.
+      for (const network of await docker.networks(label)) await docker.networkRemove(network);
+    }
     if (context.now() > deadline) {
       progress.done();
       throw new OpsError(
