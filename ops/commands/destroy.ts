@@ -40,10 +40,11 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
   await docker.stackRemove(config.stack);
   const deadline = started + config.timeoutSeconds * 1000;
   for (;;) {
+    const networks = await docker.networks(label);
     const left = {
       services: (await docker.services(config.stack)).length,
       containers: (await docker.containers(label)).length,
-      networks: (await docker.networks(label)).length,
+      networks: networks.length,
     };
     progress.update(
       `waiting for removal: ${left.services} services, ${left.containers} containers, ${left.networks} networks`,
@@ -53,7 +54,7 @@ export async function destroyCommand(context: CommandContext, flags: DestroyFlag
       // `docker stack rm` asks once for each network, right after the services: a network whose
       // tasks were still stopping somewhere (a node slow to report, one just healed) stays
       // forever. Ask again now that nothing uses it.
-      for (const network of await docker.networks(label)) await docker.networkRemove(network);
+      for (const network of networks) await docker.networkRemove(network);
     }
     if (context.now() > deadline) {
       progress.done();
